@@ -1,0 +1,33 @@
+# The two commands of the README:
+#   make demo   - set up .venv if missing, then run the synthetic end-to-end demo
+#   make test   - set up .venv if missing, then run the whole test suite
+# Everything is installed from PyPI into .venv; nothing global is touched.
+
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.jwstspec-installed
+PYTEST_ARGS ?=
+
+.PHONY: demo test venv clean benchmarks
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PY) -m pip --version >/dev/null 2>&1 || $(PY) -m ensurepip --upgrade
+	@test -x $(VENV)/bin/uv || $(PY) -m pip install --quiet --disable-pip-version-check uv
+	$(VENV)/bin/uv pip install --python $(PY) --quiet -e ".[test,dask]"
+	@touch $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/jwstspec demo
+
+test: $(STAMP)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+benchmarks: $(STAMP)
+	for b in benchmarks/*.py; do $(PY) $$b || exit 1; done
+
+clean:
+	rm -rf jwstspec-demo .pytest_cache

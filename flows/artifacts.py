@@ -1,0 +1,145 @@
+"""What a run shows in the Prefect UI: summary, exposure table, plots, progress.
+
+Artifacts are created with Prefect's artifact API; the same summary is
+written as ``summary.md`` beside the outputs, and ``manifest.json`` records
+provenance (:mod:`jwstspec.manifest`).
+"""
+
+from __future__ import annotations
+
+import base64
+import time
+from collections import Counter, defaultdict
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from prefect.artifacts import create_markdown_artifact, create_progress_artifact, create_table_artifact, update_progress_artifact
+
+from flows.cache import file_paths
+from jwstspec.crds import context_in_force
+from jwstspec.fileio import atomic_write_text
+from jwstspec.manifest import write_manifest
+
+if TYPE_CHECKING:  # pragma: no cover
+    from flows.pipeline import _Run
+    from jwstspec.plan import RunPlan
+
+
+def _key(run: _Run, suffix: str) -> str:
+    """Artifact keys: lower-case letters, digits and dashes only."""
+    return f"jwstspec-{run.config.program}-o{run.config.observation}-{suffix}"
+
+
+def task_states(run: _Run) -> list[dict[str, Any]]:
+    """Final state of every submitted task: ran, cached or failed."""
+    out = []
+    for stage, label, future in run.records:
+        try:
+            future.wait()
+            name = future.state.name
+        except Exception as exc:  # pragma: no cover - defensive
+            name = f"unknown ({type(exc).__name__})"
+        state = {"Completed": "ran", "Cached": "cached"}.get(name, name.lower())
+        out.append({"stage": stage, "task": label, "state": state})
+    return out
+
+
+class Progress:
+    """A Prefect progress artifact for a long fan-out (no-op outside a flow)."""
+
+    def __init__(self, what: str, total: int) -> None:
+        self.total = max(total, 1)
+        self.done = 0
+        self.id = None
+        try:
+            self.id = create_progress_artifact(progress=0.0, description=f"{what}: {total} tasks")
+        except Exception:
+            self.id = None
+
+    def step(self) -> None:
+        self.done += 1
+        if self.id is not None:
+            try:
+                update_progress_artifact(self.id, progress=100.0 * self.done / self.total)
+            except Exception:
+                pass
+
+
+def _png_markdown(path: Path, title: str) -> str:
+    data = base64.b64encode(path.read_bytes()).decode()
+    return f"### {title}\n\n![{title}](data:image/png;base64,{data})\n"
+
+
+def summary(run: _Run, plan: RunPlan, products: dict[str, Any], notes: list[str]) -> dict[str, Any]:
+    """Create the summary, exposure-table and plot artifacts; write summary.md."""
+    config, layout = run.config, run.layout
+    states = task_states(run)
+    per_stage: dict[str, Counter[str]] = defaultdict(Counter)
+    for s in states:
+        per_stage[s["stage"]][s["state"]] += 1
+    wall = time.perf_counter() - run.t0
+    lines = [
+        f"# jwstspec run: program {config.program}, observation {config.observation}",
+        "",
+        f"* config digest: `{config.digest()}` ({config.instrument} {config.mode}{' TSO' if config.tso else ''})",
+        f"* CRDS context: `{context_in_force()}`",
+        f"* exposures: {len(plan.science.exposures)} science in {len(plan.groups)} group(s) "
+        f"({', '.join(plan.groups) or 'none'}); {sum(len(v) for v in plan.background.values())} background; "
+        f"{len(plan.skipped)} skipped",
+        f"* wall time: {wall:.1f} s",
+        "",
+        "| stage | ran | cached | failed |",
+        "|---|---|---|---|",
+    ]
+    for stage, counts in per_stage.items():
+        lines.append(f"| {stage} | {counts.get('ran', 0)} | {counts.get('cached', 0)} | {counts.get('failed', 0)} |")
+    if notes:
+        lines += ["", "## Notes", ""] + [f"* {n}" for n in notes]
+    final = {k: v for k, v in products.items()}
+    if final:
+        lines += ["", "## Final products", ""]
+        for band, record in final.items():
+            lines.append(f"* {band}: `{record.get('fits') if isinstance(record, dict) else record}`")
+    text = "\n".join(lines) + "\n"
+    out_dir = layout.stage_dir(config.observation, "combined")
+    atomic_write_text(out_dir / "summary.md", text)
+    try:
+        create_markdown_artifact(markdown=text, key=_key(run, "summary"), description="jwstspec run summary")
+        table = []
+        by_label: dict[str, dict[str, str]] = defaultdict(dict)
+        for s in states:
+            by_label[s["task"]][s["stage"]] = s["state"]
+        for exp in plan.all_exposures:
+            row = {"exposure": exp.name, "observation": exp.observation, "group": exp.group_key}
+            row.update(by_label.get(exp.name, {}))
+            table.append(row)
+        if table:
+            create_table_artifact(table=table, key=_key(run, "exposures"), description="exposures and their state per stage")
+        plots = [Path(p) for rec in final.values() for p in file_paths(rec) if str(p).endswith(".png")]
+        if plots:
+            md = "\n".join(_png_markdown(p, p.stem) for p in plots if p.is_file())
+            create_markdown_artifact(markdown=md, key=_key(run, "plots"), description="combined spectra")
+    except Exception as exc:  # artifacts are a view, never a reason to fail a run
+        import logging
+
+        logging.getLogger("jwstspec").warning("could not create artifacts: %s", exc)
+    return {"status": "completed", "summary": str(out_dir / "summary.md"), "products": final, "tasks": states, "notes": notes}
+
+
+def manifest(run: _Run, plan: RunPlan, products: dict[str, Any]) -> Path:
+    """Write manifest.json beside the outputs."""
+    config, layout = run.config, run.layout
+    outputs: list[str] = []
+    for _stage, _label, future in run.records:
+        try:
+            outputs += [str(p) for p in file_paths(future.result(raise_on_failure=False))]
+        except Exception:
+            continue
+    return write_manifest(
+        layout.run_file(config.observation, "manifest.json"),
+        config,
+        inputs=[e.path for e in plan.all_exposures],
+        outputs=outputs,
+        tasks=task_states(run),
+        crds_context=context_in_force(),
+    )

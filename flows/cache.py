@@ -1,0 +1,121 @@
+"""Task caching keyed on what determines a task's output.
+
+:class:`ProductCachePolicy` computes a task's cache key from
+
+* the identity of every input file (absolute path, size, mtime; files are
+  never read, so a multi-GB uncal costs nothing),
+* every other argument (options, step overrides) as canonical JSON,
+* the task's name, the ``jwst`` version and the CRDS context in force.
+
+A cache hit is validated before it is used: when the cached result names
+product files that are gone or empty, the key is replaced by a fresh one,
+so the task runs again (a hit whose outputs are gone is a miss).  Because
+the key includes the mtime of each input, a recomputed upstream product
+changes the keys of exactly the tasks downstream of it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import uuid
+from pathlib import Path
+from typing import Any
+
+from prefect.cache_policies import CachePolicy
+from prefect.context import TaskRunContext
+
+_FILE_SUFFIXES = (".fits", ".json", ".ecsv", ".png", ".asdf", ".toml", ".md", ".log")
+
+
+def _jwst_version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("jwst")
+    except Exception:  # pragma: no cover
+        return "unknown"
+
+
+def _canonical(value: Any) -> Any:
+    """JSON-able canonical form; existing files become their identity."""
+    if hasattr(value, "model_dump"):
+        return _canonical(value.model_dump(mode="json"))
+    if isinstance(value, dict):
+        return {str(k): _canonical(v) for k, v in sorted(value.items(), key=lambda kv: str(kv[0]))}
+    if isinstance(value, (list, tuple)):
+        return [_canonical(v) for v in value]
+    if isinstance(value, Path) or (isinstance(value, str) and value.endswith(_FILE_SUFFIXES)):
+        path = Path(value)
+        try:
+            st = path.stat()
+        except OSError:
+            return {"path": str(path), "missing": True}
+        if path.is_dir():
+            return {"dir": str(path)}
+        return {"path": str(path.resolve()), "size": st.st_size, "mtime_ns": st.st_mtime_ns}
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    return repr(value)
+
+
+def _is_output_param(name: str) -> bool:
+    """Parameters that name where a task writes: identity = the name only."""
+    return name.startswith("output") or name.endswith(("_dir", "log_file")) or name in ("label", "destination")
+
+
+def file_paths(value: Any) -> list[Path]:
+    """Every product path named in a task result."""
+    out: list[Path] = []
+    if isinstance(value, dict):
+        for v in value.values():
+            out += file_paths(v)
+    elif isinstance(value, (list, tuple)):
+        for v in value:
+            out += file_paths(v)
+    elif isinstance(value, (str, Path)) and str(value).endswith(_FILE_SUFFIXES):
+        out.append(Path(value))
+    return out
+
+
+def outputs_valid(result: Any) -> bool:
+    """Cheap validity check of a cached result: every file exists and is non-empty."""
+    for path in file_paths(result):
+        try:
+            if path.stat().st_size == 0:
+                return False
+        except OSError:
+            return False
+    return True
+
+
+class ProductCachePolicy(CachePolicy):
+    """Cache key from input-file identity, options, jwst version and CRDS context."""
+
+    def compute_key(
+        self,
+        task_ctx: TaskRunContext,
+        inputs: dict[str, Any],
+        flow_parameters: dict[str, Any],
+        **kwargs: Any,
+    ) -> str | None:
+        canonical = {
+            name: (str(value) if _is_output_param(name) else _canonical(value)) for name, value in sorted(inputs.items())
+        }
+        payload = {
+            "task": task_ctx.task.name,
+            "inputs": canonical,
+            "jwst": _jwst_version(),
+            "crds_context": os.environ.get("CRDS_CONTEXT", ""),
+            "crds_path": os.environ.get("CRDS_PATH", ""),
+        }
+        key = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+        store = getattr(task_ctx, "result_store", None)
+        if store is not None:
+            try:
+                if store.exists(key) and not outputs_valid(store.read(key).result):
+                    return f"{key}-stale-{uuid.uuid4().hex}"
+            except Exception:
+                return f"{key}-unreadable-{uuid.uuid4().hex}"
+        return key

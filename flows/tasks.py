@@ -1,0 +1,177 @@
+"""Thin Prefect task wrappers around :mod:`jwstspec` functions.
+
+Each task takes and returns file paths (strings) and small records, never
+arrays or datamodels, so results are cheap to cache, to retry and to ship
+to another process or cluster node.  The science lives in ``jwstspec``;
+a task only calls one library function.  Cache policy, result storage and
+task-run names are set per run by :mod:`flows.pipeline` with
+``Task.with_options``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from prefect import task
+from prefect.tasks import exponential_backoff
+
+from flows.cache import ProductCachePolicy
+
+CACHE = ProductCachePolicy()
+
+
+def _network_only(task: Any, task_run: Any, state: Any) -> bool:
+    """Retry condition: retry network failures, never bad input."""
+    try:
+        state.result()
+    except Exception as exc:  # the failure that ended the attempt
+        from jwstspec.errors import JwstspecError, NetworkError
+
+        if isinstance(exc, NetworkError):
+            return True
+        if isinstance(exc, JwstspecError):
+            return False
+        return isinstance(exc, (ConnectionError, TimeoutError, OSError)) and not isinstance(exc, FileNotFoundError)
+    return False
+
+
+# ------------------------------------------------------------------ stage 0
+@task(
+    name="download",
+    retries=4,
+    retry_delay_seconds=exponential_backoff(backoff_factor=10),
+    retry_jitter_factor=0.5,
+    retry_condition_fn=_network_only,
+    cache_policy=None,
+    persist_result=False,
+)
+def download_task(program: str, observation: str, output_dir: str, products: list[str], all_products: bool,
+                  instrument: str, token_file: str | None) -> list[str]:
+    """Download one observation's products from MAST (retried on network errors only)."""
+    from jwstspec.download import download_observation
+
+    result = download_observation(
+        program,
+        observation,
+        Path(output_dir),
+        products=tuple(products),
+        all_products=all_products,
+        instrument=instrument,
+        token_file=Path(token_file) if token_file else None,
+    )
+    return [str(p) for p in result.paths]
+
+
+@task(name="ingest", cache_policy=None, persist_result=False)
+def ingest_task(sources: list[str], program: str, instrument: str, mode: str, data_dir: str) -> list[str]:
+    """Place files the user already has into the layout (link, copy or move)."""
+    from jwstspec.ingest import ingest_files
+    from jwstspec.layout import Layout
+
+    layout = Layout(Path(data_dir), program)
+    result = ingest_files(
+        [Path(s) for s in sources],
+        layout.program_dir,
+        program=program,
+        instrument=instrument,
+        mode=mode,  # type: ignore[arg-type]
+        destination=lambda obs, name: layout.uncal_dir(obs) / name,
+    )
+    return [str(p) for p in result.paths]
+
+
+# ------------------------------------------------------------------ stage 1
+@task(name="detector1", cache_policy=CACHE, result_serializer="json")
+def detector1_task(uncal: str, output_dir: str, steps: dict[str, dict[str, Any]], log_file: str, tso: bool = False) -> str:
+    """calwebb_detector1 on one exposure -> rate (rateints for TSO)."""
+    from jwstspec.stages.pipelines import run_detector1, run_detector1_tso
+
+    run = run_detector1_tso if tso else run_detector1
+    return str(run(Path(uncal), Path(output_dir), steps=steps, log_file=Path(log_file)))
+
+
+@task(name="clean1f", cache_policy=CACHE, result_serializer="json")
+def clean1f_task(rate: str, output: str, method: str, window: int, clip_sigma: float) -> str:
+    """NIRSpec 1/f correction of one rate file."""
+    from jwstspec.stages.clean1f import clean_1f
+
+    return str(clean_1f(Path(rate), Path(output), method=method, window=window, clip_sigma=clip_sigma))  # type: ignore[arg-type]
+
+
+@task(name="pixel-background", cache_policy=CACHE, result_serializer="json")
+def pixel_background_task(science: str, backgrounds: list[str], output: str) -> str:
+    """Subtract the clipped mean background image from one science rate."""
+    from jwstspec.stages.background import subtract_pixel_background
+
+    return str(subtract_pixel_background(Path(science), [Path(b) for b in backgrounds], Path(output)))
+
+
+@task(name="nod-subtract", cache_policy=CACHE, result_serializer="json")
+def nod_subtract_task(rates: list[str], output_dir: str) -> list[str]:
+    """Each nod minus the other nod(s) of its pair or cycle."""
+    from jwstspec.stages.background import nod_subtract
+
+    return [str(p) for p in nod_subtract([Path(r) for r in rates], Path(output_dir))]
+
+
+@task(name="spec2-asn", cache_policy=CACHE, result_serializer="json")
+def spec2_asn_task(science: str, backgrounds: list[str], output: str, product_name: str) -> str:
+    """Level-2 association with science and background members."""
+    from jwstspec.stages.associations import write_spec2_asn
+
+    return str(write_spec2_asn(Path(science), [Path(b) for b in backgrounds], Path(output), product_name=product_name))
+
+
+# ------------------------------------------------------------------ stage 2
+@task(name="spec2", cache_policy=CACHE, result_serializer="json")
+def spec2_task(input_path: str, output_dir: str, steps: dict[str, dict[str, Any]], log_file: str) -> list[str]:
+    """calwebb_spec2 on one exposure (rate or level-2 association)."""
+    from jwstspec.stages.pipelines import run_spec2
+
+    return [str(p) for p in run_spec2(Path(input_path), Path(output_dir), steps=steps, log_file=Path(log_file))]
+
+
+# ------------------------------------------------------------------ stage 3
+@task(name="spec3", cache_policy=CACHE, result_serializer="json")
+def spec3_task(members: list[str], output_asn: str, product_name: str, output_dir: str,
+               steps: dict[str, dict[str, Any]], log_file: str, tso: bool = False) -> list[str]:
+    """Association of one group's cal files, then calwebb_spec3 (or tso3)."""
+    from jwstspec.stages.associations import write_spec3_asn, write_tso3_asn
+    from jwstspec.stages.pipelines import run_spec3, run_tso3
+
+    if tso:
+        asn = write_tso3_asn([Path(m) for m in members], Path(output_asn), product_name=product_name)
+        products = run_tso3(asn, Path(output_dir), steps=steps, log_file=Path(log_file))
+    else:
+        asn = write_spec3_asn([Path(m) for m in members], Path(output_asn), product_name=product_name)
+        products = run_spec3(asn, Path(output_dir), steps=steps, log_file=Path(log_file))
+    return [str(asn)] + [str(p) for p in products]
+
+
+# ------------------------------------------------------------------ extraction
+@task(name="extract", cache_policy=CACHE, result_serializer="json")
+def extract_task(source: str, output: str, options: dict[str, Any]) -> list[str]:
+    """Extract the 1-D spectrum (or spectra, one per slit) of one cube or slit image."""
+    from jwstspec.extract import extract_file
+
+    result = extract_file(Path(source), Path(output), **options)
+    paths = getattr(result, "paths", None) or [result.path]
+    return [str(p) for p in paths]
+
+
+# ------------------------------------------------------------------ combine
+@task(name="combine", cache_policy=CACHE, result_serializer="json")
+def combine_task(spectra: list[str], output: str, options: dict[str, Any]) -> dict[str, Any]:
+    """Clean and average one band's dithers; MIRI 1-D corrections; plots."""
+    from jwstspec.products import combine_band
+
+    return combine_band([Path(s) for s in spectra], Path(output), **options)
+
+
+@task(name="stitch", cache_policy=CACHE, result_serializer="json")
+def stitch_task(spectra: list[str], output: str, options: dict[str, Any]) -> dict[str, Any]:
+    """Stitch the combined bands into one spectrum (+ MIRI spectral leak)."""
+    from jwstspec.products import stitch_bands
+
+    return stitch_bands([Path(s) for s in spectra], Path(output), **options)

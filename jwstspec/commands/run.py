@@ -1,0 +1,51 @@
+"""``jwstspec run``: run the pipeline flow on a configuration file."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from jwstspec.config import STAGES, load_config
+
+HELP = "Run the pipeline (a Prefect flow) described by a configuration file."
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("config", help="TOML configuration file (see `jwstspec init`)")
+    parser.add_argument("--force", action="append", choices=STAGES, default=[], metavar="STAGE",
+                        help=f"recompute STAGE even when cached (repeatable; one of {', '.join(STAGES)})")
+    parser.add_argument("--stages", nargs="+", choices=STAGES, metavar="STAGE", help="run only these stages")
+    parser.add_argument("--task-runner", choices=["process", "thread", "dask", "serial"], help="override [runtime] task_runner")
+    parser.add_argument("--workers", type=int, help="override [runtime] workers")
+    parser.add_argument("--json", action="store_true", help="print the run summary as JSON")
+
+
+def run(args: argparse.Namespace) -> int:
+    config = load_config(args.config)  # validated before any work
+    updates: dict = {}
+    runtime = config.runtime.model_copy(update={
+        k: v for k, v in {
+            "force": sorted(set(config.runtime.force) | set(args.force)) or None,
+            "task_runner": args.task_runner,
+            "workers": args.workers,
+        }.items() if v is not None
+    })
+    updates["runtime"] = runtime
+    if args.stages:
+        updates["stages"] = args.stages
+    from jwstspec.config import validate_config
+
+    config = validate_config({**config.model_dump(), **{k: (v.model_dump() if hasattr(v, "model_dump") else v) for k, v in updates.items()}})
+
+    from flows.runtime import configure_environment, embedded_prefect
+
+    configure_environment()
+    with embedded_prefect():
+        from flows.pipeline import run_pipeline
+
+        summary = run_pipeline(config)
+    if args.json:
+        print(json.dumps(summary, indent=2, default=str))
+    else:
+        print(f"done: summary in {summary.get('summary', '-')}" if summary.get("status") == "completed" else summary.get("message", "done"))
+    return 0

@@ -1,0 +1,84 @@
+"""Atomic file writing: nothing half-written ever carries a final name.
+
+Every product jwstspec writes goes through :func:`atomic_path`: the writer
+receives a temporary name in the destination directory, and only after it
+returns without error is the file renamed (``os.replace``, atomic on POSIX)
+to its final name.  A crash or ``kill -9`` leaves at most a ``.tmp-*`` file,
+which :func:`remove_stale_temporaries` cleans on the next run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+TMP_PREFIX = ".tmp-"
+
+
+@contextlib.contextmanager
+def atomic_path(final: str | Path, suffix: str | None = None) -> Iterator[Path]:
+    """Yield a temporary path beside ``final``; rename it to ``final`` on success.
+
+    Parameters
+    ----------
+    final : str or Path
+        The path the finished file must have.
+    suffix : str, optional
+        Suffix of the temporary name (defaults to the final suffix, so that
+        writers that infer the format from the extension keep working).
+
+    Yields
+    ------
+    Path
+        Where to write.  If the block raises, the temporary file is removed
+        and ``final`` is left untouched.
+    """
+    final = Path(final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    sfx = final.suffix if suffix is None else suffix
+    fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX + final.stem + ".", suffix=sfx, dir=final.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    tmp_path.unlink()  # writers such as astropy refuse to overwrite by default
+    try:
+        yield tmp_path
+        if not tmp_path.exists():
+            raise FileNotFoundError(f"writer produced no file for {final}")
+        os.replace(tmp_path, final)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp_path.unlink()
+        raise
+
+
+def atomic_write_text(final: str | Path, text: str) -> Path:
+    """Write ``text`` to ``final`` atomically and return the final path."""
+    with atomic_path(final) as tmp:
+        tmp.write_text(text)
+    return Path(final)
+
+
+def remove_stale_temporaries(directory: str | Path) -> list[Path]:
+    """Remove temporary files left by an interrupted run below ``directory``."""
+    removed = []
+    root = Path(directory)
+    if not root.exists():
+        return removed
+    for path in root.rglob(TMP_PREFIX + "*"):
+        if path.is_file():
+            path.unlink()
+            removed.append(path)
+    return removed
+
+
+def sha256sum(path: str | Path, chunk: int = 1 << 20) -> str:
+    """Streamed SHA-256 of a file (never reads it whole)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(chunk), b""):
+            h.update(block)
+    return h.hexdigest()

@@ -1,0 +1,168 @@
+"""The data directory layout: the only place that builds paths.
+
+::
+
+    <data_dir>/<program>/
+        download/                      MAST staging area (default)
+        Obs<NNN>/
+            uncal/                     raw inputs (never modified)
+            stage1[-<variant>]/        rate(ints), 1/f-corrected, background-subtracted, spec2 asn files
+            stage2[-<variant>]/        cal, s2d/s3d, x1d per exposure
+            stage3[-<variant>]/        spec3/tso3 associations and combined products
+            extract[-<variant>]/       one EXTRACT1D spectrum per cube or slit image
+            combined[-<variant>]/      per-band and stitched spectra, plots, config.toml,
+                                       manifest.json, summary.md
+            logs/                      one log file per exposure and stage
+    <data_dir>/.jwstspec/
+        cache/                         Prefect task-result storage (cache)
+        locks/                         run locks
+
+The variant names are the research code's directory suffixes
+(``stage1_suffix`` ...): an empty variant gives the plain stage name.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from pathlib import Path
+
+from jwstspec.config import PipelineConfig
+
+STAGE_DIRS: tuple[str, ...] = ("stage1", "stage2", "stage3", "extract", "combined")
+
+
+def _with_variant(stage: str, variant: str) -> str:
+    return f"{stage}-{variant}" if variant else stage
+
+
+def product_name(path: str | Path) -> str:
+    """The exposure/product root of a ``jwst`` file name.
+
+    ``jw01234001001_01101_00001_mirifushort_uncal.fits`` ->
+    ``jw01234001001_01101_00001_mirifushort``.
+    """
+    stem = Path(path).name
+    stem = re.sub(r"\.(fits|json|asdf|ecsv)$", "", stem)
+    return re.sub(
+        r"_(uncal|rate|rateints|ratecorr|rateintscorr|rate_bkgsub|rateints_bkgsub|ratecorr_bkgsub|cal|calints|s2d|s3d|x1d|x1dints|crf|crfints|bsub|bsubints|spec2_asn|spec3_asn|tso3_asn|asn)$",
+        "",
+        stem,
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class Layout:
+    """Paths of one program's data and products.
+
+    Parameters
+    ----------
+    data_dir : Path
+        Top-level data directory.
+    program : str
+        Five-digit program number.
+    variants : dict
+        Variant name per stage directory (``stage1`` ... ``combined``).
+    download_dir : Path, optional
+        MAST staging area (default ``<data_dir>/<program>/download``).
+    """
+
+    data_dir: Path
+    program: str
+    variants: tuple[tuple[str, str], ...] = ()
+    download_override: Path | None = None
+
+    @classmethod
+    def from_config(cls, config: PipelineConfig) -> Layout:
+        """The layout of a validated configuration."""
+        variants = (
+            ("stage1", config.stage1.variant),
+            ("stage2", config.stage2.variant),
+            ("stage3", config.stage3.variant),
+            ("extract", config.extract.variant),
+            ("combined", config.combine.variant),
+        )
+        return cls(Path(config.data_dir), config.program, variants, config.download.directory)
+
+    # ----------------------------------------------------------------- dirs
+    @property
+    def program_dir(self) -> Path:
+        return self.data_dir / self.program
+
+    @property
+    def download_dir(self) -> Path:
+        return self.download_override or self.program_dir / "download"
+
+    @property
+    def internal_dir(self) -> Path:
+        return self.data_dir / ".jwstspec"
+
+    @property
+    def cache_dir(self) -> Path:
+        """Where Prefect persists task results (the cache)."""
+        return self.internal_dir / "cache"
+
+    @property
+    def lock_dir(self) -> Path:
+        return self.internal_dir / "locks"
+
+    def obs_dir(self, observation: str) -> Path:
+        return self.program_dir / f"Obs{observation}"
+
+    def uncal_dir(self, observation: str) -> Path:
+        return self.obs_dir(observation) / "uncal"
+
+    def stage_dir(self, observation: str, stage: str) -> Path:
+        """Directory of a stage's products (``stage1`` ... ``combined``)."""
+        if stage not in STAGE_DIRS:
+            raise ValueError(f"unknown stage directory {stage!r}")
+        return self.obs_dir(observation) / _with_variant(stage, dict(self.variants).get(stage, ""))
+
+    def log_dir(self, observation: str) -> Path:
+        return self.obs_dir(observation) / "logs"
+
+    def log_file(self, observation: str, name: str, stage: str) -> Path:
+        """Log file of one exposure (or group) and stage."""
+        return self.log_dir(observation) / f"{product_name(name)}_{stage}.log"
+
+    def create(self, observations: list[str]) -> None:
+        """Create the directory tree for these observations."""
+        for obs in observations:
+            for sub in ("uncal", "logs"):
+                (self.obs_dir(obs) / sub).mkdir(parents=True, exist_ok=True)
+            for stage in STAGE_DIRS:
+                self.stage_dir(obs, stage).mkdir(parents=True, exist_ok=True)
+        self.cache_dir.mkdir(parents=True, exist_ok=True)
+        self.lock_dir.mkdir(parents=True, exist_ok=True)
+
+    # ------------------------------------------------------------- products
+    def rate_path(self, observation: str, uncal: str | Path, tso: bool = False) -> Path:
+        """Where Detector1 writes the rate (rateints for TSO) of an uncal file."""
+        suffix = "rateints" if tso else "rate"
+        return self.stage_dir(observation, "stage1") / f"{product_name(uncal)}_{suffix}.fits"
+
+    def spec2_asn_path(self, observation: str, name: str) -> Path:
+        return self.stage_dir(observation, "stage1") / f"{product_name(name)}_spec2_asn.json"
+
+    def spec3_asn_path(self, observation: str, group: str, tso: bool = False) -> Path:
+        kind = "tso3" if tso else "spec3"
+        return self.stage_dir(observation, "stage3") / f"{self.stage3_product(observation, group)}_{kind}_asn.json"
+
+    def stage3_product(self, observation: str, group: str) -> str:
+        """Product name of a Stage 3 group (the ``jwst`` Level-3 style)."""
+        return f"jw{self.program}-o{observation}_t001_{group}"
+
+    def spectrum_path(self, observation: str, source: str | Path, method: str, slit: str | None = None) -> Path:
+        """Extracted spectrum of one cube or slit image."""
+        tag = f"_{slit}" if slit else ""
+        return self.stage_dir(observation, "extract") / f"{product_name(source)}{tag}_{method}_x1d.fits"
+
+    def combined_path(self, observation: str, group: str) -> Path:
+        return self.stage_dir(observation, "combined") / f"jw{self.program}-o{observation}_{group}_combined_x1d.fits"
+
+    def stitched_path(self, observation: str) -> Path:
+        return self.stage_dir(observation, "combined") / f"jw{self.program}-o{observation}_stitched_x1d.fits"
+
+    def run_file(self, observation: str, name: str) -> Path:
+        """Run-level files beside the outputs: config.toml, manifest.json, summary.md."""
+        return self.stage_dir(observation, "combined") / name

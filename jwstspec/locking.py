@@ -1,0 +1,45 @@
+"""One run at a time per observation: an advisory lock on the data directory.
+
+Two runs started on the same data directory and observation would write the
+same products; the second one stops at once with a clear message
+(:class:`jwstspec.errors.LockError`) instead of corrupting the first.  The
+lock is an ``fcntl.flock`` on a file under ``<data_dir>/.jwstspec/locks``:
+the kernel releases it when the process dies, so a ``kill -9`` never leaves
+a stale lock behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+from collections.abc import Iterator
+
+from jwstspec.errors import LockError
+from jwstspec.layout import Layout
+
+
+@contextlib.contextmanager
+def run_lock(layout: Layout, observation: str) -> Iterator[None]:
+    """Hold the run lock of ``program``/``observation`` for the block."""
+    layout.lock_dir.mkdir(parents=True, exist_ok=True)
+    path = layout.lock_dir / f"{layout.program}-o{observation}.lock"
+    fh = open(path, "a+")
+    try:
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.seek(0)
+            holder = fh.read().strip() or "another process"
+            raise LockError(
+                f"{layout.obs_dir(observation)} is being processed by {holder}; wait for it to finish or stop it"
+            ) from None
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"pid {os.getpid()}")
+        fh.flush()
+        yield
+    finally:
+        with contextlib.suppress(Exception):
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+        fh.close()

@@ -1,0 +1,251 @@
+"""The 1-D spectrum record shared by extraction, combination and the flow.
+
+On disk a spectrum is a FITS file whose binary-table HDU is named
+``EXTRACT1D`` (the layout of the ``jwst`` ``x1d`` products, so that
+``specutils.Spectrum.read`` and jdaviz read it), or an ECSV table with the
+same columns.
+
+Columns (the contract other tools rely on; extend, never rename):
+
+============== ====== ==================================================
+column         unit   meaning
+============== ====== ==================================================
+WAVELENGTH     um     wavelength of the slice / pixel column
+FLUX           Jy     extracted flux density (background subtracted)
+FLUX_ERROR     Jy     1-sigma uncertainty of ``FLUX``
+BACKGROUND     Jy     background in the aperture that was subtracted
+DQ                    0 = good; see :data:`DQ_FLAGS`
+NPIXELS               number of (partial) pixels in the aperture
+X_CENTER       pix    aperture centre used, 0-based x (columns)
+Y_CENTER       pix    aperture centre used, 0-based y (rows)
+REPLACED_FRAC         fraction of aperture pixels replaced by the profile
+NCOMBINED             number of dithers averaged (combined spectra only)
+============== ====== ==================================================
+
+Optional columns are written only when present on the record.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from astropy.io import fits
+from astropy.table import Table
+
+from jwstspec.errors import InputFileError
+from jwstspec.fileio import atomic_path
+
+EXTNAME = "EXTRACT1D"
+
+#: Bit values of the ``DQ`` column.
+DQ_FLAGS: dict[str, int] = {
+    "NO_DATA": 1,  # no valid pixel in the aperture: FLUX is NaN
+    "OUTLIER_REPLACED": 2,  # some aperture pixels were replaced by the profile
+    "EDGE": 4,  # aperture touches the edge of the valid field
+    "DITHER_CLIPPED": 8,  # one or more dithers clipped at this point (combine)
+    "DEFRINGE_FAILED": 16,  # 1-D residual-fringe correction failed on this segment
+    "LEAK_UNCORRECTED": 32,  # spectral-leak correction not applied here
+    "USER_MASKED": 64,  # inside a user-masked wavelength range
+}
+
+_REQUIRED = ("WAVELENGTH", "FLUX", "FLUX_ERROR")
+_UNITS = {
+    "WAVELENGTH": "um",
+    "FLUX": "Jy",
+    "FLUX_ERROR": "Jy",
+    "BACKGROUND": "Jy",
+    "X_CENTER": "pix",
+    "Y_CENTER": "pix",
+}
+_OPTIONAL = ("BACKGROUND", "DQ", "NPIXELS", "X_CENTER", "Y_CENTER", "REPLACED_FRAC", "NCOMBINED")
+_ATTR = {
+    "WAVELENGTH": "wavelength",
+    "FLUX": "flux",
+    "FLUX_ERROR": "flux_error",
+    "BACKGROUND": "background",
+    "DQ": "dq",
+    "NPIXELS": "npixels",
+    "X_CENTER": "x_center",
+    "Y_CENTER": "y_center",
+    "REPLACED_FRAC": "replaced_frac",
+    "NCOMBINED": "ncombined",
+}
+
+
+@dataclasses.dataclass
+class Spectrum:
+    """A 1-D spectrum in Jy against wavelength in micron.
+
+    Parameters
+    ----------
+    wavelength, flux, flux_error : ndarray
+        Required columns, all of one length.
+    background, npixels, x_center, y_center, replaced_frac : ndarray, optional
+        Per-point extraction diagnostics.
+    dq : ndarray of int, optional
+        Bit flags, see :data:`DQ_FLAGS`; zeros when not given.
+    ncombined : ndarray of int, optional
+        Number of dithers averaged at each point (combined spectra).
+    meta : dict
+        Header keywords (8-character FITS names, scalar values), e.g.
+        ``METHOD``, ``SRCFILE``, ``BAND``, ``DETECTOR``.
+    """
+
+    wavelength: np.ndarray
+    flux: np.ndarray
+    flux_error: np.ndarray
+    background: np.ndarray | None = None
+    dq: np.ndarray | None = None
+    npixels: np.ndarray | None = None
+    x_center: np.ndarray | None = None
+    y_center: np.ndarray | None = None
+    replaced_frac: np.ndarray | None = None
+    ncombined: np.ndarray | None = None
+    meta: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.wavelength = np.asarray(self.wavelength, dtype=float)
+        n = self.wavelength.shape[0]
+        for column, attr in _ATTR.items():
+            value = getattr(self, attr)
+            if value is None:
+                continue
+            dtype = np.int32 if column in ("DQ", "NCOMBINED") else float
+            arr = np.asarray(value, dtype=dtype)
+            if arr.shape != (n,):
+                raise ValueError(f"Spectrum column {column} has shape {arr.shape}, expected ({n},)")
+            setattr(self, attr, arr)
+        if self.dq is None:
+            self.dq = np.zeros(n, dtype=np.int32)
+
+    def __len__(self) -> int:
+        return int(self.wavelength.shape[0])
+
+    # ------------------------------------------------------------------ tables
+    def to_table(self) -> Table:
+        """Return an astropy Table with the contract's columns and units."""
+        table = Table(meta=dict(self.meta))
+        for column, attr in _ATTR.items():
+            value = getattr(self, attr)
+            if value is None:
+                continue
+            table[column] = value
+            if column in _UNITS:
+                table[column].unit = _UNITS[column]
+        return table
+
+    @classmethod
+    def from_table(cls, table: Table, source: str | Path = "<table>") -> Spectrum:
+        """Build a record from a table with the contract's columns."""
+        missing = [c for c in _REQUIRED if c not in table.colnames]
+        if missing:
+            raise InputFileError(source, f"not an EXTRACT1D spectrum: missing column(s) {', '.join(missing)}")
+        for column, unit in (("WAVELENGTH", "um"), ("FLUX", "Jy"), ("FLUX_ERROR", "Jy")):
+            have = table[column].unit
+            if have is not None and str(have) not in (unit, "micron") and not _convertible(have, unit):
+                raise InputFileError(source, f"column {column} has unit '{have}', expected {unit}")
+        kwargs: dict[str, Any] = {}
+        for column, attr in _ATTR.items():
+            if column in table.colnames:
+                col = table[column]
+                values = np.asarray(col)
+                if column in _UNITS and col.unit is not None and str(col.unit) != _UNITS[column]:
+                    values = _convert(col, _UNITS[column])
+                kwargs[attr] = values
+        meta = {str(k): v for k, v in table.meta.items() if not isinstance(v, (list, dict))}
+        return cls(meta=meta, **kwargs)
+
+    # --------------------------------------------------------------- writers
+    def write_fits(self, path: str | Path, primary: Mapping[str, Any] | None = None) -> Path:
+        """Write the ``EXTRACT1D`` FITS layout atomically.
+
+        Parameters
+        ----------
+        path : str or Path
+            Output file; written through a temporary name.
+        primary : mapping, optional
+            Extra primary-header keywords (``TELESCOP = 'JWST'`` is always set,
+            so that ``specutils`` recognises the JWST x1d layout).
+        """
+        phdr = fits.Header()
+        phdr["TELESCOP"] = "JWST"
+        phdr["ORIGIN"] = "jwstspec"
+        for key, value in (primary or {}).items():
+            phdr[key] = value
+        table_hdu = fits.table_to_hdu(self.to_table())
+        table_hdu.name = EXTNAME
+        table_hdu.header.setdefault("SRCTYPE", "POINT")
+        for key, value in self.meta.items():
+            if key.upper() in ("EXTNAME", "XTENSION", "BITPIX", "NAXIS", "PCOUNT", "GCOUNT", "TFIELDS"):
+                continue
+            if len(key) > 8:
+                table_hdu.header[f"HIERARCH {key}"] = value
+            else:
+                table_hdu.header[key] = value
+        hdul = fits.HDUList([fits.PrimaryHDU(header=phdr), table_hdu])
+        with atomic_path(path) as tmp:
+            hdul.writeto(tmp)
+        return Path(path)
+
+    def write_ecsv(self, path: str | Path) -> Path:
+        """Write the same columns as an ECSV table, atomically."""
+        with atomic_path(path) as tmp:
+            self.to_table().write(tmp, format="ascii.ecsv")
+        return Path(path)
+
+    def write(self, path: str | Path) -> Path:
+        """Write FITS or ECSV depending on the suffix of ``path``."""
+        if str(path).endswith(".ecsv"):
+            return self.write_ecsv(path)
+        return self.write_fits(path)
+
+
+def read_spectrum(path: str | Path) -> Spectrum:
+    """Read a spectrum written by :meth:`Spectrum.write` (FITS or ECSV).
+
+    Raises
+    ------
+    InputFileError
+        When the file is missing, empty, unreadable or lacks the columns.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise InputFileError(p, "file not found")
+    if p.stat().st_size == 0:
+        raise InputFileError(p, "file is empty")
+    try:
+        if p.suffix == ".ecsv":
+            table = Table.read(p, format="ascii.ecsv")
+        else:
+            with fits.open(p) as hdul:
+                if EXTNAME not in hdul:
+                    raise InputFileError(p, f"no {EXTNAME} extension")
+                table = Table.read(hdul[EXTNAME])
+                table.meta.update(
+                    {k: v for k, v in hdul[EXTNAME].header.items() if k and not k.startswith(("TTYPE", "TFORM", "TUNIT", "NAXIS"))}
+                )
+    except InputFileError:
+        raise
+    except Exception as exc:  # corrupt/truncated file: name it, one line
+        raise InputFileError(p, f"cannot be read as a spectrum ({type(exc).__name__}: {exc})") from None
+    return Spectrum.from_table(table, source=p)
+
+
+def _convertible(unit: Any, target: str) -> bool:
+    import astropy.units as u
+
+    try:
+        u.Unit(unit).to(u.Unit(target), equivalencies=u.spectral())
+        return True
+    except Exception:
+        return False
+
+
+def _convert(col: Any, target: str) -> np.ndarray:
+    import astropy.units as u
+
+    return (np.asarray(col) * u.Unit(col.unit)).to_value(u.Unit(target), equivalencies=u.spectral())

@@ -1,0 +1,157 @@
+"""The configuration model: valid and invalid cases, template, save/load."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from jwstspec.config import (
+    RESEARCH_CODE_NAMES,
+    PipelineConfig,
+    config_to_toml,
+    load_config,
+    parse_length,
+    save_config,
+    template,
+    validate_config,
+)
+from jwstspec.errors import ConfigError, InputFileError
+
+
+@pytest.fixture
+def base(tmp_path: Path) -> dict:
+    return {"program": "01234", "observation": "001", "instrument": "nirspec", "mode": "ifu", "data_dir": str(tmp_path)}
+
+
+def test_minimal_config_defaults(base: dict) -> None:
+    cfg = validate_config(base)
+    assert cfg.readnoise_method == "pipeline"
+    assert cfg.stages == ["download", "stage1", "stage2", "stage3", "extract", "combine"]
+    assert cfg.extract.method == "psf" and cfg.extract.bkg_annulus == ("10px", "12px")
+    miri = validate_config({**base, "instrument": "miri"})
+    assert miri.readnoise_method == "none"
+
+
+def test_numbers_are_zero_padded_from_integers(base: dict) -> None:
+    cfg = validate_config({**base, "program": 1272, "observation": 6, "background_observation": 7})
+    assert (cfg.program, cfg.observation, cfg.background_observation) == ("01272", "006", "007")
+
+
+def test_research_code_alias_nsclean(base: dict) -> None:
+    cfg = validate_config({**base, "stage1": {"readnoise_correct": "nsclean"}})
+    assert cfg.stage1.readnoise_correct == "pipeline"
+
+
+def test_step_overrides_checked_against_jwst(base: dict) -> None:
+    cfg = validate_config({**base, "stage1": {"steps": {"jump": {"rejection_threshold": 5.0}}}})
+    assert cfg.stage1.steps["jump"]["rejection_threshold"] == 5.0
+    with pytest.raises(ConfigError, match=r"stage1\.steps.*'jumpp' is not a step"):
+        validate_config({**base, "stage1": {"steps": {"jumpp": {"rejection_threshold": 5.0}}}})
+    with pytest.raises(ConfigError, match="not a parameter of the jump step"):
+        validate_config({**base, "stage1": {"steps": {"jump": {"rejection_treshold": 5.0}}}})
+
+
+BAD = [
+    ({"program": "1234"}, "program", "five-digit"),
+    ({"program": "012345"}, "program", "five-digit"),
+    ({"observation": "1"}, "observation", "three-digit"),
+    ({"observation": ""}, "observation", "three-digit"),
+    ({"instrument": "nircam"}, "instrument", "not allowed"),
+    ({"mode": "imaging"}, "mode", "not allowed"),
+    ({"colour": "red"}, "colour", "unknown key"),
+    ({"data_dir": "/nonexistent/jwstspec"}, "data_dir", "does not exist"),
+    ({"tso": "maybe"}, "tso", "boolean"),
+    ({"stage1": {"bkg_subtract": "asn"}}, "stage1.bkg_subtract", "needs background_observation"),
+    ({"stage1": {"bkg_subtract": "sky"}}, "stage1.bkg_subtract", "not allowed"),
+    ({"stage1": {"readnoise_window": 1}}, "stage1.readnoise_window", "greater than or equal"),
+    ({"instrument": "miri", "stage1": {"readnoise_correct": "moving_median"}}, "stage1.readnoise_correct", "MIRI"),
+    ({"mode": "slitless"}, "mode", "no slitless"),
+    ({"tso": True}, "tso", "not time series"),
+    ({"mode": "slit", "stage2": {"cube_align": "ifu"}}, "stage2.cube_align", "only IFU"),
+    ({"mode": "slit", "extract": {"method": "box"}}, "extract.method", "IFU cubes"),
+    ({"extract": {"method": "annulus"}}, "extract.annulus_radii", "needs annulus_radii"),
+    ({"extract": {"radius": "three"}}, "extract.radius", "not a length"),
+    ({"extract": {"radius": -1}}, "extract.radius", "positive"),
+    ({"extract": {"bkg_annulus": ["12px", "10px"]}}, "extract.bkg_annulus", "smaller than outer"),
+    ({"extract": {"center": [1, 2], "center_radec": [3, 4]}}, "extract.center_radec", "not both"),
+    ({"extract": {"window": 0}}, "extract.window", "greater than or equal"),
+    ({"extract": {"stage": "stage4"}}, "extract.stage", "not allowed"),
+    ({"combine": {"mask_ranges": [[5.0, 4.0]]}}, "combine.mask_ranges", "lower bound"),
+    ({"combine": {"defringe": True}}, "combine.defringe", "MIRI MRS only"),
+    ({"crds": {"context": "latest"}}, "crds.context", "CRDS context"),
+    ({"runtime": {"task_runner": "mpi"}}, "runtime.task_runner", "not allowed"),
+    ({"runtime": {"force": ["stage9"]}}, "runtime.force", "not allowed"),
+    ({"stages": []}, "stages", "no stage"),
+    ({"stages": ["stage1", "stage1"]}, "stages", "twice"),
+    ({"stage1": {"variant": "a/b"}}, "stage1.variant", "directory name"),
+    ({"download": {"token_file": "/nonexistent/token"}}, "download.token_file", "not a file"),
+]
+
+
+@pytest.mark.parametrize(("update", "field", "reason"), BAD, ids=[b[1] + "-" + b[2][:12] for b in BAD])
+def test_invalid_configs_name_field_and_reason(base: dict, update: dict, field: str, reason: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        validate_config({**base, **update})
+    message = str(info.value)
+    assert "\n" not in message
+    assert info.value.field == field or info.value.field.startswith(field + "."), message
+    assert reason.lower() in message.lower(), message
+
+
+def test_template_is_valid_and_lists_every_option(tmp_path: Path) -> None:
+    text = template(data_dir=str(tmp_path))
+    cfg = validate_config(tomllib.loads(text))
+    assert isinstance(cfg, PipelineConfig)
+    for section in ("download", "crds", "stage1", "stage2", "stage3", "extract", "combine", "runtime"):
+        assert f"[{section}]" in text
+        for name in getattr(PipelineConfig, "model_fields")[section].annotation.model_fields:
+            assert name in text, f"{section}.{name} missing from template"
+
+
+def test_every_research_option_has_a_home() -> None:
+    example = Path(__file__).parents[2] / "shared/reference/jwstspec-original/example_run_jwstspec.py"
+    if not example.exists():
+        pytest.skip("reference code not beside the checkout")
+    import re
+
+    names = set(re.findall(r"^([a-z_0-9]+)\s*=", example.read_text(), flags=re.M)) - {"params"}
+    names -= {f"run_{s}" for s in ("stage0", "stage1", "stage2", "stage3", "extract", "combine")}
+    missing = names - set(RESEARCH_CODE_NAMES)
+    assert not missing, missing
+
+
+def test_save_and_reload_roundtrip(base: dict, tmp_path: Path) -> None:
+    cfg = validate_config({**base, "stage1": {"steps": {"jump": {"rejection_threshold": 5.0}}}, "extract": {"radius": 0.5}})
+    path = save_config(cfg, tmp_path / "out" / "config.toml")
+    again = load_config(path)
+    assert again == cfg
+    assert "rejection_threshold = 5.0" in config_to_toml(cfg)
+
+
+def test_load_config_errors(tmp_path: Path) -> None:
+    with pytest.raises(InputFileError, match="not found"):
+        load_config(tmp_path / "missing.toml")
+    bad = tmp_path / "bad.toml"
+    bad.write_text("program = [")
+    with pytest.raises(InputFileError, match="not valid TOML"):
+        load_config(bad)
+
+
+def test_relative_data_dir_resolved_against_file(tmp_path: Path) -> None:
+    (tmp_path / "data").mkdir()
+    f = tmp_path / "c.toml"
+    f.write_text('program = "01234"\nobservation = "001"\ninstrument = "miri"\ndata_dir = "data"\n')
+    assert load_config(f).data_dir == (tmp_path / "data").resolve()
+
+
+@pytest.mark.parametrize(("value", "expected"), [(0.3, (0.3, "arcsec")), ("3px", (3.0, "px")), ("0.5", (0.5, "arcsec")), ("2 pix", (2.0, "px"))])
+def test_parse_length(value, expected) -> None:
+    assert parse_length(value) == expected
+
+
+def test_json_schema_for_prefect_form() -> None:
+    schema = PipelineConfig.model_json_schema()
+    assert set(schema["required"]) == {"program", "observation", "instrument", "data_dir"}
+    assert "description" in schema["properties"]["program"]

@@ -1,0 +1,98 @@
+"""Header-driven selection and grouping rules."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from astropy.io import fits
+
+from jwstspec.errors import ConfigError, InputFileError
+from jwstspec.exposures import check_compatible, match_backgrounds, read_exposure, select_exposures
+
+
+def make(tmp: Path, name: str, **keys) -> Path:
+    header = fits.Header()
+    defaults = dict(TELESCOP="JWST", INSTRUME="NIRSPEC", DETECTOR="NRS1", EXP_TYPE="NRS_IFU", PROGRAM="01234",
+                    OBSERVTN="001", VISIT="001", EXPOSURE="1", GRATING="G395H", FILTER="F290LP", SUBARRAY="FULL",
+                    READPATT="NRSRAPID", PATT_NUM=1, GWA_XTIL=0.3, GWA_YTIL=0.13)
+    defaults.update(keys)
+    for k, v in defaults.items():
+        if v is not None:
+            header[k] = v
+    path = tmp / name
+    fits.PrimaryHDU(header=header).writeto(path)
+    return path
+
+
+def test_skip_ta_imaging_and_nrs2_rules(tmp_path: Path) -> None:
+    files = [
+        make(tmp_path, "a_nrs1_uncal.fits"),
+        make(tmp_path, "a_nrs2_uncal.fits", DETECTOR="NRS2"),  # H grating: kept
+        make(tmp_path, "ta_uncal.fits", EXP_TYPE="NRS_WATA"),
+        make(tmp_path, "img_uncal.fits", EXP_TYPE="NRS_IMAGE"),
+        make(tmp_path, "m_nrs2_uncal.fits", DETECTOR="NRS2", GRATING="G235M", FILTER="F170LP"),  # IFU M on NRS2: skipped
+        make(tmp_path, "m_nrs1_uncal.fits", GRATING="G235M", FILTER="F170LP"),
+        make(tmp_path, "prism_nrs2_uncal.fits", DETECTOR="NRS2", GRATING="PRISM", FILTER="CLEAR"),
+    ]
+    sel = select_exposures(files, instrument="nirspec", program="01234")
+    assert sorted(sel.groups) == ["g235m-f170lp_nrs1", "g395h-f290lp_nrs1", "g395h-f290lp_nrs2"]
+    reasons = {p.name: r for p, r in sel.skipped}
+    assert set(reasons) == {"ta_uncal.fits", "img_uncal.fits", "m_nrs2_uncal.fits", "prism_nrs2_uncal.fits"}
+    assert "target-acquisition" in reasons["ta_uncal.fits"]
+    assert "NRS2 holds no spectra" in reasons["m_nrs2_uncal.fits"]
+
+
+def test_fixed_slit_m_grating_keeps_nrs2(tmp_path: Path) -> None:
+    f = make(tmp_path, "fs_uncal.fits", DETECTOR="NRS2", GRATING="G235M", FILTER="F170LP", EXP_TYPE="NRS_FIXEDSLIT")
+    assert select_exposures([f]).groups.keys() == {"g235m-f170lp_nrs2"}
+
+
+def test_miri_mrs_grouping_by_channel_band_detector(tmp_path: Path) -> None:
+    kw = dict(INSTRUME="MIRI", EXP_TYPE="MIR_MRS", GRATING=None, FILTER=None)
+    files = [
+        make(tmp_path, f"d{i}_{det}_{band}_uncal.fits", DETECTOR=det, CHANNEL=ch, BAND=band, PATT_NUM=i, **kw)
+        for i in (2, 1)
+        for det, ch in (("MIRIFUSHORT", "12"), ("MIRIFULONG", "34"))
+        for band in ("SHORT", "LONG")
+    ]
+    sel = select_exposures(files, instrument="miri")
+    assert sorted(sel.groups) == ["12long_mirifushort", "12short_mirifushort", "34long_mirifulong", "34short_mirifulong"]
+    assert [e.patt_num for e in sel.groups["12short_mirifushort"]] == [1, 2]  # sorted by dither position
+
+
+def test_wrong_program_or_instrument_is_an_error(tmp_path: Path) -> None:
+    f = make(tmp_path, "x_uncal.fits", PROGRAM="09999")
+    with pytest.raises(InputFileError, match="PROGRAM is 09999"):
+        select_exposures([f], program="01234")
+    with pytest.raises(InputFileError, match="INSTRUME is NIRSPEC"):
+        select_exposures([f], instrument="miri")
+
+
+@pytest.mark.parametrize("content", [b"", b"not a fits file at all" * 10])
+def test_unreadable_files_name_the_file(tmp_path: Path, content: bytes) -> None:
+    f = tmp_path / "bad_uncal.fits"
+    f.write_bytes(content)
+    with pytest.raises(InputFileError) as info:
+        read_exposure(f)
+    assert str(f) in str(info.value)
+
+
+def test_non_jwst_file(tmp_path: Path) -> None:
+    f = make(tmp_path, "hst_uncal.fits", TELESCOP="HST")
+    with pytest.raises(InputFileError, match="not a JWST product"):
+        read_exposure(f)
+
+
+def test_background_matching_and_compatibility(tmp_path: Path) -> None:
+    sci = select_exposures([make(tmp_path, "s_uncal.fits")]).groups
+    bkg = select_exposures([make(tmp_path, "b_uncal.fits", OBSERVTN="002")]).groups
+    assert [e.path.name for e in match_backgrounds(sci, bkg)["g395h-f290lp_nrs1"]] == ["b_uncal.fits"]
+    other = select_exposures([make(tmp_path, "o_uncal.fits", OBSERVTN="002", GRATING="G140H", FILTER="F100LP")]).groups
+    with pytest.raises(ConfigError, match="no background exposure for science group g395h-f290lp_nrs1"):
+        match_backgrounds(sci, other)
+    sub = read_exposure(make(tmp_path, "sub_uncal.fits", SUBARRAY="SUB512"))
+    with pytest.raises(InputFileError, match="subarray SUB512 differs"):
+        check_compatible(sci["g395h-f290lp_nrs1"][0], sub)
+    assert np.isclose(sci["g395h-f290lp_nrs1"][0].gwa_xtilt, 0.3)
