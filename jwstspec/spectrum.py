@@ -186,7 +186,7 @@ class Spectrum:
                 table_hdu.header[f"HIERARCH {key}"] = value
             else:
                 table_hdu.header[key] = value
-        hdul = fits.HDUList([fits.PrimaryHDU(header=phdr), table_hdu])
+        hdul = fits.HDUList([fits.PrimaryHDU(header=phdr), table_hdu, _asdf_hdu(self.meta)])
         with atomic_path(path) as tmp:
             hdul.writeto(tmp)
         return Path(path)
@@ -202,6 +202,20 @@ class Spectrum:
         if str(path).endswith(".ecsv"):
             return self.write_ecsv(path)
         return self.write_fits(path)
+
+
+def _asdf_hdu(meta: Mapping[str, Any]) -> fits.BinTableHDU:
+    """An ``ASDF`` extension like the ``jwst`` products carry (specutils looks for it)."""
+    import io
+
+    import asdf
+
+    tree = {"meta": {str(k): v for k, v in meta.items() if isinstance(v, (str, int, float, bool))}}
+    buffer = io.BytesIO()
+    asdf.AsdfFile(tree).write_to(buffer)
+    data = np.frombuffer(buffer.getvalue(), dtype=np.uint8)
+    column = fits.Column(name="ASDF_METADATA", format=f"{data.size}B", array=data[None, :])
+    return fits.BinTableHDU.from_columns([column], name="ASDF")
 
 
 def read_spectrum(path: str | Path) -> Spectrum:

@@ -1,0 +1,64 @@
+"""The Spectrum record and its EXTRACT1D FITS / ECSV formats."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from astropy.io import fits
+
+from jwstspec.errors import InputFileError
+from jwstspec.spectrum import EXTNAME, Spectrum, read_spectrum
+
+
+def _spec(n: int = 50) -> Spectrum:
+    w = np.linspace(5.0, 6.0, n)
+    return Spectrum(w, 1e-3 * w, 1e-5 * np.ones(n), background=np.zeros(n), npixels=np.full(n, 28.3),
+                    x_center=np.full(n, 10.2), y_center=np.full(n, 11.7), meta={"METHOD": "psf", "SRCFILE": "x_s3d.fits"})
+
+
+@pytest.mark.parametrize("suffix", [".fits", ".ecsv"])
+def test_roundtrip(tmp_path: Path, suffix: str) -> None:
+    s = _spec()
+    path = s.write(tmp_path / f"s{suffix}")
+    back = read_spectrum(path)
+    np.testing.assert_allclose(back.flux, s.flux)
+    np.testing.assert_allclose(back.x_center, s.x_center)
+    assert back.meta["METHOD"] == "psf"
+    assert back.dq.dtype == np.int32 and not back.dq.any()
+
+
+def test_fits_layout_and_specutils(tmp_path: Path) -> None:
+    path = _spec().write_fits(tmp_path / "s_x1d.fits")
+    with fits.open(path) as hdul:
+        assert hdul[0].header["TELESCOP"] == "JWST"
+        cols = hdul[EXTNAME].columns
+        assert cols["WAVELENGTH"].unit == "um" and cols["FLUX"].unit == "Jy" and cols["FLUX_ERROR"].unit == "Jy"
+    from specutils import Spectrum as SU
+
+    sp = SU.read(path)
+    assert sp.spectral_axis.unit == "um" and sp.flux.unit == "Jy"
+    np.testing.assert_allclose(sp.flux.value, _spec().flux)
+
+
+def test_bad_spectrum_files(tmp_path: Path) -> None:
+    with pytest.raises(InputFileError, match="file not found"):
+        read_spectrum(tmp_path / "missing.fits")
+    empty = tmp_path / "empty.fits"
+    empty.write_bytes(b"")
+    with pytest.raises(InputFileError, match="empty"):
+        read_spectrum(empty)
+    junk = tmp_path / "junk.fits"
+    junk.write_bytes(b"SIMPLE  =  garbage" * 50)
+    with pytest.raises(InputFileError, match="junk.fits"):
+        read_spectrum(junk)
+    nocol = tmp_path / "nocol.fits"
+    fits.HDUList([fits.PrimaryHDU(), fits.BinTableHDU.from_columns([fits.Column("X", "E", array=np.ones(3))], name=EXTNAME)]).writeto(nocol)
+    with pytest.raises(InputFileError, match="missing column"):
+        read_spectrum(nocol)
+
+
+def test_shape_mismatch_rejected() -> None:
+    with pytest.raises(ValueError, match="FLUX_ERROR"):
+        Spectrum(np.arange(3.0), np.ones(3), np.ones(4))
