@@ -106,12 +106,14 @@ def jwstspec_pipeline(config: PipelineConfig) -> dict[str, Any]:
         logger.info("removed temporary file of an interrupted run: %s", stale)
     apply_environment(crds_environment(config))
     run = _Run(config, layout)
-    notes: list[str] = []
+    notes: list[str] = [config.description] if config.description else []
 
     with run_lock(layout, config.observation):
         save_config(config, layout.run_file(config.observation, "config.toml"))
         logger.info("jwstspec run of program %s observation %s (config %s), data in %s",
                     config.program, config.observation, config.digest(), layout.program_dir)
+        if config.description:
+            logger.warning(config.description)
 
         # ---------------------------------------------------------- stage 0
         if _stage(config, "download"):
@@ -141,7 +143,7 @@ def jwstspec_pipeline(config: PipelineConfig) -> dict[str, Any]:
         stage3 = _stage3(run, plan, stage2)
         spectra = _extract(run, plan, stage2, stage3, logger)
         products = _combine(run, spectra, logger)
-        for note in notes:
+        for note in notes[1 if config.description else 0:]:
             logger.warning(note)
         summary = artifacts.summary(run, plan, products, notes)
         artifacts.manifest(run, plan, products)

@@ -286,6 +286,7 @@ class PipelineConfig(_Model):
     mode: Literal["ifu", "slit", "slitless"] = Field("ifu", description="'ifu', 'slit' (fixed slit, MOS, MIRI LRS slit) or 'slitless'.")
     tso: bool = Field(False, description="Time-series observation (calwebb_tso3 instead of calwebb_spec3).")
     data_dir: Path = Field(..., description="Top-level directory for data and outputs (must exist).")
+    description: str = Field("", description="Free text about this run, shown in its log and summary.")
     stages: list[StageName] = Field(default_factory=lambda: list(STAGES), description="Stages to run, in order: download, stage1, stage2, stage3, extract, combine.")
     download: DownloadOptions = Field(default_factory=DownloadOptions)
     crds: CrdsOptions = Field(default_factory=CrdsOptions)

@@ -1,0 +1,54 @@
+"""Process-wide test set-up: an offline CRDS cache and a private Prefect home.
+
+CRDS reads its configuration once per process (the first CRDS_PATH wins), so
+the variables are set here, before any test imports ``jwst``, and every test
+that runs a real pipeline asks for the ``crds_cache`` fixture, which writes
+all synthetic references of the project into that one cache.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+
+SESSION_DIR = Path(tempfile.mkdtemp(prefix="jwstspec-tests-"))
+CRDS_PATH = SESSION_DIR / "crds"
+
+os.environ.update(
+    {
+        "CRDS_PATH": str(CRDS_PATH),
+        "CRDS_SERVER_URL": "https://jwst-serverless-mode.stsci.edu",
+        "CRDS_OBSERVATORY": "jwst",
+        "CRDS_CONTEXT": "jwst_0000.pmap",
+        "CRDS_IGNORE_MAPPING_CHECKSUM": "1",
+        "STPIPE_DISABLE_CRDS_STEPPARS": "true",
+        "PREFECT_HOME": str(SESSION_DIR / "prefect"),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_LOGGING_EXTRA_LOGGERS": "jwst,stpipe,stcal,stdatamodels,crds,jwstspec",
+        "MPLBACKEND": "Agg",
+    }
+)
+os.environ.pop("PREFECT_API_URL", None)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Skip tests that need MAST/CRDS servers unless JWSTSPEC_NETWORK_TESTS=1."""
+    if os.environ.get("JWSTSPEC_NETWORK_TESTS") == "1":
+        return
+    skip = pytest.mark.skip(reason="needs the network (set JWSTSPEC_NETWORK_TESTS=1)")
+    for item in items:
+        if "network" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def crds_cache() -> Path:
+    """The session's local CRDS cache with every synthetic reference."""
+    from jwstspec.synthetic.demo import write_references
+
+    if not (CRDS_PATH / "config" / "jwst" / "server_config").exists():
+        write_references(CRDS_PATH)
+    return CRDS_PATH
