@@ -46,7 +46,7 @@ def _canonical(value: Any) -> Any:
         return {str(k): _canonical(v) for k, v in sorted(value.items(), key=lambda kv: str(kv[0]))}
     if isinstance(value, (list, tuple)):
         return [_canonical(v) for v in value]
-    if isinstance(value, Path) or (isinstance(value, str) and value.endswith(_FILE_SUFFIXES)):
+    if _is_path(value):
         path = Path(value)
         try:
             st = path.stat()
@@ -60,13 +60,20 @@ def _canonical(value: Any) -> Any:
     return repr(value)
 
 
+def _is_path(value: Any) -> bool:
+    """A Path, or a string naming a product file (by suffix) or an existing file."""
+    if isinstance(value, Path):
+        return True
+    return isinstance(value, str) and (value.endswith(_FILE_SUFFIXES) or (os.sep in value and os.path.isfile(value)))
+
+
 def _is_output_param(name: str) -> bool:
     """Parameters that name where a task writes: identity = the name only."""
     return name.startswith("output") or name.endswith(("_dir", "log_file")) or name in ("label", "destination")
 
 
 def file_paths(value: Any) -> list[Path]:
-    """Every product path named in a task result."""
+    """Every product path named in a task result (tasks return absolute paths)."""
     out: list[Path] = []
     if isinstance(value, dict):
         for v in value.values():
@@ -74,7 +81,7 @@ def file_paths(value: Any) -> list[Path]:
     elif isinstance(value, (list, tuple)):
         for v in value:
             out += file_paths(v)
-    elif isinstance(value, (str, Path)) and str(value).endswith(_FILE_SUFFIXES):
+    elif isinstance(value, Path) or (isinstance(value, str) and (value.endswith(_FILE_SUFFIXES) or os.path.isabs(value))):
         out.append(Path(value))
     return out
 

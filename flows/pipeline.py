@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 from prefect import flow, get_run_logger
-from prefect.filesystems import LocalFileSystem
 from prefect.futures import PrefectFuture
 
 from flows import artifacts
@@ -57,8 +56,8 @@ class _Run:
     def __init__(self, config: PipelineConfig, layout: Layout) -> None:
         self.config = config
         self.layout = layout
-        storage = LocalFileSystem(basepath=str(layout.cache_dir / "results"))
-        self.policy = ProductCachePolicy().configure(key_storage=str(layout.cache_dir / "keys"))
+        storage = layout.cache_dir / "results"  # a path: Prefect's local result storage
+        self.policy = ProductCachePolicy()
         self.storage = storage
         self.records: list[tuple[str, str, PrefectFuture[Any]]] = []  # (stage, label, future)
         self.t0 = time.perf_counter()

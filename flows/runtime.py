@@ -92,6 +92,10 @@ def embedded_prefect() -> Iterator[str | None]:
     try:
         yield server.api_url
     finally:
+        with contextlib.suppress(Exception):  # ship the last log records before the API goes away
+            from prefect.logging.handlers import APILogHandler
+
+            APILogHandler.flush()
         os.environ.pop("PREFECT_API_URL", None)
         with contextlib.suppress(Exception):
             server.stop()
