@@ -463,6 +463,9 @@ def _format_error(err: dict[str, Any]) -> tuple[str, str]:
     msg = msg.removeprefix("Value error, ")
     if err.get("type") == "extra_forbidden":
         msg = "unknown key"
+    elif err.get("type") == "missing" and err.get("loc") and isinstance(err["loc"][-1], int):
+        loc = loc.rsplit(".", 1)[0]
+        msg = "too few items (give a list of two values)"
     elif err.get("type") == "missing":
         msg = "required field is missing"
     elif err.get("type") == "literal_error":
