@@ -433,9 +433,7 @@ def pipeline_steps(pipeline: str) -> dict[str, frozenset[str]]:
             m = re.match(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*=", line)
             if m:
                 params.add(m.group(1))
-        for rt in getattr(step_cls, "reference_file_types", []) or []:
-            if isinstance(rt, str):
-                params.add(f"override_{rt}")
+        # (override_<reftype> parameters are accepted for every step, see _check_steps)
         if hasattr(step_cls, "step_defs"):  # nested pipeline (e.g. master_background_mos)
             params.update(step_cls.step_defs)
         out[name] = frozenset(params)

@@ -109,7 +109,11 @@ def _run(pipeline_cls: Any, input_path: Path, output_dir: Path, steps: Mapping[s
         except (InputFileError, StageError):
             raise
         except Exception as exc:
-            raise StageError(f"{label} of {Path(input_path).name} failed: {type(exc).__name__}: {exc}") from exc
+            lines = [ln.strip() for ln in str(exc).strip().splitlines() if ln.strip()]
+            reason = lines[-1] if lines else type(exc).__name__  # the innermost error, not the traceback text
+            if ":" not in reason:
+                reason = f"{type(exc).__name__}: {reason}"
+            raise StageError(f"{label} of {Path(input_path).name} failed: {reason} (log: {log_file})") from exc
         products = publish(staged, Path(output_dir))
         logging.getLogger("jwstspec").info(
             "%s: %s done in %.1f s (%d products)", label, Path(input_path).name, time.perf_counter() - t0, len(products)
