@@ -1,0 +1,831 @@
+"""A synthetic MIRI MRS observation that the real ``jwst`` pipelines process.
+
+Two pieces:
+
+* :func:`write_miri_references` writes a complete set of synthetic MIRI
+  references into a local CRDS cache: a toy MRS geometry for MIRIFUSHORT
+  channel "12" band SHORT (distortion, specwcs, regions, wavelengthrange),
+  the Detector1 references (mask, saturation, linearity, dark, gain,
+  readnoise) and the Spec2/Spec3 calibration references (flat, fringe,
+  photom, cubepar, extract1d, mrsptcorr).  Everything else resolves to N/A
+  in the cache, so those steps skip themselves.
+* :func:`make_mrs_uncal` / :func:`make_mrs_program` write ``uncal`` ramps
+  whose slopes encode a uniform sky background plus a point source with a
+  Gaussian PSF at a fixed sky position, seen through the toy geometry at
+  several dither positions (each dither moves the pointing, so the source
+  moves on the detector while staying at one sky position).
+
+Toy geometry
+------------
+Every slice is a 20-pixel vertical strip of the 1024 x 1032 detector (ch1:
+21 slices 101-121 from x=10; ch2: 17 slices 201-217 from x=530; 2-pixel
+gaps).  Inside a strip the along-slice coordinate is
+``alpha = (x - x_centre) * alpha_scale``; ``beta`` is constant per slice
+(``beta_zero + (k - 1) * slice_width``); the wavelength is linear in
+``y``.  ``(alpha, beta)`` map onto ``(v2, v3)`` by a shift to the
+reference point of the aperture, then the pointing (``wcsinfo``) takes
+``(v2, v3)`` to the sky.
+
+Flux calibration
+----------------
+The photom reference multiplies rates by :data:`PHOTOM_SENS` (MJy/sr per
+DN/s); flat and fringe are unity.  The injected rate of a slice pixel is
+``surface_brightness / PHOTOM_SENS`` where the surface brightness is the
+sky background plus ``F_nu * P / Omega_pix``: ``P`` is the fraction of the
+Gaussian PSF that falls in the pixel's footprint on the sky (an
+``alpha_scale`` x ``slice_width`` rectangle, the footprint ``cube_build``
+drizzles) and ``Omega_pix`` its solid angle.  Summing a cube over an
+aperture, times the spaxel solid angle, thus gives ``F_nu`` times the PSF
+fraction inside the aperture.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from scipy.special import erf
+
+from jwstspec.errors import OptionError
+from jwstspec.fileio import atomic_path
+from jwstspec.synthetic.crds_cache import RefEntry, reference_dir
+
+NY, NX = 1024, 1032
+STRIP, GAP = 20, 2
+DETECTOR = "MIRIFUSHORT"
+CHANNEL = "12"
+BAND = "SHORT"
+READPATT = "FASTR1"
+FRAME_TIME = 2.77504  # s, FASTR1 full frame
+DEFAULT_NGROUPS = 5
+MAX_NGROUPS = 8  # groups of the synthetic dark: uncal files may have at most this many
+GAIN = 3.1  # e-/DN
+READ_NOISE = 6.0  # DN per read
+BIAS = 10000.0  # DN
+SATURATION = 60000.0  # DN
+PHOTOM_SENS = 40.0  # MJy/sr per DN/s
+ARCSEC2_TO_SR = (math.pi / 180.0 / 3600.0) ** 2
+V2_REF, V3_REF = -503.65, -318.74  # arcsec, reference point of the toy IFU aperture
+ROLL_REF = 253.0  # deg
+SOURCE_RA, SOURCE_DEC = 80.4875, -69.4989  # deg (a point in the LMC)
+BACKGROUND_OFFSET_ARCSEC = 90.0
+#: 4-point dither offsets (alpha, beta) in arcsec: the source position in the field
+DITHER_OFFSETS = ((0.52, 0.44), (-0.52, -0.44), (0.52, -0.44), (-0.52, 0.44), (0.26, 0.22), (-0.26, -0.22),
+                  (0.26, -0.22), (-0.26, 0.22))
+REF_META = {"author": "jwstspec synthetic", "pedigree": "DUMMY", "useafter": "2000-01-01T00:00:00"}
+
+
+@dataclass(frozen=True)
+class MrsChannel:
+    """Toy geometry of one MRS channel/band on MIRIFUSHORT."""
+
+    channel: str
+    band: str
+    nslices: int
+    x0: int  # first column of slice 1
+    alpha_scale: float  # arcsec per pixel along the slice
+    slice_width: float  # arcsec
+    wmin: float  # wavelength at y = 0, micron
+    wmax: float  # wavelength at y = NY - 1, micron
+
+    @property
+    def dlam(self) -> float:
+        """Wavelength step per detector row (micron)."""
+        return (self.wmax - self.wmin) / (NY - 1)
+
+    @property
+    def labels(self) -> list[int]:
+        """Slice labels (101, 102, ...)."""
+        return [int(self.channel) * 100 + k for k in range(1, self.nslices + 1)]
+
+    @property
+    def beta_zero(self) -> float:
+        """Beta of the centre of slice 1 (arcsec)."""
+        return -(self.nslices - 1) / 2.0 * self.slice_width
+
+    def strip(self, k: int) -> tuple[int, int]:
+        """First and last column (inclusive) of slice ``k`` (1-based)."""
+        start = self.x0 + (k - 1) * (STRIP + GAP)
+        return start, start + STRIP - 1
+
+    def x_centre(self, k: int) -> float:
+        """Column of alpha = 0 in slice ``k``."""
+        a, b = self.strip(k)
+        return (a + b) / 2.0
+
+    def beta(self, k: int) -> float:
+        """Beta of slice ``k`` (arcsec)."""
+        return self.beta_zero + (k - 1) * self.slice_width
+
+    @property
+    def pixel_solid_angle(self) -> float:
+        """Footprint of one detector pixel on the sky (sr)."""
+        return self.alpha_scale * self.slice_width * ARCSEC2_TO_SR
+
+    @property
+    def name(self) -> str:
+        """``"1SHORT"`` etc."""
+        return self.channel + self.band
+
+
+CHANNELS = (
+    MrsChannel("1", "SHORT", 21, 10, 0.196, 0.177, 4.90, 5.74),
+    MrsChannel("2", "SHORT", 17, 530, 0.196, 0.280, 7.51, 8.77),
+)
+
+
+# ----------------------------------------------------------------------------- truth
+def source_spectrum_jy(wavelength_um: np.ndarray) -> np.ndarray:
+    """The injected point-source spectrum (Jy).
+
+    A rising power-law continuum (20 mJy at 5 micron) with three resolved
+    Gaussian emission lines (sigma 6-9 nm, i.e. 8-10 resolution elements).
+    """
+    w = np.asarray(wavelength_um, dtype=float)
+    cont = 0.020 * (w / 5.0) ** 1.5
+    lines = 0.0
+    for centre, sigma, peak in ((5.10, 0.006, 0.6), (5.45, 0.006, 0.3), (8.10, 0.009, 0.5)):
+        lines = lines + peak * np.exp(-0.5 * ((w - centre) / sigma) ** 2)
+    return cont * (1.0 + lines)
+
+
+def background_mjysr(wavelength_um: np.ndarray) -> np.ndarray:
+    """The uniform sky background surface brightness (MJy/sr)."""
+    w = np.asarray(wavelength_um, dtype=float)
+    return 300.0 * (1.0 + 0.1 * (w - 5.0))
+
+
+def psf_sigma_arcsec(wavelength_um: np.ndarray) -> np.ndarray:
+    """Gaussian PSF sigma (arcsec): FWHM = 0.033 * lambda + 0.106 (MRS-like)."""
+    w = np.asarray(wavelength_um, dtype=float)
+    return (0.033 * w + 0.106) / (2.0 * math.sqrt(2.0 * math.log(2.0)))
+
+
+@dataclass
+class MrsProgram:
+    """A synthetic MRS program: the uncal files and the injected truth."""
+
+    program: str
+    sci_obs: str
+    bkg_obs: str
+    uncal: dict[str, list[Path]]
+    source_ra: float
+    source_dec: float
+    channels: tuple[MrsChannel, ...] = CHANNELS
+    photom_sens: float = PHOTOM_SENS
+    dither_offsets: list[tuple[float, float]] = field(default_factory=list)
+
+    @property
+    def science(self) -> list[Path]:
+        """Science uncal files (one per dither)."""
+        return self.uncal[self.sci_obs]
+
+    @property
+    def background(self) -> list[Path]:
+        """Background uncal files."""
+        return self.uncal[self.bkg_obs]
+
+    @staticmethod
+    def source_spectrum_jy(wavelength_um: np.ndarray) -> np.ndarray:
+        """See :func:`source_spectrum_jy`."""
+        return source_spectrum_jy(wavelength_um)
+
+    @staticmethod
+    def psf_sigma_arcsec(wavelength_um: np.ndarray) -> np.ndarray:
+        """See :func:`psf_sigma_arcsec`."""
+        return psf_sigma_arcsec(wavelength_um)
+
+    @staticmethod
+    def background_mjysr(wavelength_um: np.ndarray) -> np.ndarray:
+        """See :func:`background_mjysr`."""
+        return background_mjysr(wavelength_um)
+
+    @property
+    def alpha_scale(self) -> dict[str, float]:
+        """Along-slice pixel scale per channel (arcsec)."""
+        return {c.channel: c.alpha_scale for c in self.channels}
+
+    @property
+    def slice_width(self) -> dict[str, float]:
+        """Slice width per channel (arcsec)."""
+        return {c.channel: c.slice_width for c in self.channels}
+
+    @property
+    def wavelength_range(self) -> dict[str, tuple[float, float]]:
+        """Wavelength coverage per channel (micron)."""
+        return {c.channel: (c.wmin, c.wmax) for c in self.channels}
+
+
+# ------------------------------------------------------------------------ references
+def _set_ref_meta(m, reftype: str, description: str, *, exp_type: bool = True, subarray: bool = True,
+                  band: bool = True) -> None:
+    """Standard reference-file keywords (sections a schema lacks are left out)."""
+    m.meta.instrument.name = "MIRI"
+    m.meta.instrument.detector = DETECTOR
+    if band:
+        m.meta.instrument.channel = CHANNEL
+        m.meta.instrument.band = BAND
+    if exp_type:
+        try:
+            m.meta.exposure.type = "MIR_MRS"
+        except AttributeError:
+            pass
+    if subarray:
+        try:
+            sa = m.meta.subarray
+        except AttributeError:
+            sa = None
+        if sa is not None:
+            sa.name = "FULL"
+            sa.xstart, sa.ystart, sa.xsize, sa.ysize = 1, 1, NX, NY
+    m.meta.reftype = reftype.upper()
+    m.meta.description = description
+    m.meta.author = REF_META["author"]
+    m.meta.pedigree = REF_META["pedigree"]
+    m.meta.useafter = REF_META["useafter"]
+
+
+def _save(model, path: Path, **kwargs) -> None:
+    suffix = "".join(path.suffixes[-1:])
+    with atomic_path(path, suffix=suffix) as tmp:
+        model.save(tmp, **kwargs)
+
+
+def slice_map() -> np.ndarray:
+    """Slice label of every detector pixel (0 outside slices), shape (NY, NX)."""
+    labels = np.zeros((NY, NX), dtype=np.int32)
+    for ch in CHANNELS:
+        for k, label in enumerate(ch.labels, start=1):
+            a, b = ch.strip(k)
+            labels[:, a : b + 1] = label
+    return labels
+
+
+def _wcs_models():
+    """The four toy WCS reference models (in memory)."""
+    from astropy.modeling import models as am
+    from stdatamodels.jwst.datamodels import (
+        DistortionMRSModel,
+        RegionsModel,
+        SpecwcsModel,
+        WavelengthrangeModel,
+    )
+
+    slices, xm, ym, alm, bem, lam = [], [], [], [], [], []
+    for ch in CHANNELS:
+        ps = ch.alpha_scale
+        for k, label in enumerate(ch.labels, start=1):
+            xc = ch.x_centre(k)
+            slices.append(label)
+            alm.append(am.Polynomial2D(1, c0_0=-xc * ps, c1_0=0.0, c0_1=ps))  # alpha(y, x)
+            bem.append(am.Const1D(ch.beta(k)))  # beta(x)
+            lam.append(am.Polynomial2D(1, c0_0=ch.wmin, c1_0=ch.dlam, c0_1=0.0))  # lambda(y, x)
+            xm.append(am.Polynomial2D(1, c0_0=xc, c1_0=0.0, c0_1=1.0 / ps))  # x(lam, alpha)
+            ym.append(am.Polynomial2D(1, c0_0=-ch.wmin / ch.dlam, c1_0=1.0 / ch.dlam, c0_1=0.0))  # y(lam, alpha)
+    names = [c.name for c in CHANNELS]
+    v23 = []
+    for _ in CHANNELS:
+        m = am.Shift(V2_REF) & am.Shift(V3_REF)
+        v23.append(m)
+    dist = DistortionMRSModel(
+        x_model=xm,
+        y_model=ym,
+        alpha_model=alm,
+        beta_model=bem,
+        bzero={"channel_band": names, "beta_zero": [c.beta_zero for c in CHANNELS]},
+        bdel={"channel_band": names, "delta_beta": [c.slice_width for c in CHANNELS]},
+    )
+    dist.slices = slices
+    dist.abv2v3_model = {"channel_band": names, "model": v23}
+    _set_ref_meta(dist, "distortion", "Toy MRS distortion: straight 20-px slices", subarray=False)
+    dist.meta.input_units = "pixel"
+    dist.meta.output_units = "arcsec"
+
+    spec = SpecwcsModel(model=lam)
+    _set_ref_meta(spec, "specwcs", "Toy MRS wavelength solution: linear in y", subarray=False)
+    spec.meta.input_units = "pixel"
+    spec.meta.output_units = "micron"
+
+    smap = slice_map()
+    regions = RegionsModel(regions=np.repeat(smap[None], 9, axis=0).astype(np.int32))
+    _set_ref_meta(regions, "regions", "Toy MRS slice map (same at every throughput level)", subarray=False)
+
+    margin = 0.01
+    wr = WavelengthrangeModel(
+        wrange_selector=names,
+        wrange=[[c.wmin - margin, c.wmax + margin] for c in CHANNELS],
+    )
+    _set_ref_meta(wr, "wavelengthrange", "Toy MRS wavelength ranges", band=False, subarray=False)
+    wr.meta.wavelength_units = "micron"
+    return {"distortion": dist, "specwcs": spec, "regions": regions, "wavelengthrange": wr}
+
+
+def _detector1_models(max_ngroups: int = MAX_NGROUPS):
+    from stdatamodels.jwst.datamodels import (
+        DarkMIRIModel,
+        GainModel,
+        LinearityModel,
+        MaskModel,
+        ReadnoiseModel,
+        SaturationModel,
+        dqflags,
+    )
+
+    dq = np.zeros((NY, NX), np.uint32)
+    dq[:, :4] = dqflags.pixel["REFERENCE_PIXEL"]
+    dq[:, -4:] = dqflags.pixel["REFERENCE_PIXEL"]
+    mask = MaskModel(dq=dq)
+    _set_ref_meta(mask, "mask", "Synthetic MIRI mask: reference columns flagged", exp_type=False, band=False)
+
+    sat = SaturationModel(data=np.full((NY, NX), SATURATION, np.float32), dq=np.zeros((NY, NX), np.uint32))
+    _set_ref_meta(sat, "saturation", "Synthetic MIRI saturation: 60000 DN", exp_type=False, band=False)
+
+    coeffs = np.zeros((3, NY, NX), np.float32)
+    coeffs[1] = 1.0
+    lin = LinearityModel(coeffs=coeffs, dq=np.zeros((NY, NX), np.uint32))
+    _set_ref_meta(lin, "linearity", "Synthetic MIRI linearity: identity", exp_type=False, band=False)
+
+    # MIRI darks are 4-D; stcal only reads the first group of the DQ plane, so the DQ
+    # and ERR cubes are kept one group deep to keep the file small
+    dark = DarkMIRIModel(data=np.zeros((1, max_ngroups, NY, NX), np.float32),
+                         err=np.zeros((1, 1, NY, NX), np.float32), dq=np.zeros((1, 1, NY, NX), np.uint32))
+    _set_ref_meta(dark, "dark", "Synthetic MIRI dark: zero", exp_type=False, band=False)
+    dark.meta.exposure.nframes = 1
+    dark.meta.exposure.groupgap = 0
+    dark.meta.exposure.ngroups = max_ngroups
+    dark.meta.exposure.nints = 1
+    dark.meta.exposure.readpatt = READPATT
+
+    gain = GainModel(data=np.full((NY, NX), GAIN, np.float32))
+    _set_ref_meta(gain, "gain", "Synthetic MIRI gain", exp_type=False, band=False)
+    rn = ReadnoiseModel(data=np.full((NY, NX), READ_NOISE, np.float32))
+    _set_ref_meta(rn, "readnoise", "Synthetic MIRI read noise", exp_type=False, band=False)
+    return {"mask": mask, "saturation": sat, "linearity": lin, "dark": dark, "gain": gain, "readnoise": rn}
+
+
+def _calib_models():
+    from stdatamodels.jwst.datamodels import (
+        Extract1dIFUModel,
+        FlatModel,
+        FringeModel,
+        MirMrsPhotomModel,
+        MirMrsPtCorrModel,
+    )
+
+    zeros = np.zeros((NY, NX), np.float32)
+    dqz = np.zeros((NY, NX), np.uint32)
+    ones = np.ones((NY, NX), np.float32)
+    flat = FlatModel(data=ones, err=zeros, dq=dqz)
+    _set_ref_meta(flat, "flat", "Synthetic MRS flat: unity")
+    fringe = FringeModel(data=ones, err=zeros, dq=dqz)
+    _set_ref_meta(fringe, "fringe", "Synthetic MRS fringe flat: unity", exp_type=False, subarray=False)
+
+    inslice = slice_map() > 0
+    sens = np.where(inslice, PHOTOM_SENS, np.nan).astype(np.float32)
+    pdq = np.where(inslice, 0, 1).astype(np.uint32)  # DO_NOT_USE outside the slices
+    pixsiz = np.zeros((NY, NX), np.float32)
+    for ch in CHANNELS:
+        for k in range(1, ch.nslices + 1):
+            a, b = ch.strip(k)
+            pixsiz[:, a : b + 1] = ch.alpha_scale * ch.slice_width
+    photom = MirMrsPhotomModel(data=sens, err=zeros, dq=pdq, pixsiz=pixsiz)
+    _set_ref_meta(photom, "photom", f"Synthetic MRS photom: {PHOTOM_SENS} MJy/sr per DN/s")
+    photom.meta.photometry.conversion_megajanskys = 1.0
+    # nominal pixel area (channel 1); the MRS pipeline does not use it
+    photom.meta.photometry.pixelarea_arcsecsq = CHANNELS[0].alpha_scale * CHANNELS[0].slice_width
+    photom.meta.photometry.pixelarea_steradians = CHANNELS[0].pixel_solid_angle
+
+    wl = np.linspace(4.5, 29.0, 50).astype(np.float32)
+    rad = (2.5 * (0.033 * wl + 0.106)).astype(np.float32)  # 2.5 FWHM
+    x1d = Extract1dIFUModel()
+    x1d.data.wavelength = wl
+    x1d.data.wavelength_units = "micron"
+    x1d.data.radius = rad
+    x1d.data.radius_units = "arcsec"
+    x1d.data.inner_bkg = (rad * 1.5).astype(np.float32)
+    x1d.data.inner_bkg_units = "arcsec"
+    x1d.data.outer_bkg = (rad * 2.0).astype(np.float32)
+    x1d.data.outer_bkg_units = "arcsec"
+    x1d.data.axis_ratio = np.ones_like(wl)
+    x1d.data.axis_pa = np.zeros_like(wl)
+    x1d.data.axis_pa_units = "degrees"
+    _set_ref_meta(x1d, "extract1d", "Synthetic MRS extract1d: radius 2.5 FWHM", subarray=False, band=False)
+    x1d.meta.instrument.detector = "N/A"
+    x1d.meta.region_type = "target"
+    x1d.meta.subtract_background = False
+    x1d.meta.method = "exact"
+    x1d.meta.subpixels = 10
+
+    pt = MirMrsPtCorrModel()
+    pt.leakcor_table = np.array([(w, 0.0, 0.0) for w in np.linspace(11.0, 13.5, 26)],
+                                dtype=[("wavelength", "f4"), ("frac_leak", "f4"), ("err_leak", "f4")])
+    _set_ref_meta(pt, "mrsptcorr", "Synthetic MRS spectral-leak table: no leak", subarray=False, band=False)
+    pt.meta.instrument.detector = "N/A"
+    return {"flat": flat, "fringe": fringe, "photom": photom, "extract1d": x1d, "mrsptcorr": pt}
+
+
+def _cubepar_hdulist():
+    from astropy.io import fits
+
+    hdu0 = fits.PrimaryHDU()
+    for k, v in {"REFTYPE": "CUBEPAR", "INSTRUME": "MIRI", "DETECTOR": "N/A", "EXP_TYPE": "MIR_MRS",
+                 "PEDIGREE": "DUMMY", "AUTHOR": "jwstspec synthetic", "USEAFTER": "2000-01-01T00:00:00",
+                 "DESCRIP": "Synthetic MRS cube parameters"}.items():
+        hdu0.header[k] = v
+    channel = np.repeat(["1", "2", "3", "4"], 3)
+    band = np.array(["SHORT", "MEDIUM", "LONG"] * 4)
+    spsize = np.repeat([0.13, 0.17, 0.20, 0.35], 3)
+    wsamp = np.repeat([0.001, 0.002, 0.003, 0.006], 3)
+    wmin = np.array([4.89, 5.65, 6.52, 7.49, 8.65, 10.00, 11.53, 13.37, 15.44, 17.66, 20.54, 23.95])
+    wmax = np.array([5.75, 6.64, 7.66, 8.78, 10.14, 11.7, 13.48, 15.63, 18.05, 20.92, 24.40, 28.45])
+    roispat = np.repeat([0.10, 0.15, 0.20, 0.40], 3)
+    roispec = np.repeat([0.001, 0.002, 0.003, 0.006], 3)
+    power = np.full(12, 2)
+    softrad = np.full(12, 0.01)
+    scalerad = np.repeat([0.1, 0.15, 0.2, 0.4], 3)
+    c = fits.Column
+    cubepar = fits.BinTableHDU.from_columns([
+        c(name="CHANNEL", format="1A", array=channel), c(name="BAND", format="6A", array=band),
+        c(name="WAVEMIN", format="E", array=wmin, unit="micron"), c(name="WAVEMAX", format="E", array=wmax, unit="micron"),
+        c(name="SPAXELSIZE", format="E", array=spsize, unit="arcsec"),
+        c(name="SPECTRALSTEP", format="D", array=wsamp, unit="micron")], name="CUBEPAR")
+    msm = fits.BinTableHDU.from_columns([
+        c(name="CHANNEL", format="1A", array=channel), c(name="BAND", format="6A", array=band),
+        c(name="ROISPATIAL", format="E", array=roispat, unit="arcsec"),
+        c(name="ROISPECTRAL", format="E", array=roispec, unit="micron"),
+        c(name="POWER", format="I", array=power), c(name="SOFTRAD", format="E", array=softrad, unit="arcsec")],
+        name="CUBEPAR_MSM")
+    emsm = fits.BinTableHDU.from_columns([
+        c(name="CHANNEL", format="1A", array=channel), c(name="BAND", format="6A", array=band),
+        c(name="ROISPATIAL", format="E", array=roispat, unit="arcsec"),
+        c(name="ROISPECTRAL", format="E", array=roispec, unit="micron"),
+        c(name="SCALERAD", format="E", array=scalerad, unit="arcsec")], name="CUBEPAR_EMSM")
+    # multi-channel tables: a wavelength grid covering ch1-ch4
+    fw = np.concatenate([np.arange(4.89, 5.75, 0.001), np.arange(5.75, 11.7, 0.002),
+                         np.arange(11.7, 18.05, 0.003), np.arange(18.05, 28.45, 0.006)])
+    scale = np.interp(fw, [5, 10, 15, 25], [0.10, 0.15, 0.20, 0.40])
+    rspec = np.interp(fw, [5, 10, 15, 25], [0.001, 0.002, 0.003, 0.006])
+    mmsm = fits.BinTableHDU.from_columns([
+        c(name="WAVELENGTH", format="D", array=fw, unit="micron"), c(name="ROISPATIAL", format="E", array=scale),
+        c(name="ROISPECTRAL", format="E", array=rspec), c(name="POWER", format="I", array=np.full(fw.size, 2)),
+        c(name="SOFTRAD", format="E", array=np.full(fw.size, 0.01))], name="MULTICHANNEL_MSM")
+    memsm = fits.BinTableHDU.from_columns([
+        c(name="WAVELENGTH", format="D", array=fw, unit="micron"), c(name="ROISPATIAL", format="E", array=scale),
+        c(name="ROISPECTRAL", format="E", array=rspec), c(name="SCALERAD", format="E", array=scale)],
+        name="MULTICHANNEL_EMSM")
+    mdriz = fits.BinTableHDU.from_columns([c(name="WAVELENGTH", format="D", array=fw, unit="micron")],
+                                          name="MULTICHANNEL_DRIZ")
+    return fits.HDUList([hdu0, cubepar, msm, emsm, mmsm, memsm, mdriz])
+
+
+_BAND_MATCH = {"META.INSTRUMENT.DETECTOR": DETECTOR, "META.INSTRUMENT.CHANNEL": CHANNEL, "META.INSTRUMENT.BAND": BAND}
+_DET_MATCH = {"META.INSTRUMENT.DETECTOR": DETECTOR}
+_MRS_MATCH = {"META.EXPOSURE.TYPE": "MIR_MRS"}
+
+
+def write_miri_references(crds_path: Path, *, max_ngroups: int = MAX_NGROUPS) -> list[RefEntry]:
+    """Write every synthetic MIRI reference into ``crds_path``.
+
+    Parameters
+    ----------
+    crds_path : Path
+        Root of the local CRDS cache; files go to ``references/jwst/miri/``.
+    max_ngroups : int
+        Groups of the synthetic dark (uncal files may not have more).
+
+    Returns
+    -------
+    list of RefEntry
+        To be registered with :func:`jwstspec.synthetic.crds_cache.write_crds_cache`.
+    """
+    refdir = reference_dir(Path(crds_path), "MIRI")
+    entries: list[RefEntry] = []
+    tag = "mirifushort_12short"
+    for reftype, model in _wcs_models().items():
+        name = f"jwst_miri_{reftype}_synth_{tag}.asdf"
+        kwargs = {"all_array_compression": "zlib"} if reftype == "regions" else {}
+        _save(model, refdir / name, **kwargs)
+        match = _MRS_MATCH if reftype == "wavelengthrange" else _BAND_MATCH
+        entries.append(RefEntry("MIRI", reftype, name, match))
+    for reftype, model in _detector1_models(max_ngroups).items():
+        name = f"jwst_miri_{reftype}_synth_mirifushort.fits"
+        _save(model, refdir / name)
+        entries.append(RefEntry("MIRI", reftype, name, _DET_MATCH))
+    for reftype, model in _calib_models().items():
+        if reftype in ("extract1d", "mrsptcorr"):
+            name = f"jwst_miri_{reftype}_synth_mrs.asdf"
+            _save(model, refdir / name, all_array_storage="inline") if reftype == "extract1d" else _save(model, refdir / name)
+            entries.append(RefEntry("MIRI", reftype, name, _MRS_MATCH))
+        else:
+            name = f"jwst_miri_{reftype}_synth_{tag}.fits"
+            _save(model, refdir / name)
+            entries.append(RefEntry("MIRI", reftype, name, _BAND_MATCH))
+    name = "jwst_miri_cubepar_synth_mrs.fits"
+    with atomic_path(refdir / name) as tmp:
+        _cubepar_hdulist().writeto(tmp)
+    entries.append(RefEntry("MIRI", "cubepar", name, _MRS_MATCH))
+    return entries
+
+
+# ----------------------------------------------------------------------------- uncal
+def _exposure_name(program: str, observation: str, exposure: int) -> str:
+    return f"jw{program}{observation}001_03101_{exposure:05d}_mirifushort"
+
+
+def _pointing(offset_ab: tuple[float, float], ra0: float, dec0: float) -> tuple[float, float]:
+    """``(ra_ref, dec_ref)`` that puts sky point (ra0, dec0) at alpha/beta offset ``offset_ab``.
+
+    With the pointing centred on the target, the sky position of the
+    aperture point at ``-offset`` is where the reference point must be
+    pointed so that the target lands at ``+offset`` (exact to second order
+    in the offset, i.e. to ~1e-10 arcsec for arcsecond dithers).
+    """
+    from jwst.assign_wcs import pointing
+    from stdatamodels.jwst.datamodels import ImageModel
+
+    m = ImageModel()
+    w = m.meta.wcsinfo
+    w.v2_ref, w.v3_ref, w.ra_ref, w.dec_ref, w.roll_ref = V2_REF, V3_REF, ra0, dec0, ROLL_REF
+    w.v3yangle, w.vparity = 0.0, -1
+    tel2sky = pointing.v23tosky(m)
+    ra, dec = tel2sky(V2_REF - offset_ab[0], V3_REF - offset_ab[1])
+    return float(ra) % 360.0, float(dec)
+
+
+def _set_exposure_meta(m, *, kind: str, program: str, observation: str, exposure: int, ngroups: int,
+                       ra_ref: float, dec_ref: float, dither: int, n_dithers: int,
+                       offset: tuple[float, float]) -> None:
+    m.meta.telescope = "JWST"
+    m.meta.instrument.name = "MIRI"
+    m.meta.instrument.detector = DETECTOR
+    m.meta.instrument.channel = CHANNEL
+    m.meta.instrument.band = BAND
+    e = m.meta.exposure
+    e.type = "MIR_MRS"
+    e.readpatt = READPATT
+    e.nints, e.ngroups, e.nframes, e.groupgap = 1, ngroups, 1, 0
+    e.frame_time = e.group_time = FRAME_TIME
+    e.integration_time = e.exposure_time = e.effective_exposure_time = FRAME_TIME * ngroups
+    e.duration = FRAME_TIME * (ngroups + 1)
+    e.nresets_at_start, e.nresets_between_ints, e.drop_frames1, e.drop_frames3 = 0, 1, 0, 0
+    e.sample_time = 10
+    start = 60310.0 + 0.01 * exposure + (0.2 if kind == "background" else 0.0)
+    e.start_time, e.mid_time, e.end_time = start, start + e.duration / 2 / 86400, start + e.duration / 86400
+    m.meta.observation.date, m.meta.observation.time = "2024-01-01", "00:00:00"
+    o = m.meta.observation
+    o.program_number, o.observation_number, o.visit_number = program, observation, "001"
+    o.visit_group, o.sequence_id, o.activity_id, o.exposure_number = "03", "1", "01", f"{exposure:05d}"
+    o.visit_id = f"{program}{observation}001"
+    o.obs_id = f"V{program}{observation}001P0000000003101"
+    o.bkgdtarg = kind == "background"
+    m.meta.subarray.name = "FULL"
+    s = m.meta.subarray
+    s.xstart, s.ystart, s.xsize, s.ysize, s.fastaxis, s.slowaxis = 1, 1, NX, NY, 1, 2
+    m.meta.aperture.name = "MIRIFU_CHANNEL1A"
+    w = m.meta.wcsinfo
+    w.v2_ref, w.v3_ref, w.ra_ref, w.dec_ref, w.roll_ref = V2_REF, V3_REF, ra_ref, dec_ref, ROLL_REF
+    w.v3yangle, w.vparity = 0.0, -1
+    m.meta.pointing.ra_v1, m.meta.pointing.dec_v1, m.meta.pointing.pa_v3 = ra_ref, dec_ref, ROLL_REF
+    m.meta.velocity_aberration.scale_factor = 1.0
+    t = m.meta.target
+    if kind == "science":
+        t.catalog_name, t.proposer_name, t.type = "SYNTH-PS", "SYNTH-PS", "FIXED"
+        t.ra, t.dec, t.source_type, t.source_type_apt = SOURCE_RA, SOURCE_DEC, "POINT", "POINT"
+        t.ra_uncertainty = t.dec_uncertainty = 0.0
+    else:
+        t.catalog_name, t.proposer_name, t.type = "SYNTH-BKG", "SYNTH-BKG", "FIXED"
+        t.ra, t.dec, t.source_type, t.source_type_apt = ra_ref, dec_ref, "EXTENDED", "EXTENDED"
+    d = m.meta.dither
+    d.primary_type = "4-POINT" if n_dithers >= 4 else "2-POINT"
+    d.primary_points = n_dithers
+    d.position_number = dither
+    d.total_points = n_dithers
+    d.optimized_for = "POINT-SOURCE"
+    d.x_offset, d.y_offset = float(offset[0]), float(offset[1])
+
+
+def _pixel_offsets_from_source(m, wcs_refs, ra0: float, dec0: float) -> dict[str, tuple[np.ndarray, ...]]:
+    """Along-slice (alpha) and across-slice (beta) offsets of pixel centres from the source.
+
+    Evaluated with the real jwst MRS WCS (``jwst.assign_wcs.miri``) on the
+    toy references, so the scene is placed exactly where ``cube_build``
+    will put it back.  Returns per channel ``(columns, a_off, b_off)`` in
+    arcsec.
+    """
+    import gwcs
+    from jwst.assign_wcs import miri
+    from stdatamodels.jwst.datamodels import IFUImageModel
+
+    with IFUImageModel(data=np.zeros((NY, NX), np.float32)) as im:
+        im.update(m)
+        wcs = gwcs.WCS(miri.create_pipeline(im, wcs_refs))
+    out = {}
+    ra0r, dec0r = math.radians(ra0), math.radians(dec0)
+    for ch in CHANNELS:
+        cols = _slice_columns(ch)
+        y = np.full(cols.shape, NY / 2.0)
+        ra, dec, _lam = wcs(cols.astype(float), y)
+        rar, decr = np.radians(ra), np.radians(dec)
+        cosc = math.sin(dec0r) * np.sin(decr) + math.cos(dec0r) * np.cos(decr) * np.cos(rar - ra0r)
+        xi = np.cos(decr) * np.sin(rar - ra0r) / cosc
+        eta = (math.cos(dec0r) * np.sin(decr) - math.sin(dec0r) * np.cos(decr) * np.cos(rar - ra0r)) / cosc
+        d = np.degrees(np.stack([xi, eta], axis=1)) * 3600.0  # pixel centre - source, arcsec
+        # sky directions of +alpha (along a slice) and of +beta (across slices)
+        s1 = np.searchsorted(cols, ch.strip(1)[0])
+        u_a = (d[s1 + STRIP - 1] - d[s1]) / ((STRIP - 1) * ch.alpha_scale)
+        c_first = d[s1 : s1 + STRIP].mean(axis=0)
+        kl = ch.nslices
+        sl = np.searchsorted(cols, ch.strip(kl)[0])
+        c_last = d[sl : sl + STRIP].mean(axis=0)
+        u_b = (c_last - c_first) / ((kl - 1) * ch.slice_width)
+        if not (abs(np.linalg.norm(u_a) - 1) < 1e-3 and abs(np.linalg.norm(u_b) - 1) < 1e-3):
+            raise RuntimeError("toy MRS WCS is not a rigid rotation of (alpha, beta)")  # pragma: no cover
+        out[ch.channel] = (cols, d @ u_a, d @ u_b)
+    return out
+
+
+def _slice_columns(ch: MrsChannel) -> np.ndarray:
+    """Sorted detector columns of all slices of a channel."""
+    return np.concatenate([np.arange(ch.strip(k)[0], ch.strip(k)[1] + 1) for k in range(1, ch.nslices + 1)])
+
+
+def _box_fraction(offset: np.ndarray, width: float, sigma: np.ndarray) -> np.ndarray:
+    """Fraction of a 1-D unit Gaussian of ``sigma`` inside [offset - w/2, offset + w/2] around its centre."""
+    s2 = np.sqrt(2.0) * sigma
+    return 0.5 * (erf((offset + width / 2.0) / s2) - erf((offset - width / 2.0) / s2))
+
+
+def scene_rate(m, wcs_refs, *, source: bool, ra0: float = SOURCE_RA, dec0: float = SOURCE_DEC) -> np.ndarray:
+    """Noiseless count rate (DN/s) of the scene seen by exposure ``m``, shape (NY, NX)."""
+    rate = np.zeros((NY, NX), dtype=np.float64)
+    offs = _pixel_offsets_from_source(m, wcs_refs, ra0, dec0) if source else None
+    y = np.arange(NY)
+    for ch in CHANNELS:
+        lam = ch.wmin + ch.dlam * y
+        bkg = background_mjysr(lam)
+        cols = _slice_columns(ch)
+        sb = np.repeat(bkg[:, None], cols.size, axis=1)
+        if source:
+            ocols, a_off, b_off = offs[ch.channel]
+            idx = np.searchsorted(ocols, cols)
+            sig = psf_sigma_arcsec(lam)[:, None]
+            pa = _box_fraction(-a_off[idx][None, :], ch.alpha_scale, sig)
+            pb = _box_fraction(-b_off[idx][None, :], ch.slice_width, sig)
+            sb = sb + source_spectrum_jy(lam)[:, None] * 1e-6 * pa * pb / ch.pixel_solid_angle
+        rate[:, cols] = sb / PHOTOM_SENS
+    return rate
+
+
+def _wcs_ref_paths(crds_path: Path | None):
+    """The WCS references as file paths (from the cache) or in-memory models."""
+    if crds_path is not None:
+        refdir = Path(crds_path) / "references" / "jwst" / "miri"
+        paths = {rt: refdir / f"jwst_miri_{rt}_synth_mirifushort_12short.asdf"
+                 for rt in ("distortion", "specwcs", "regions", "wavelengthrange")}
+        if all(p.exists() for p in paths.values()):
+            return {k: str(v) for k, v in paths.items()}
+    return _wcs_models()
+
+
+def make_mrs_uncal(path: Path, *, kind: str, dither: int, program: str = "01234", observation: str = "001",
+                   n_dithers: int = 4, ngroups: int = DEFAULT_NGROUPS, crds_path: Path | None = None,
+                   exposure: int | None = None, seed: int | None = None) -> Path:
+    """Write one synthetic MRS ``uncal`` exposure (MIRIFUSHORT, channel 12, SHORT).
+
+    Parameters
+    ----------
+    path : Path
+        Output file; should end in ``_uncal.fits`` (pipeline products are
+        named after it).
+    kind : {"science", "background"}
+        Science: sky background + the point source at
+        (:data:`SOURCE_RA`, :data:`SOURCE_DEC`), the pointing moved so that
+        the source sits at dither offset ``dither``.  Background: sky only,
+        pointed :data:`BACKGROUND_OFFSET_ARCSEC` away.
+    dither : int
+        1-based dither position.
+    program, observation : str
+        Program (5 digits) and observation (3 digits) numbers.
+    n_dithers : int
+        Total dither positions of the pattern (metadata only).
+    ngroups : int
+        Groups of the single integration (at most :data:`MAX_NGROUPS`).
+    crds_path : Path, optional
+        Cache written by :func:`write_miri_references` (its WCS references
+        are used); default: the same references built in memory.
+    exposure : int, optional
+        Exposure number (default ``dither``).
+    seed : int, optional
+        Noise seed (default: derived from the file name).
+
+    Returns
+    -------
+    Path
+        ``path``.
+    """
+    from stdatamodels.jwst.datamodels import Level1bModel
+
+    if kind not in ("science", "background"):
+        raise OptionError("kind", f"{kind!r} must be 'science' or 'background'")
+    if not 1 <= dither <= len(DITHER_OFFSETS):
+        raise OptionError("dither", f"{dither} must be 1..{len(DITHER_OFFSETS)}")
+    if not 3 <= ngroups <= MAX_NGROUPS:
+        raise OptionError("ngroups", f"{ngroups} must be 3..{MAX_NGROUPS}")
+    path = Path(path)
+    exposure = dither if exposure is None else exposure
+    if kind == "science":
+        offset = DITHER_OFFSETS[dither - 1]
+        ra_ref, dec_ref = _pointing(offset, SOURCE_RA, SOURCE_DEC)
+    else:
+        offset = (0.0, 0.0)
+        dec_ref = SOURCE_DEC + BACKGROUND_OFFSET_ARCSEC / 3600.0
+        ra_ref = SOURCE_RA + 0.3 * (dither - 1) / 3600.0 / math.cos(math.radians(dec_ref))
+    m = Level1bModel()
+    _set_exposure_meta(m, kind=kind, program=program, observation=observation, exposure=exposure,
+                       ngroups=ngroups, ra_ref=ra_ref, dec_ref=dec_ref, dither=dither, n_dithers=n_dithers,
+                       offset=offset)
+    rate = scene_rate(m, _wcs_ref_paths(crds_path), source=kind == "science")
+
+    if seed is None:
+        seed = int.from_bytes(hashlib.sha256(path.name.encode()).digest()[:4], "little")
+    rng = np.random.default_rng(seed)
+    electrons = rng.poisson(np.broadcast_to(rate * GAIN * FRAME_TIME, (ngroups, NY, NX))).astype(np.float32)
+    ramp = np.cumsum(electrons, axis=0) / GAIN
+    ramp += BIAS + rng.normal(0.0, READ_NOISE, size=ramp.shape).astype(np.float32)
+    data = np.clip(np.rint(ramp), 0, 65535).astype(np.uint16)[None]
+    m.data = data
+    m.meta.filename = path.name
+    with atomic_path(path) as tmp:
+        m.save(tmp)
+    return path
+
+
+def make_mrs_program(root: Path, crds_path: Path, *, n_dithers: int = 4, n_background: int = 2,
+                     program: str = "01234", sci_obs: str = "001", bkg_obs: str = "002",
+                     ngroups: int = DEFAULT_NGROUPS) -> MrsProgram:
+    """Write a science observation (``n_dithers`` dithers) and a background observation.
+
+    Parameters
+    ----------
+    root : Path
+        Directory of the uncal files (created).
+    crds_path : Path
+        Cache with the MIRI references (:func:`write_miri_references`).
+    n_dithers, n_background : int
+        Exposures of the science and of the background observation.
+    program, sci_obs, bkg_obs : str
+        Program and observation numbers.
+    ngroups : int
+        Groups per integration.
+
+    Returns
+    -------
+    MrsProgram
+        The uncal paths and the injected truth.
+    """
+    if not 1 <= n_dithers <= len(DITHER_OFFSETS):
+        raise OptionError("n_dithers", f"{n_dithers} must be 1..{len(DITHER_OFFSETS)}")
+    if not 0 <= n_background <= len(DITHER_OFFSETS):
+        raise OptionError("n_background", f"{n_background} must be 0..{len(DITHER_OFFSETS)}")
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    uncal: dict[str, list[Path]] = {sci_obs: [], bkg_obs: []}
+    for d in range(1, n_dithers + 1):
+        p = root / f"{_exposure_name(program, sci_obs, d)}_uncal.fits"
+        uncal[sci_obs].append(make_mrs_uncal(p, kind="science", dither=d, program=program, observation=sci_obs,
+                                             n_dithers=n_dithers, ngroups=ngroups, crds_path=crds_path))
+    for d in range(1, n_background + 1):
+        p = root / f"{_exposure_name(program, bkg_obs, d)}_uncal.fits"
+        uncal[bkg_obs].append(make_mrs_uncal(p, kind="background", dither=d, program=program,
+                                             observation=bkg_obs, n_dithers=n_background, ngroups=ngroups,
+                                             crds_path=crds_path))
+    return MrsProgram(program=program, sci_obs=sci_obs, bkg_obs=bkg_obs, uncal=uncal, source_ra=SOURCE_RA,
+                      source_dec=SOURCE_DEC, dither_offsets=list(DITHER_OFFSETS[:n_dithers]))
+
+
+def expected_rate(path: Path, crds_path: Path | None = None) -> np.ndarray:
+    """Noiseless injected count rate (DN/s) of a synthetic uncal file, shape (NY, NX)."""
+    from stdatamodels.jwst.datamodels import Level1bModel
+
+    with Level1bModel(str(path)) as m:
+        source = not bool(m.meta.observation.bkgdtarg)
+        return scene_rate(m, _wcs_ref_paths(crds_path), source=source)
+
+
+__all__ = [
+    "CHANNELS",
+    "MrsChannel",
+    "MrsProgram",
+    "background_mjysr",
+    "expected_rate",
+    "make_mrs_program",
+    "make_mrs_uncal",
+    "psf_sigma_arcsec",
+    "scene_rate",
+    "slice_map",
+    "source_spectrum_jy",
+    "write_miri_references",
+]
