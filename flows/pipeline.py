@@ -249,7 +249,7 @@ def _stage2(run: _Run, plan: planning.RunPlan, inputs: dict[Path, Any]) -> dict[
     """Spec2 per science exposure -> {uncal path: list of products (future or list)}."""
     config, layout = run.config, run.layout
     out: dict[Path, Any] = {}
-    steps = {**spec2_steps(config.mode, config.stage2.cube_align)}
+    steps = spec2_steps(config.mode, config.stage2.cube_align, config.instrument)
     for step, params in config.stage2.steps.items():
         steps.setdefault(step, {}).update(params)
     for exp in plan.science.exposures:

@@ -49,6 +49,8 @@ def crds_cache() -> Path:
     """The session's local CRDS cache with every synthetic reference."""
     from jwstspec.synthetic.demo import write_references
 
-    if not (CRDS_PATH / "config" / "jwst" / "server_config").exists():
+    done = CRDS_PATH / ".all-references-written"
+    if not done.exists():
         write_references(CRDS_PATH)
+        done.write_text("ok")
     return CRDS_PATH

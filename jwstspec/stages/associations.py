@@ -1,13 +1,12 @@
 """Association files for Stage 2 (with background members) and Stage 3, via ``jwst.associations``.
 
-Member names are written relative to the association file's directory (the
-pipelines resolve them from there), so a data directory can be moved.
+Members in the association's own directory are written by name; members
+elsewhere by absolute path.
 """
 
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -18,7 +17,15 @@ from jwstspec.fileio import atomic_write_text
 
 
 def _relative(member: Path, asn_dir: Path) -> str:
-    return os.path.relpath(Path(member).resolve(), asn_dir.resolve())
+    """Members beside the association by name; others by absolute path.
+
+    (``calwebb_spec2`` opens background members relative to the working
+    directory, not to the association, so ``../`` paths would break.)
+    """
+    member = Path(member).resolve()
+    if member.parent == asn_dir.resolve():
+        return member.name
+    return str(member)
 
 
 def _program(path: Path) -> str:

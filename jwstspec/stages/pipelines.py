@@ -154,11 +154,22 @@ def run_detector1_tso(uncal: Path, output_dir: Path, *, steps: Mapping[str, Mapp
     raise StageError(f"detector1 of {Path(uncal).name} wrote no rateints file")
 
 
-def spec2_steps(mode: str, cube_align: str = "sky") -> dict[str, dict[str, Any]]:
-    """Stage-2 step settings implied by the configuration (not by the user's overrides)."""
+def spec2_steps(mode: str, cube_align: str = "sky", instrument: str = "nirspec") -> dict[str, dict[str, Any]]:
+    """Stage-2 step settings implied by the configuration (the user's overrides come on top).
+
+    MIRI MRS: one cube per exposure holding both channels of the detector
+    (``output_type = "multi"``); with the per-band default ``calwebb_spec2``
+    keeps only the first channel's cube.  ``extract_1d`` is skipped on that
+    cube (its numerical WCS inverse fails on a two-channel cube in jwst 3.0;
+    jwstspec extracts every Stage 2 cube itself, and Stage 3 still writes the
+    pipeline's x1d per band).
+    """
     steps: dict[str, dict[str, Any]] = {}
     if mode == "ifu" and cube_align != "sky":
-        steps["cube_build"] = {"coord_system": {"ifu": "ifualign", "internal": "internal_cal"}[cube_align]}
+        steps.setdefault("cube_build", {})["coord_system"] = {"ifu": "ifualign", "internal": "internal_cal"}[cube_align]
+    if mode == "ifu" and instrument == "miri":
+        steps.setdefault("cube_build", {})["output_type"] = "multi"
+        steps.setdefault("extract_1d", {})["skip"] = True
     return steps
 
 
