@@ -270,7 +270,10 @@ def _stage3(run: _Run, plan: planning.RunPlan, stage2: dict[Path, Any]) -> dict[
     obs = config.observation
     stage3_dir = layout.stage_dir(obs, "stage3")
     cal_suffix = "_calints.fits" if config.tso else "_cal.fits"
-    for key, group in plan.groups.items():
+    stage3_groups: dict[str, list[Any]] = defaultdict(list)
+    for exp in plan.science.exposures:
+        stage3_groups[exp.stage3_key].append(exp)
+    for key, group in stage3_groups.items():
         if not _stage(config, "stage3"):
             continue
         members = []

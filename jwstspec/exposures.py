@@ -116,6 +116,13 @@ class Exposure:
         return f"{self.grating}-{self.filter}".lower()
 
     @property
+    def stage3_key(self) -> str:
+        """Stage-3 group: NIRSpec combines both detectors of a setting; MIRI MRS a detector's band."""
+        if self.instrument == "NIRSPEC":
+            return self.setting
+        return self.group_key
+
+    @property
     def group_key(self) -> str:
         """Band/grating and detector: ``g395h-f290lp_nrs1``, ``12short_mirifushort``."""
         return f"{self.setting}_{self.detector.lower()}"

@@ -71,6 +71,7 @@ class Layout:
     program: str
     variants: tuple[tuple[str, str], ...] = ()
     download_override: Path | None = None
+    instrument: str = ""
 
     @classmethod
     def from_config(cls, config: PipelineConfig) -> Layout:
@@ -82,7 +83,7 @@ class Layout:
             ("extract", config.extract.variant),
             ("combined", config.combine.variant),
         )
-        return cls(Path(config.data_dir), config.program, variants, config.download.directory)
+        return cls(Path(config.data_dir), config.program, variants, config.download.directory, config.instrument)
 
     # ----------------------------------------------------------------- dirs
     @property
@@ -146,10 +147,19 @@ class Layout:
 
     def spec3_asn_path(self, observation: str, group: str, tso: bool = False) -> Path:
         kind = "tso3" if tso else "spec3"
-        return self.stage_dir(observation, "stage3") / f"{self.stage3_product(observation, group)}_{kind}_asn.json"
+        return self.stage_dir(observation, "stage3") / f"jw{self.program}-o{observation}_{group}_{kind}_asn.json"
 
     def stage3_product(self, observation: str, group: str) -> str:
-        """Product name of a Stage 3 group (the ``jwst`` Level-3 style)."""
+        """Product name of a Stage 3 group, the ``jwst`` Level-3 style.
+
+        MIRI: ``jw01234-o001_t001_miri`` (``calwebb_spec3`` appends the
+        channel and band, e.g. ``_ch1-short``); NIRSpec:
+        ``jw01234-o001_t001_nirspec_g395h-f290lp``.
+        """
+        if self.instrument == "miri":
+            return f"jw{self.program}-o{observation}_t001_miri"
+        if self.instrument == "nirspec":
+            return f"jw{self.program}-o{observation}_t001_nirspec_{group}"
         return f"jw{self.program}-o{observation}_t001_{group}"
 
     def spectrum_path(self, observation: str, source: str | Path, method: str, slit: str | None = None) -> Path:
