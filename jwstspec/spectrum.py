@@ -239,9 +239,8 @@ def read_spectrum(path: str | Path) -> Spectrum:
                 if EXTNAME not in hdul:
                     raise InputFileError(p, f"no {EXTNAME} extension")
                 table = Table.read(hdul[EXTNAME])
-                table.meta.update(
-                    {k: v for k, v in hdul[EXTNAME].header.items() if k and not k.startswith(("TTYPE", "TFORM", "TUNIT", "NAXIS"))}
-                )
+                structural = ("TTYPE", "TFORM", "TUNIT", "TDIM", "TNULL", "NAXIS", "XTENSION", "BITPIX", "PCOUNT", "GCOUNT", "TFIELDS", "EXTNAME")
+                table.meta.update({k: v for k, v in hdul[EXTNAME].header.items() if k and not k.startswith(structural)})
     except InputFileError:
         raise
     except Exception as exc:  # corrupt/truncated file: name it, one line

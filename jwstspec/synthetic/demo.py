@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -61,14 +62,17 @@ class Demo:
     truth: dict[str, Any]
 
 
-def write_references(crds_path: Path) -> Path:
+def write_references(crds_path: Path, branches: tuple[str, ...] = ("miri", "nirspec")) -> Path:
     """Write every synthetic reference of the demo into one local CRDS cache."""
     from jwstspec.synthetic.crds_cache import write_crds_cache
     from jwstspec.synthetic.miri_mrs import write_miri_references
-    from jwstspec.synthetic.nirspec import write_nirspec_references
 
     crds_path = Path(crds_path)
-    entries = list(write_miri_references(crds_path)) + list(write_nirspec_references(crds_path))
+    entries = list(write_miri_references(crds_path)) if "miri" in branches else []
+    if "nirspec" in branches:
+        from jwstspec.synthetic.nirspec import write_nirspec_references
+
+        entries += list(write_nirspec_references(crds_path))
     write_crds_cache(crds_path, entries, context=CONTEXT)
     return crds_path
 
@@ -94,8 +98,23 @@ def _nirspec_cubes(data_dir: Path, uncal: list[Path], seed: int = 7) -> dict[str
     return truth
 
 
+def _place(paths: list[Path], directory: Path) -> None:
+    """Hard-link (or copy) raw files into an uncal directory."""
+    import shutil
+
+    directory.mkdir(parents=True, exist_ok=True)
+    for p in paths:
+        dest = directory / Path(p).name
+        if dest.exists():
+            continue
+        try:
+            os.link(p, dest)
+        except OSError:
+            shutil.copy2(p, dest)
+
+
 def build_demo(root: str | Path, *, n_dithers: int = 4, crds_path: Path | None = None, task_runner: str = "process",
-               workers: int | None = None) -> Demo:
+               workers: int | None = None, branches: tuple[str, ...] = ("miri", "nirspec")) -> Demo:
     """Generate the demo observations, references and configurations.
 
     Parameters
@@ -108,9 +127,11 @@ def build_demo(root: str | Path, *, n_dithers: int = 4, crds_path: Path | None =
         Existing local CRDS cache to (re)use; default ``<root>/crds``.
     task_runner, workers
         ``[runtime]`` of the generated configurations.
+    branches : tuple of str
+        Which observations to generate: ``miri`` and/or ``nirspec``.
     """
+    from jwstspec.layout import Layout
     from jwstspec.synthetic.miri_mrs import make_mrs_program
-    from jwstspec.synthetic.nirspec import make_nirspec_ifu_uncal
 
     t0 = time.perf_counter()
     root = Path(root).resolve()
@@ -120,17 +141,31 @@ def build_demo(root: str | Path, *, n_dithers: int = 4, crds_path: Path | None =
     for d in (data, raw / "miri", raw / "nirspec"):
         d.mkdir(parents=True, exist_ok=True)
     if not (crds / "config" / "jwst" / "server_config").exists():
-        write_references(crds)
+        write_references(crds, branches)
 
-    mrs = make_mrs_program(raw / "miri", crds, n_dithers=n_dithers, n_background=2, program=PROGRAM,
-                           sci_obs=MIRI_OBS, bkg_obs=MIRI_BKG_OBS)
-    nrs_uncal = []
-    for nod in (1, 2):
-        nrs_uncal.append(make_nirspec_ifu_uncal(raw / "nirspec" / f"jw{PROGRAM}{NIRSPEC_OBS}001_03101_0000{nod}_nrs1_uncal.fits",
-                                                kind="science", nod=nod, program=PROGRAM, observation=NIRSPEC_OBS))
-    make_nirspec_ifu_uncal(raw / "nirspec" / f"jw{PROGRAM}{NIRSPEC_BKG_OBS}001_03101_00001_nrs1_uncal.fits",
-                           kind="background", nod=1, program=PROGRAM, observation=NIRSPEC_BKG_OBS)
-    nrs_truth = _nirspec_cubes(data, nrs_uncal)
+    layout = Layout(data, PROGRAM)
+    truth: dict[str, Any] = {}
+    configs: dict[str, PipelineConfig] = {}
+    if "miri" in branches:
+        # raw files go straight into the layout's uncal directories (what Stage 0 would do)
+        mrs = make_mrs_program(raw / "miri", crds, n_dithers=n_dithers, n_background=2, program=PROGRAM,
+                               sci_obs=MIRI_OBS, bkg_obs=MIRI_BKG_OBS)
+        for obs, paths in mrs.uncal.items():
+            _place(paths, layout.uncal_dir(obs))
+        truth["miri"] = mrs
+    if "nirspec" in branches:
+        from jwstspec.synthetic.nirspec import make_nirspec_ifu_uncal
+
+        nrs_uncal = []
+        for nod in (1, 2):
+            name = f"jw{PROGRAM}{NIRSPEC_OBS}001_03101_0000{nod}_nrs1_uncal.fits"
+            nrs_uncal.append(make_nirspec_ifu_uncal(raw / "nirspec" / name, kind="science", nod=nod, program=PROGRAM,
+                                                    observation=NIRSPEC_OBS))
+        bkg = make_nirspec_ifu_uncal(raw / "nirspec" / f"jw{PROGRAM}{NIRSPEC_BKG_OBS}001_03101_00001_nrs1_uncal.fits",
+                                     kind="background", nod=1, program=PROGRAM, observation=NIRSPEC_BKG_OBS)
+        _place(nrs_uncal, layout.uncal_dir(NIRSPEC_OBS))
+        _place([bkg], layout.uncal_dir(NIRSPEC_BKG_OBS))
+        truth["nirspec"] = _nirspec_cubes(data, [layout.uncal_dir(NIRSPEC_OBS) / p.name for p in nrs_uncal])
 
     common = {
         "program": PROGRAM,
@@ -139,33 +174,34 @@ def build_demo(root: str | Path, *, n_dithers: int = 4, crds_path: Path | None =
         "crds": {"path": str(crds), "server_url": SERVERLESS, "context": CONTEXT},
         "runtime": {"task_runner": task_runner, **({"workers": workers} if workers else {})},
     }
-    miri = validate_config({
+    if "miri" in branches:
+        configs["miri"] = validate_config({
         **common,
         "observation": MIRI_OBS,
         "background_observation": MIRI_BKG_OBS,
         "instrument": "miri",
-        "download": {"enabled": False, "ingest_from": [str(raw / "miri")], "ingest_mode": "link"},
+        "download": {"enabled": False},
         "stage1": {"bkg_subtract": "asn"},
         # The 2-D residual fringe step takes minutes on a full MRS detector; real runs keep it on.
         "stage2": {"steps": {"residual_fringe": {"skip": True}}},
         "extract": {"stage": "stage2", "method": "aperture", "radius": "4px"},
         "combine": {"spectral_leak": True},
     })
-    nirspec = validate_config({
+    if "nirspec" in branches:
+        configs["nirspec"] = validate_config({
         **common,
         "observation": NIRSPEC_OBS,
         "background_observation": NIRSPEC_BKG_OBS,
         "instrument": "nirspec",
         "description": NIRSPEC_NOTE,
         "stages": ["download", "stage1", "extract", "combine"],
-        "download": {"enabled": False, "ingest_from": [str(raw / "nirspec")], "ingest_mode": "link"},
+        "download": {"enabled": False},
         "stage1": {"readnoise_correct": "pipeline", "bkg_subtract": "pixel"},
         "extract": {"stage": "stage2", "method": "psf", "radius": "3px"},
     })
-    configs = {"miri": miri, "nirspec": nirspec}
     files = {name: save_config(cfg, root / f"{name}.toml") for name, cfg in configs.items()}
     log.info("demo generated in %.1f s under %s", time.perf_counter() - t0, root)
-    return Demo(root, crds, data, configs, files, {"miri": mrs, "nirspec": nrs_truth})
+    return Demo(root, crds, data, configs, files, truth)
 
 
 def run_demo(root: str | Path, **kwargs: Any) -> dict[str, Any]:

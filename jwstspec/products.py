@@ -1,0 +1,139 @@
+"""Final products of a run: one combined spectrum per band, one stitched spectrum.
+
+The two functions here are what the flow's combine tasks call.  They chain
+the library pieces in the order the science needs:
+
+* :func:`combine_band`: clean and average one band's dither spectra
+  (:mod:`jwstspec.combine`), then, for MIRI MRS when asked, the 1-D
+  residual-fringe correction (:mod:`jwstspec.corrections`); FITS + ECSV +
+  plot.
+* :func:`stitch_bands`: for MIRI MRS, the spectral-leak correction of
+  channel 3A with channel 1B (skipped with a logged reason when either is
+  missing), then all bands stitched into one spectrum.
+
+Both take and return paths (a small record of them), never arrays.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from jwstspec.spectrum import read_spectrum
+
+log = logging.getLogger("jwstspec.products")
+
+
+def _record(fits_path: Path, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    rec: dict[str, Any] = {"fits": str(fits_path)}
+    ecsv = fits_path.with_suffix(".ecsv")
+    if ecsv.exists():
+        rec["ecsv"] = str(ecsv)
+    png = fits_path.with_suffix(".png")
+    if png.exists():
+        rec["png"] = str(png)
+    rec.update(extra or {})
+    return rec
+
+
+def combine_band(
+    spectra: Sequence[Path],
+    output: Path,
+    *,
+    window_half: int = 10,
+    clip_sigma: float = 5.0,
+    mask_ranges: Sequence[Sequence[float]] = (),
+    defringe: bool = False,
+) -> dict[str, Any]:
+    """Combine one band's dither spectra into ``output`` (+ ECSV, PNG).
+
+    Returns
+    -------
+    dict
+        ``{"fits", "ecsv", "png", "notes", "n_inputs"}``.
+    """
+    from jwstspec.combine import combine_files
+
+    output = Path(output)
+    result = combine_files(
+        [Path(s) for s in spectra],
+        output,
+        window_half=window_half,
+        clip_sigma=clip_sigma,
+        mask_ranges=[tuple(r) for r in mask_ranges],
+        plot=output.with_suffix(".png"),
+        ecsv=True,
+    )
+    notes = list(getattr(result, "notes", []) or [])
+    if defringe:
+        from jwstspec.corrections import defringe_1d
+
+        spec = read_spectrum(output)
+        corrected, messages = defringe_1d(spec)
+        corrected.write_fits(output)
+        corrected.write_ecsv(output.with_suffix(".ecsv"))
+        notes += list(messages)
+        for m in messages:
+            log.warning("%s: %s", output.name, m)
+    return _record(output, {"notes": notes, "n_inputs": len(spectra)})
+
+
+def _band_of(path: Path) -> str:
+    from jwstspec.plan import product_band
+
+    spec = read_spectrum(path)
+    band = str(spec.meta.get("BAND_KEY", "")) or product_band(path)
+    return band.lower()
+
+
+def stitch_bands(
+    spectra: Sequence[Path],
+    output: Path,
+    *,
+    scale: bool = False,
+    spectral_leak: bool = False,
+    leak_reference: str | None = None,
+) -> dict[str, Any]:
+    """Spectral-leak correction (MIRI MRS) and stitching of all bands into ``output``."""
+    from jwstspec.combine import stitch_files
+
+    output = Path(output)
+    inputs = [Path(s) for s in spectra]
+    notes: list[str] = []
+    extra: dict[str, Any] = {}
+    if spectral_leak:
+        inputs, leak_notes, corrected = _apply_spectral_leak(inputs, leak_reference)
+        notes += leak_notes
+        if corrected is not None:
+            extra["leak_corrected"] = str(corrected)
+    stitch_files(inputs, output, scale=scale, plot=output.with_suffix(".png"), ecsv=True)
+    return _record(output, {"notes": notes, "n_inputs": len(inputs), **extra})
+
+
+def _apply_spectral_leak(inputs: list[Path], leak_reference: str | None) -> tuple[list[Path], list[str], Path | None]:
+    """Correct 3A with 1B into a new ``*_leakcorr`` file that replaces 3A among the inputs.
+
+    The combined 3A file itself is never modified (a rerun must not correct twice).
+    """
+    by_band = {}
+    for p in inputs:
+        name = p.name.lower()
+        for key in ("ch1-medium", "ch3-short"):
+            if key in name:
+                by_band[key] = p
+    if "ch1-medium" not in by_band or "ch3-short" not in by_band:
+        missing = [k for k in ("ch1-medium (1B)", "ch3-short (3A)") if k.split(" ")[0] not in by_band]
+        note = f"spectral leak correction skipped: no {' and no '.join(missing)} spectrum in this run"
+        log.info(note)
+        return inputs, [note], None
+    from jwstspec.corrections import load_leak_table, spectral_leak
+
+    table = load_leak_table(leak_reference)
+    corrected = spectral_leak(read_spectrum(by_band["ch1-medium"]), read_spectrum(by_band["ch3-short"]), table)
+    src = by_band["ch3-short"]
+    out = src.with_name(src.name.replace("_combined_x1d", "_leakcorr_x1d"))
+    corrected.write_fits(out)
+    corrected.write_ecsv(out.with_suffix(".ecsv"))
+    return [out if p == src else p for p in inputs], ["spectral leak: channel 3A corrected with channel 1B"], out
