@@ -1,9 +1,11 @@
 """Dither cleaning, combination and stitching of 1-D spectra (first version).
 
 * :func:`clean_dithers`: flag points where one dither deviates from the
-  running median of the group (half-width ``window_half``, threshold
-  ``clip_sigma`` in units of the point's error) while the others agree:
-  the non-interactive replacement of the research code's ``input()`` loop.
+  group while the others agree (threshold ``clip_sigma`` in units of the
+  point's error): with three or more dithers against the group median at
+  that wavelength, with two against each dither's running median
+  (half-width ``window_half``): the non-interactive replacement of the
+  research code's ``input()`` loop.
 * :func:`combine_dithers`: inverse-variance weighted mean on the first
   dither's grid (other grids are interpolated), its error, ``NCOMBINED``.
 * :func:`stitch`: all bands into one spectrum, sorted by wavelength; in an
@@ -14,6 +16,7 @@
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -65,15 +68,26 @@ def clean_dithers(spectra: Sequence[Spectrum], *, window_half: int = 10, clip_si
         bad |= (wave >= lo) & (wave <= hi)
     if len(spectra) < 2:
         return list(bad)
-    # each dither's deviation from its own running median along wavelength, in units of its error
     filled = np.where(bad, np.nan, flux)
-    runmed = np.array([_running_median(f, window_half) for f in filled])
-    with np.errstate(invalid="ignore", divide="ignore"):
-        dev = np.abs(filled - runmed) / err
-    out = np.nan_to_num(dev, nan=0.0) > clip_sigma
-    # real structure (a line) deviates in every dither: flag only where the others do not deviate
-    n_out = out.sum(axis=0)
-    flags = bad | (out & (n_out[None] < len(spectra)) & (n_out[None] <= len(spectra) // 2))
+    n = len(spectra)
+    with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        if n >= 3:
+            # deviation from the group at the same wavelength: real lines are in every dither, so the
+            # group median carries them and only single-dither artefacts stand out
+            consensus = np.nanmedian(filled, axis=0)
+            scale = err * np.sqrt(1 + np.pi / (2 * n))  # the median's own noise
+            out = np.nan_to_num(np.abs(filled - consensus[None]) / scale, nan=0.0) > clip_sigma
+            # second pass: the consensus of the points kept (two artefacts at one wavelength shift a median of 4)
+            consensus2 = np.nanmedian(np.where(out, np.nan, filled), axis=0)
+            consensus = np.where(np.isfinite(consensus2), consensus2, _running_median(consensus, window_half))
+            out = np.nan_to_num(np.abs(filled - consensus[None]) / scale, nan=0.0) > clip_sigma
+            flags = bad | out
+        else:
+            # two dithers: a point deviating from its own running median in one dither but not the other
+            runmed = np.array([_running_median(f, window_half) for f in filled])
+            out = np.nan_to_num(np.abs(filled - runmed) / err, nan=0.0) > clip_sigma
+            flags = bad | (out & (out.sum(axis=0) == 1)[None])
     return list(flags)
 
 
