@@ -166,6 +166,7 @@ def build_demo(root: str | Path, *, n_dithers: int = 4, crds_path: Path | None =
         _place(nrs_uncal, layout.uncal_dir(NIRSPEC_OBS))
         _place([bkg], layout.uncal_dir(NIRSPEC_BKG_OBS))
         truth["nirspec"] = _nirspec_cubes(data, [layout.uncal_dir(NIRSPEC_OBS) / p.name for p in nrs_uncal])
+    truth["pixel_arcsec"] = {"miri": 0.13, "nirspec": 0.1}
 
     common = {
         "program": PROGRAM,
@@ -187,6 +188,13 @@ def build_demo(root: str | Path, *, n_dithers: int = 4, crds_path: Path | None =
         "extract": {"stage": "stage2", "method": "aperture", "radius": "4px"},
         "combine": {"spectral_leak": True},
     })
+        # the same observation extracted from the Stage 3 cubes: a second extraction variant;
+        # Stage 1-3 are served from the cache of the first run
+        configs["miri-stage3"] = validate_config({
+            **configs["miri"].model_dump(mode="json"),
+            "extract": {"stage": "stage3", "method": "aperture", "radius": "4px", "variant": "stage3"},
+            "combine": {"variant": "stage3", "spectral_leak": True},
+        })
     if "nirspec" in branches:
         configs["nirspec"] = validate_config({
         **common,
@@ -197,7 +205,7 @@ def build_demo(root: str | Path, *, n_dithers: int = 4, crds_path: Path | None =
         "stages": ["download", "stage1", "extract", "combine"],
         "download": {"enabled": False},
         "stage1": {"readnoise_correct": "pipeline", "bkg_subtract": "pixel"},
-        "extract": {"stage": "stage2", "method": "psf", "radius": "3px"},
+        "extract": {"stage": "stage2", "method": "aperture", "radius": "4px", "bkg_annulus": ["7px", "10px"]},
     })
     files = {name: save_config(cfg, root / f"{name}.toml") for name, cfg in configs.items()}
     log.info("demo generated in %.1f s under %s", time.perf_counter() - t0, root)
@@ -226,6 +234,14 @@ def run_demo(root: str | Path, **kwargs: Any) -> dict[str, Any]:
             summaries[name] = run_pipeline(config)
             seconds[name] = time.perf_counter() - t1
     return {"demo": demo, "summaries": summaries, "seconds": seconds}
+
+
+def expected_point_source_flux(wavelength: np.ndarray, radius_arcsec: float) -> np.ndarray:
+    """Injected MIRI source flux inside a circular aperture (Gaussian PSF of the generator)."""
+    from jwstspec.synthetic.miri_mrs import psf_sigma_arcsec, source_spectrum_jy
+
+    sigma = psf_sigma_arcsec(wavelength)
+    return source_spectrum_jy(wavelength) * (1 - np.exp(-(radius_arcsec**2) / (2 * sigma**2)))
 
 
 def recovered_fraction(wavelength: np.ndarray, flux: np.ndarray, truth: np.ndarray) -> float:
