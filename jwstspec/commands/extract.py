@@ -1,0 +1,53 @@
+"""``jwstspec extract``: the 1-D spectrum of one cube or slit image."""
+
+from __future__ import annotations
+
+import argparse
+
+from jwstspec.errors import OptionError
+
+HELP = "Extract the 1-D spectrum of a point source from an s3d cube (EXTRACT1D FITS out)."
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("input", help="s3d cube (IFUCubeModel)")
+    parser.add_argument("--method", choices=["aperture", "box", "annulus", "psf"], default="aperture")
+    parser.add_argument("--radius", default="3px", help="aperture radius: arcsec, or pixels with a px suffix (default 3px)")
+    parser.add_argument("--annulus-radii", nargs=2, metavar=("RIN", "ROUT"), help="annular extraction region (method annulus)")
+    parser.add_argument("--bkg-annulus", nargs=2, metavar=("RIN", "ROUT"), default=["10px", "12px"], help="background annulus")
+    parser.add_argument("--window", type=int, default=10, help="half-width in slices of the empirical-profile window")
+    centre = parser.add_mutually_exclusive_group()
+    centre.add_argument("--center", nargs=2, type=float, metavar=("X", "Y"), help="fixed centre, 0-based pixels")
+    centre.add_argument("--center-radec", nargs=2, type=float, metavar=("RA", "DEC"), help="fixed centre, degrees")
+    parser.add_argument("--center-offset", nargs=2, type=float, metavar=("DX", "DY"), help="offset from the centroid, pixels")
+    parser.add_argument("--no-background", action="store_true", help="do not subtract a background")
+    parser.add_argument("--clip-sigma", type=float, default=5.0, help="outlier threshold")
+    parser.add_argument("--ecsv", action="store_true", help="also write the spectrum as ECSV")
+    parser.add_argument("--output", required=True, help="output EXTRACT1D FITS file")
+
+
+def run(args: argparse.Namespace) -> int:
+    from jwstspec.extract import extract_file
+
+    if args.window < 1:
+        raise OptionError("--window", "must be at least 1", args.input)
+    if args.clip_sigma <= 0:
+        raise OptionError("--clip-sigma", "must be positive", args.input)
+    result = extract_file(
+        args.input,
+        args.output,
+        method=args.method,
+        radius=args.radius,
+        annulus_radii=tuple(args.annulus_radii) if args.annulus_radii else None,
+        bkg_annulus=tuple(args.bkg_annulus),
+        background=not args.no_background,
+        window=args.window,
+        clip_sigma=args.clip_sigma,
+        center=tuple(args.center) if args.center else None,
+        center_radec=tuple(args.center_radec) if args.center_radec else None,
+        center_offset=tuple(args.center_offset) if args.center_offset else None,
+    )
+    if args.ecsv:
+        result.spectrum.write_ecsv(result.path.with_suffix(".ecsv"))
+    print(f"{result.path}: {result.n_slices} slices, {result.n_replaced} replaced voxels, {result.seconds:.2f} s")
+    return 0
