@@ -123,7 +123,10 @@ def summary(run: _Run, plan: RunPlan, products: dict[str, Any], notes: list[str]
         import logging
 
         logging.getLogger("jwstspec").warning("could not create artifacts: %s", exc)
-    return {"status": "completed", "summary": str(out_dir / "summary.md"), "products": final, "tasks": states, "notes": notes}
+    from prefect.runtime import flow_run
+
+    return {"status": "completed", "summary": str(out_dir / "summary.md"), "products": final, "tasks": states,
+            "notes": notes, "flow_run_id": str(flow_run.id), "artifact_keys": [_key(run, k) for k in ("summary", "exposures", "plots")]}
 
 
 def manifest(run: _Run, plan: RunPlan, products: dict[str, Any]) -> Path:

@@ -20,7 +20,7 @@ from typing import Any
 from jwstspec.config import RuntimeOptions
 
 #: loggers forwarded to the Prefect run logs (and the UI)
-EXTRA_LOGGERS = "jwst,stpipe,stcal,stdatamodels,crds,jwstspec"
+EXTRA_LOGGERS = "jwst,stpipe,stcal,stdatamodels,CRDS,jwstspec"
 
 #: environment every worker gets on top of the run's CRDS variables
 WORKER_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
@@ -49,6 +49,18 @@ def worker_initializer(env: dict[str, str], log_level: str = "INFO") -> None:
     os.environ.update(env)
     for name in EXTRA_LOGGERS.split(","):
         logging.getLogger(name).setLevel(log_level)
+    quiet_crds_console()
+
+
+def quiet_crds_console() -> None:
+    """CRDS prints to the console through its own handler; its records reach Prefect's instead."""
+    try:
+        from crds.core import log as crds_log
+
+        if crds_log.THE_LOGGER.console is not None:
+            crds_log.remove_console_handler()
+    except Exception:  # pragma: no cover - CRDS internals changed
+        pass
 
 
 def make_task_runner(runtime: RuntimeOptions, env: dict[str, str]) -> Any:

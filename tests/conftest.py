@@ -27,7 +27,7 @@ os.environ.update(
         "STPIPE_DISABLE_CRDS_STEPPARS": "true",
         "PREFECT_HOME": str(SESSION_DIR / "prefect"),
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        "PREFECT_LOGGING_EXTRA_LOGGERS": "jwst,stpipe,stcal,stdatamodels,crds,jwstspec",
+        "PREFECT_LOGGING_EXTRA_LOGGERS": "jwst,stpipe,stcal,stdatamodels,CRDS,jwstspec",
         "MPLBACKEND": "Agg",
     }
 )

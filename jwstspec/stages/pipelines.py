@@ -32,7 +32,7 @@ from jwstspec.fileio import TMP_PREFIX
 log = logging.getLogger(__name__)
 
 #: loggers whose records go to the per-exposure log file
-PIPELINE_LOGGERS: tuple[str, ...] = ("stpipe", "jwst", "stcal", "stdatamodels", "crds", "jwstspec")
+PIPELINE_LOGGERS: tuple[str, ...] = ("stpipe", "jwst", "stcal", "stdatamodels", "CRDS", "jwstspec")
 
 
 @contextlib.contextmanager
@@ -102,6 +102,7 @@ def _run(pipeline_cls: Any, input_path: Path, output_dir: Path, steps: Mapping[s
                 output_dir=str(staged),
                 save_results=True,
                 steps=merge_steps(steps),
+                configure_log=False,  # no stpipe stderr handler: records go to our handlers once
                 **pipeline_kwargs,
             )
         except SystemExit as exc:  # CRDS signals fatal set-up errors with SystemExit
