@@ -143,7 +143,10 @@ def stitch(spectra_by_band: dict[str, Spectrum], *, scale: bool = False) -> Spec
         prev_max = max(prev_max, np.nanmax(s.wavelength))
         prev = s
     w = np.concatenate(keep_w)
-    order = np.argsort(w)
+    order = np.argsort(w, kind="stable")
+    # strictly increasing: a repeated wavelength (e.g. the seam of a two-channel MRS cube) is kept once
+    keep = np.concatenate([[True], np.diff(w[order]) > 0])
+    order = order[keep]
     meta = {"BANDS": ",".join(b for b, _ in items), "OVERLAP": "first band kept in overlaps",
             "SCALED": bool(scale)}
     if notes:
