@@ -22,14 +22,11 @@ from pathlib import Path
 
 from astropy.io import fits
 
+from stdatamodels.util import create_history_entry
+
 from jwstspec.errors import InputFileError
 from jwstspec.fileio import atomic_path
 
-
-def create_history_entry(text: str):  # noqa: ANN201 - a stdatamodels HistoryEntry
-    from stdatamodels.util import create_history_entry as _entry
-
-    return _entry(text)
 from jwstspec.layout import product_name
 
 

@@ -25,14 +25,11 @@ from typing import Literal
 
 import numpy as np
 
+from stdatamodels.util import create_history_entry
+
 from jwstspec.errors import InputFileError, OptionError
 from jwstspec.fileio import atomic_path
 
-
-def create_history_entry(text: str):  # noqa: ANN201 - a stdatamodels HistoryEntry
-    from stdatamodels.util import create_history_entry as _entry
-
-    return _entry(text)
 
 Method = Literal["pipeline", "constant", "moving_median"]
 
