@@ -34,22 +34,26 @@ from jwstspec.fileio import atomic_path
 Method = Literal["pipeline", "constant", "moving_median"]
 
 
-def sky_mask(data: np.ndarray, dq: np.ndarray | None = None, margin: int = 2, nsigma: float = 5.0) -> np.ndarray:
+def sky_mask(data: np.ndarray, dq: np.ndarray | None = None, margin: int = 2, nsigma: float = 3.0) -> np.ndarray:
     """True where a pixel sees no source or slice light (usable for the stripe estimate).
 
-    Illuminated pixels are those of a 5x5-smoothed image above the dark level
-    (20th percentile) by ``nsigma`` robust sigma of the darkest 40 % of the
-    pixels; they are dilated by ``margin``.  DQ-flagged pixels are excluded.
+    Illuminated pixels are those of an image smoothed along the dispersion (after removing
+    each column's 20th percentile, a first guess of the stripe) above the
+    dark level (10th percentile) by ``nsigma`` robust sigma of the darkest 20 % of the pixels;
+    they are dilated by ``margin``.  DQ-flagged pixels are excluded.
     Works on 2-D images; for a 3-D rateints cube the mask of the median image.
     """
     from scipy.ndimage import binary_dilation, uniform_filter
 
     image = np.nanmedian(data, axis=0) if data.ndim == 3 else data
     img = np.where(np.isfinite(image), image, np.nan)
-    smooth = uniform_filter(np.nan_to_num(img, nan=0.0), size=5)
-    dark = np.nanpercentile(smooth, 20)
-    low = smooth[smooth <= np.nanpercentile(smooth, 40)]
-    sigma = 1.4826 * np.median(np.abs(low - np.median(low))) or np.nanstd(low) or 1.0
+    # the stripes themselves would hide faint slices: take out each column's low level first
+    flat = img - np.nanpercentile(img, 20, axis=0, keepdims=True)
+    smooth = uniform_filter(np.nan_to_num(flat, nan=0.0), size=(1, 9))  # along the dispersion only: sharp slice edges
+    dark = np.nanpercentile(smooth, 10)
+    low = smooth[smooth <= np.nanpercentile(smooth, 20)]
+    sigma = float(1.4826 * np.median(np.abs(low - np.median(low)))) if low.size else 1.0
+    sigma = sigma or 1.0
     lit = smooth > dark + nsigma * sigma
     if margin > 0:
         lit = binary_dilation(lit, iterations=margin)
