@@ -16,8 +16,8 @@
 The MIRI branch runs every stage with the real pipelines: uncal ->
 Detector1 -> Spec2 (background association) -> Spec3 -> extraction per
 dither -> combine.  The NIRSpec branch runs Detector1 -> 1/f -> background
-with the real code, then **enters Stage 2/3 from synthetic s3d cubes** of
-the same shape, because NIRSpec ``assign_wcs`` needs optical-model
+with the real code, then **enters Stage 2/3 from synthetic s3d cubes**
+with a known injected spectrum, because NIRSpec ``assign_wcs`` needs optical-model
 reference files nobody can synthesise cheaply; the run says so in its log
 and summary (the configuration's ``description``).
 """
@@ -45,8 +45,9 @@ CONTEXT = "jwst_0000.pmap"
 
 NIRSPEC_NOTE = (
     "DEMO: NIRSpec Stage 2/3 were not run. NIRSpec assign_wcs needs optical-model reference files that "
-    "cannot be synthesised cheaply, so the Stage 2 s3d cubes of this observation are synthetic cubes of "
-    "the same shape made by jwstspec.synthetic (Detector1, 1/f and background ran with the real code)."
+    "cannot be synthesised cheaply, so the Stage 2 s3d cubes of this observation are synthetic IFU cubes "
+    "with a known injected spectrum made by jwstspec.synthetic.cubes (Detector1, 1/f and background ran "
+    "with the real code)."
 )
 
 
