@@ -114,39 +114,11 @@ def _place(paths: list[Path], directory: Path) -> None:
             shutil.copy2(p, dest)
 
 
-def build_demo(root: str | Path, *, n_dithers: int = 4, crds_path: Path | None = None, task_runner: str = "process",
-               workers: int | None = None, branches: tuple[str, ...] = ("miri", "nirspec")) -> Demo:
-    """Generate the demo observations, references and configurations.
-
-    Parameters
-    ----------
-    root : path
-        Output directory (created).
-    n_dithers : int
-        MIRI MRS dither positions.
-    crds_path : Path, optional
-        Existing local CRDS cache to (re)use; default ``<root>/crds``.
-    task_runner, workers
-        ``[runtime]`` of the generated configurations.
-    branches : tuple of str
-        Which observations to generate: ``miri`` and/or ``nirspec``.
-    """
-    from jwstspec.layout import Layout
+def _generate(raw: Path, data: Path, crds: Path, layout: Any, n_dithers: int, branches: tuple[str, ...]) -> dict[str, Any]:
+    """Write the synthetic raw files into the layout (and the NIRSpec stand-in cubes); return the truth."""
     from jwstspec.synthetic.miri_mrs import make_mrs_program
 
-    t0 = time.perf_counter()
-    root = Path(root).resolve()
-    crds = Path(crds_path) if crds_path else root / "crds"
-    data = root / "data"
-    raw = root / "raw"
-    for d in (data, raw / "miri", raw / "nirspec"):
-        d.mkdir(parents=True, exist_ok=True)
-    if not (crds / "config" / "jwst" / "server_config").exists():
-        write_references(crds, branches)
-
-    layout = Layout(data, PROGRAM)
     truth: dict[str, Any] = {}
-    configs: dict[str, PipelineConfig] = {}
     if "miri" in branches:
         # raw files go straight into the layout's uncal directories (what Stage 0 would do)
         mrs = make_mrs_program(raw / "miri", crds, n_dithers=n_dithers, n_background=2, program=PROGRAM,
@@ -167,6 +139,47 @@ def build_demo(root: str | Path, *, n_dithers: int = 4, crds_path: Path | None =
         _place(nrs_uncal, layout.uncal_dir(NIRSPEC_OBS))
         _place([bkg], layout.uncal_dir(NIRSPEC_BKG_OBS))
         truth["nirspec"] = _nirspec_cubes(data, [layout.uncal_dir(NIRSPEC_OBS) / p.name for p in nrs_uncal])
+    return truth
+
+
+def build_demo(root: str | Path, *, n_dithers: int = 4, crds_path: Path | None = None, task_runner: str = "process",
+               workers: int | None = None, branches: tuple[str, ...] = ("miri", "nirspec")) -> Demo:
+    """Generate the demo observations, references and configurations.
+
+    Parameters
+    ----------
+    root : path
+        Output directory (created).
+    n_dithers : int
+        MIRI MRS dither positions.
+    crds_path : Path, optional
+        Existing local CRDS cache to (re)use; default ``<root>/crds``.
+    task_runner, workers
+        ``[runtime]`` of the generated configurations.
+    branches : tuple of str
+        Which observations to generate: ``miri`` and/or ``nirspec``.
+    """
+    from jwstspec.layout import Layout
+
+    t0 = time.perf_counter()
+    root = Path(root).resolve()
+    crds = Path(crds_path) if crds_path else root / "crds"
+    data = root / "data"
+    raw = root / "raw"
+    for d in (data, raw / "miri", raw / "nirspec"):
+        d.mkdir(parents=True, exist_ok=True)
+    if not (crds / "config" / "jwst" / "server_config").exists():
+        write_references(crds, branches)
+
+    layout = Layout(data, PROGRAM)
+    truth: dict[str, Any] = {}
+    configs: dict[str, PipelineConfig] = {}
+    # a second `jwstspec demo` in the same directory reuses the generated files, so the flow
+    # finds unchanged inputs and serves every task from its cache
+    stamp = root / f".generated-{n_dithers}-{'-'.join(branches)}"
+    if not stamp.exists():
+        truth.update(_generate(raw, data, crds, layout, n_dithers, branches))
+        stamp.write_text("generated\n")
     truth["pixel_arcsec"] = {"miri": 0.13, "nirspec": 0.1}
 
     common = {
