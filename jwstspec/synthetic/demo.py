@@ -68,8 +68,10 @@ def write_references(crds_path: Path, branches: tuple[str, ...] = ("miri", "nirs
     from jwstspec.synthetic.crds_cache import write_crds_cache
     from jwstspec.synthetic.miri_mrs import write_miri_references
 
+    from jwstspec.synthetic.miri_lrs import write_lrs_references
+
     crds_path = Path(crds_path)
-    entries = list(write_miri_references(crds_path)) if "miri" in branches else []
+    entries = list(write_miri_references(crds_path)) + list(write_lrs_references(crds_path)) if "miri" in branches else []
     if "nirspec" in branches:
         from jwstspec.synthetic.nirspec import write_nirspec_references
 
