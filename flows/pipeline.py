@@ -381,10 +381,11 @@ def _combine(run: _Run, spectra: dict[str, list[Any]], logger: Any) -> dict[str,
 
 def run_pipeline(config: PipelineConfig) -> dict[str, Any]:
     """Run the flow with the task runner of ``config.runtime`` (the CLI's entry)."""
-    from flows.runtime import make_task_runner
+    from flows.runtime import make_task_runner, set_log_levels
 
     env = crds_environment(config)
     apply_environment(env)
+    set_log_levels(config.runtime.log_level)  # tasks run in this process with the thread runner
     runner = make_task_runner(config.runtime, {**env, **_prefect_env()})
     return jwstspec_pipeline.with_options(task_runner=runner)(config)
 

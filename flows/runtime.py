@@ -47,6 +47,11 @@ def worker_initializer(env: dict[str, str], log_level: str = "INFO") -> None:
     """Set up one worker process before it runs any task."""
     os.environ.update(WORKER_ENV)
     os.environ.update(env)
+    set_log_levels(log_level)
+
+
+def set_log_levels(log_level: str = "INFO") -> None:
+    """Pipeline loggers at ``log_level`` (their records then reach Prefect), CRDS console off."""
     for name in EXTRA_LOGGERS.split(","):
         logging.getLogger(name).setLevel(log_level)
     quiet_crds_console()
@@ -97,17 +102,29 @@ def embedded_prefect() -> Iterator[str | None]:
         return
     configure_environment()
     from prefect.server.api.server import SubprocessASGIServer
+    from prefect.settings import PREFECT_API_URL, temporary_settings
 
     server = SubprocessASGIServer()
     server.start()
-    os.environ["PREFECT_API_URL"] = server.api_url
+    os.environ["PREFECT_API_URL"] = server.api_url  # inherited by worker processes
     try:
-        yield server.api_url
+        with temporary_settings({PREFECT_API_URL: server.api_url}):  # this process
+            yield server.api_url
     finally:
-        with contextlib.suppress(Exception):  # ship the last log records before the API goes away
-            from prefect.logging.handlers import APILogHandler
-
-            APILogHandler.flush()
+        _drain_log_workers()
         os.environ.pop("PREFECT_API_URL", None)
         with contextlib.suppress(Exception):
             server.stop()
+
+
+def _drain_log_workers() -> None:
+    """Ship the last log records and retire the log workers bound to this API.
+
+    Prefect's log worker keeps its HTTP client for the life of the process; a
+    later embedded API (a new port) must get a fresh worker, or its records
+    would go to the stopped one.
+    """
+    with contextlib.suppress(Exception):
+        from prefect.logging.handlers import APILogWorker
+
+        APILogWorker.drain_all(timeout=10)
