@@ -51,6 +51,16 @@ class InputFileError(JwstspecError, ValueError):
         super().__init__(f"{self.path}: {reason}")
 
 
+def require_file(path: str | Path) -> Path:
+    """``path`` as a Path, or :class:`InputFileError` if it is missing or empty."""
+    p = Path(path)
+    if not p.is_file():
+        raise InputFileError(p, "file not found")
+    if p.stat().st_size == 0:
+        raise InputFileError(p, "file is empty")
+    return p
+
+
 class OptionError(JwstspecError, ValueError):
     """An invalid command-line or function option; names the option."""
 

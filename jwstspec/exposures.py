@@ -24,7 +24,7 @@ from pathlib import Path
 
 from astropy.io import fits
 
-from jwstspec.errors import ConfigError, InputFileError
+from jwstspec.errors import ConfigError, InputFileError, require_file
 
 #: exposure types that carry no science spectrum
 NON_SPECTRAL_EXP_TYPES: frozenset[str] = frozenset(
@@ -141,11 +141,7 @@ def read_exposure(path: str | Path) -> Exposure:
     InputFileError
         Missing, empty, unreadable or non-JWST file, or a missing keyword.
     """
-    p = Path(path)
-    if not p.is_file():
-        raise InputFileError(p, "file not found")
-    if p.stat().st_size == 0:
-        raise InputFileError(p, "file is empty")
+    p = require_file(path)
     try:
         header = fits.getheader(p, 0)
     except Exception as exc:

@@ -36,7 +36,7 @@ import numpy as np
 from astropy.io import fits
 from astropy.table import Table
 
-from jwstspec.errors import InputFileError
+from jwstspec.errors import InputFileError, require_file
 from jwstspec.fileio import atomic_path
 
 EXTNAME = "EXTRACT1D"
@@ -226,11 +226,7 @@ def read_spectrum(path: str | Path) -> Spectrum:
     InputFileError
         When the file is missing, empty, unreadable or lacks the columns.
     """
-    p = Path(path)
-    if not p.is_file():
-        raise InputFileError(p, "file not found")
-    if p.stat().st_size == 0:
-        raise InputFileError(p, "file is empty")
+    p = require_file(path)
     try:
         if p.suffix == ".ecsv":
             table = Table.read(p, format="ascii.ecsv")

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from jwstspec.config import parse_length as _parse_length
-from jwstspec.errors import InputFileError, OptionError
+from jwstspec.errors import InputFileError, OptionError, require_file
 from jwstspec.spectrum import DQ_FLAGS, Spectrum
 
 __all__ = ["ExtractResult", "extract_file", "parse_length"]
@@ -69,11 +69,7 @@ class Cube:
 
 def read_cube(path: Path) -> Cube:
     """Read an ``s3d`` file; one-line InputFileError when it is unusable."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputFileError(path, "file not found")
-    if path.stat().st_size == 0:
-        raise InputFileError(path, "file is empty")
+    path = require_file(path)
     from stdatamodels.jwst.datamodels import IFUCubeModel
 
     try:
