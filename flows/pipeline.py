@@ -144,6 +144,11 @@ def jwstspec_pipeline(config: PipelineConfig) -> dict[str, Any]:
         products = _combine(run, spectra, logger)
         for note in notes[1 if config.description else 0:]:
             logger.warning(note)
+        states = artifacts.task_states(run)
+        if states and all(t["state"] == "cached" for t in states if t["stage"] != "download"):
+            message = "no new data: every task was served from the cache; products unchanged"
+            logger.info(message)
+            notes.append(message)
         summary = artifacts.summary(run, plan, products, notes)
         artifacts.manifest(run, plan, products)
     logger.info("final products in %s", layout.stage_dir(config.observation, "combined"))

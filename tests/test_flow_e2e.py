@@ -117,6 +117,7 @@ def test_second_run_is_served_from_cache(demo_run: dict[str, Any]) -> None:
         again = run_pipeline(config)
         states = Counter(t["state"] for t in again["tasks"] if t["stage"] != "download")  # ingest re-checks its links
         assert states["ran"] == 0 and states["cached"] > 0, (name, states)
+        assert any(n.startswith("no new data") for n in again["notes"])
         assert {p: sha256sum(p) for p in _final_files(again)} == before
 
 
