@@ -35,9 +35,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"jwstspec demo finished in {time.perf_counter() - t0:.0f} s "
           f"({', '.join(f'{k} {v:.0f} s' for k, v in result['seconds'].items())})")
     for name, summary in result["summaries"].items():
-        cfg = demo.configs[name]
-        combined = demo.data_dir / cfg.program / f"Obs{cfg.observation}"
-        print(f"  {name}: final spectra, plots, manifest and summary in {combined}/combined/")
+        combined = Path(summary.get("summary", demo.data_dir)).parent
+        print(f"  {name}: final spectra, plots, manifest and summary in {combined}/")
         for band, record in (summary.get("products") or {}).items():
             if isinstance(record, dict) and record.get("fits"):
                 print(f"    {band:>22}: {record['fits']}")
