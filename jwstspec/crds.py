@@ -48,5 +48,5 @@ def context_in_force() -> str:
         import crds
 
         return str(crds.get_context_name("jwst"))
-    except Exception as exc:  # no cache and no server
+    except (Exception, SystemExit) as exc:  # no cache and no server: CRDS exits on a failed set-up
         return f"unknown ({type(exc).__name__})"
