@@ -5,7 +5,7 @@
   point's error): with three or more dithers against the group median at
   that wavelength, with two against each dither's running median
   (half-width ``window_half``): the non-interactive replacement of the
-  research code's ``input()`` loop.
+  research code's interactive prompt loop.
 * :func:`combine_dithers`: inverse-variance weighted mean on the first
   dither's grid (other grids are interpolated), its error, ``NCOMBINED``.
 * :func:`stitch`: all bands into one spectrum, sorted by wavelength; in an

@@ -2,7 +2,7 @@
 
 The query is ``jwst_mast_query`` used as a library (its own argument
 parser fed an argument list, then ``mk_all_tables``: the same code its
-command-line tool runs, without its ``input()`` confirmation or
+command-line tool runs, without its interactive confirmation or
 ``sys.exit``).  The download of each selected product is ours:
 
 * streamed to a temporary name in the destination directory, its size
