@@ -57,7 +57,7 @@ def bench_concurrency(root: Path) -> None:
         for runner, workers in (("serial", 1), ("process", 2)):
             data = root / f"conc-{n}-{runner}"
             data.mkdir()
-            raw = Path(base["download"]["ingest_from"][0])
+            raw = demo.root / "raw" / "miri"
             sel = root / f"raw-{n}"
             sel.mkdir(exist_ok=True)
             for p in sorted(raw.glob(f"jw{base['program']}{base['observation']}*_uncal.fits"))[:n]:

@@ -11,7 +11,6 @@ only extraction, or enter at Stage 2 with products made elsewhere).
 
 from __future__ import annotations
 
-import logging
 import os
 import time
 from collections import defaultdict
@@ -43,7 +42,7 @@ from jwstspec.crds import apply_environment, crds_environment
 from jwstspec.fileio import remove_stale_temporaries
 from jwstspec.layout import Layout, product_name
 from jwstspec.locking import run_lock
-from jwstspec.stages.pipelines import spec2_steps
+from jwstspec.stages.pipelines import merge_steps, spec2_steps
 
 
 #: tasks that are never cached (their own code checks what is already there)
@@ -56,9 +55,8 @@ class _Run:
     def __init__(self, config: PipelineConfig, layout: Layout) -> None:
         self.config = config
         self.layout = layout
-        storage = layout.cache_dir / "results"  # a path: Prefect's local result storage
+        self.storage = layout.cache_dir / "results"  # a path: Prefect's local result storage
         self.policy = ProductCachePolicy()
-        self.storage = storage
         self.records: list[tuple[str, str, PrefectFuture[Any]]] = []  # (stage, label, future)
         self.t0 = time.perf_counter()
 
@@ -105,7 +103,7 @@ def jwstspec_pipeline(config: PipelineConfig) -> dict[str, Any]:
         logger.info("removed temporary file of an interrupted run: %s", stale)
     apply_environment(crds_environment(config))
     run = _Run(config, layout)
-    notes: list[str] = [config.description] if config.description else []
+    notes: list[str] = []
 
     with run_lock(layout, config.observation):
         save_config(config, layout.run_file(config.observation, "config.toml"))
@@ -136,27 +134,27 @@ def jwstspec_pipeline(config: PipelineConfig) -> dict[str, Any]:
             artifacts.summary(run, plan, {}, [message])
             return {"status": "no data", "message": message, "products": {}}
 
-        rates = _stage1(run, plan, notes, logger)
-        stage2_inputs = _background(run, plan, rates, notes, logger)
+        rates = _stage1(run, plan)
+        stage2_inputs = _background(run, plan, rates, notes)
         stage2 = _stage2(run, plan, stage2_inputs)
         stage3 = _stage3(run, plan, stage2)
         spectra = _extract(run, plan, stage2, stage3, logger)
-        products = _combine(run, spectra, logger)
-        for note in notes[1 if config.description else 0:]:
+        products = _combine(run, spectra)
+        for note in notes:
             logger.warning(note)
         states = artifacts.task_states(run)
         if states and all(t["state"] == "cached" for t in states if t["stage"] != "download"):
             message = "no new data: every task was served from the cache; products unchanged"
             logger.info(message)
             notes.append(message)
-        summary = artifacts.summary(run, plan, products, notes)
+        summary = artifacts.summary(run, plan, products, ([config.description] if config.description else []) + notes)
         artifacts.manifest(run, plan, products)
     logger.info("final products in %s", layout.stage_dir(config.observation, "combined"))
     return summary
 
 
 # -------------------------------------------------------------------------- stages
-def _stage1(run: _Run, plan: planning.RunPlan, notes: list[str], logger: logging.Logger | Any) -> dict[Path, Any]:
+def _stage1(run: _Run, plan: planning.RunPlan) -> dict[Path, Any]:
     """Detector1 and 1/f correction per exposure -> {uncal path: rate (future or path)}."""
     config, layout = run.config, run.layout
     rates: dict[Path, Any] = {}
@@ -180,8 +178,7 @@ def _stage1(run: _Run, plan: planning.RunPlan, notes: list[str], logger: logging
     return rates
 
 
-def _background(run: _Run, plan: planning.RunPlan, rates: dict[Path, Any], notes: list[str],
-                logger: Any) -> dict[Path, Any]:
+def _background(run: _Run, plan: planning.RunPlan, rates: dict[Path, Any], notes: list[str]) -> dict[Path, Any]:
     """Background handling -> {science uncal path: Stage 2 input (rate or asn)}."""
     config, layout = run.config, run.layout
     method = config.stage1.bkg_subtract
@@ -254,9 +251,7 @@ def _stage2(run: _Run, plan: planning.RunPlan, inputs: dict[Path, Any]) -> dict[
     """Spec2 per science exposure -> {uncal path: list of products (future or list)}."""
     config, layout = run.config, run.layout
     out: dict[Path, Any] = {}
-    steps = spec2_steps(config.mode, config.stage2.cube_align, config.instrument)
-    for step, params in config.stage2.steps.items():
-        steps.setdefault(step, {}).update(params)
+    steps = merge_steps(spec2_steps(config.mode, config.stage2.cube_align, config.instrument), config.stage2.steps)
     for exp in plan.science.exposures:
         stage2_dir = layout.stage_dir(exp.observation, "stage2")
         if _stage(config, "stage2"):
@@ -275,12 +270,12 @@ def _stage3(run: _Run, plan: planning.RunPlan, stage2: dict[Path, Any]) -> dict[
     obs = config.observation
     stage3_dir = layout.stage_dir(obs, "stage3")
     cal_suffix = "_calints.fits" if config.tso else "_cal.fits"
+    if not _stage(config, "stage3"):
+        return out
     stage3_groups: dict[str, list[Any]] = defaultdict(list)
     for exp in plan.science.exposures:
         stage3_groups[exp.stage3_key].append(exp)
     for key, group in stage3_groups.items():
-        if not _stage(config, "stage3"):
-            continue
         members = []
         for exp in group:
             members += [p for p in _resolve(stage2[exp.path]) if str(p).endswith(cal_suffix)]
@@ -357,7 +352,7 @@ def combine_options(config: PipelineConfig) -> dict[str, Any]:
     }
 
 
-def _combine(run: _Run, spectra: dict[str, list[Any]], logger: Any) -> dict[str, Any]:
+def _combine(run: _Run, spectra: dict[str, list[Any]]) -> dict[str, Any]:
     """Combine per band, then stitch -> {band or 'stitched': product record}."""
     config, layout = run.config, run.layout
     obs = config.observation
