@@ -79,8 +79,11 @@ class RedactFilter(logging.Filter):
 
 
 @contextlib.contextmanager
-def redacted(secret: str | None, loggers: Sequence[str] = ("", "jwstspec", "astroquery", "urllib3", "requests")) -> Iterator[None]:
-    """Redact ``secret`` from the records of these loggers (and their handlers) for the block."""
+def redacted(secret: str | None, loggers: Sequence[str] = ("", "jwstspec", "urllib3", "requests")) -> Iterator[None]:
+    """Redact ``secret`` from the records of these loggers (and their handlers) for the block.
+
+    (Not ``astroquery``: creating its logger before astroquery is imported breaks that import.)
+    """
     if not secret:
         yield
         return
