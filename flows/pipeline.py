@@ -181,6 +181,7 @@ def _stage1(run: _Run, plan: planning.RunPlan) -> dict[Path, Any]:
 def _background(run: _Run, plan: planning.RunPlan, rates: dict[Path, Any], notes: list[str]) -> dict[Path, Any]:
     """Background handling -> {science uncal path: Stage 2 input (rate or asn)}."""
     config, layout = run.config, run.layout
+    logger = get_run_logger()
     method = config.stage1.bkg_subtract
     inputs: dict[Path, Any] = {}
     if method == "none" or not plan.background or not _stage(config, "stage1"):
@@ -204,14 +205,13 @@ def _background(run: _Run, plan: planning.RunPlan, rates: dict[Path, Any], notes
 
     for key, group in plan.science.groups.items():
         bkg_rates = [rates[b.path] for b in plan.background[key]]
-        use = method
-        if method == "asn" and config.instrument == "nirspec":
-            from jwstspec.stages.background import tilts_match
+        from jwstspec.stages.background import background_method
 
-            if not all(tilts_match(e.path, b.path, tol=config.stage1.tilt_tolerance) for e in group for b in plan.background[key]):
-                use = "pixel"
-                notes.append(f"{key}: grating-wheel tilts of science and background differ beyond "
-                             f"{config.stage1.tilt_tolerance}: background subtracted pixel by pixel instead of by association")
+        use, why = background_method(method, config.instrument, [e.path for e in group],
+                                     [b.path for b in plan.background[key]], tol=config.stage1.tilt_tolerance)
+        if why:
+            logger.warning("%s: %s", key, why)
+            notes.append(f"{key}: {why}")
         for exp in group:
             stage1_dir = layout.stage_dir(exp.observation, "stage1")
             if use == "asn":

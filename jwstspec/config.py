@@ -165,7 +165,7 @@ class Stage1Options(_Model):
         "none",
         description="Background: 'asn' (spec2 associations with background members), 'pixel' (subtract the clipped mean background image; nod subtraction when background_observation == observation), or 'none'.",
     )
-    tilt_tolerance: float = Field(1e-4, gt=0, description="NIRSpec grating-wheel tilt tolerance for 'asn' background; outside it falls back to 'pixel' with a warning.")
+    tilt_tolerance: float = Field(1e-8, gt=0, description="NIRSpec grating-wheel tilt tolerance (GWA_XTIL/GWA_YTIL, absolute) for 'asn' background, the same as jwst's BackgroundStep; outside it falls back to 'pixel' with a warning.")
     steps: StepOverrides = Field(default_factory=dict, description="Per-step parameters of calwebb_detector1, e.g. [stage1.steps.jump] rejection_threshold = 5.0.")
 
     _variant = field_validator("variant")(classmethod(lambda cls, v: _variant(v)))

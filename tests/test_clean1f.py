@@ -1,88 +1,182 @@
-"""NIRSpec 1/f correction on synthetic rate images with injected stripes."""
+"""NIRSpec 1/f correction on synthetic rate images with injected stripes (known truth)."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from astropy.io import fits
 
 from jwstspec.cli import main
-from jwstspec.stages.clean1f import clean_1f, destripe_constant, destripe_moving_median, sky_mask
+from jwstspec.stages.clean1f import (
+    clean_1f,
+    destripe_constant,
+    destripe_moving_median,
+    running_median_columns,
+    sky_mask,
+)
 from jwstspec.synthetic import nirspec as syn
 
 
-def _scene(seed: int = 1, smooth: bool = True, nints: int = 1) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    truth = syn.expected_rate("science")
-    if smooth:
-        stripes = syn.stripes(rng, nints)
-    else:  # a constant offset per column and integration
-        stripes = np.repeat(rng.normal(0, syn.STRIPE_SIGMA, (nints, 1, syn.NX)), syn.NY, axis=1)
-        stripes[:, :, :4] = stripes[:, :, -4:] = 0
-    noise = rng.normal(0, 0.01, (nints, syn.NY, syn.NX))
-    data = truth[None] + stripes + noise
-    return (data[0] if nints == 1 else data), truth, stripes
+def _column_rms(values: np.ndarray, sky: np.ndarray) -> float:
+    """RMS over the columns of the median over the sky pixels of each column (reference columns excluded)."""
+    cols = np.nanmedian(np.where(sky, values, np.nan)[..., syn.REF_COLUMNS:-syn.REF_COLUMNS], axis=-2)
+    return float(np.nanstd(cols))
 
 
-def _column_rms(residual: np.ndarray, dark: np.ndarray) -> float:
-    cols = np.nanmedian(np.where(dark, residual, np.nan), axis=-2)
-    return float(np.nanstd(cols[..., 4:-4]))
+def _dark() -> np.ndarray:
+    return ~syn.footprint()
 
 
-def test_sky_mask_finds_the_footprint_from_the_image() -> None:
-    data, truth, _ = _scene()
-    usable = sky_mask(data, margin=2)
-    fp = syn.footprint()
+def _check(out: np.ndarray, rate: syn.SyntheticRate, integration: int = 0) -> None:
+    """Stripes removed to <= 0.2x their RMS; source flux in the mask kept to 0.1 %; finite."""
+    dark = _dark()
+    injected = _column_rms(rate.stripes[integration], dark)
+    assert _column_rms(out - rate.truth, dark) <= 0.2 * injected
+    src = rate.source > 1.0  # the source, inside the illuminated (masked) region
+    assert abs(out[src].sum() - rate.truth[src].sum()) / rate.truth[src].sum() < 1e-3
+    assert np.isfinite(out).all()
+
+
+@pytest.mark.parametrize("mode", ["ifu", "fs"])
+def test_sky_mask_finds_the_footprint_from_the_image(mode: str) -> None:
+    rate = syn.make_nirspec_rate(mode=mode, seed=1)
+    usable = sky_mask(rate.data, margin=2)
+    fp = syn.footprint(mode=mode)
     assert not (usable & fp).any()  # no illuminated pixel used for the stripes
     dark = ~fp[:, 4:-4]
     assert (usable[:, 4:-4] & dark).sum() / dark.sum() > 0.25  # the gaps between slices are usable (less the margin)
+    # the margin really dilates: pixels right next to the footprint are excluded
+    a, _b = syn.slice_rows()[0] if mode == "ifu" else syn.slit_rows()
+    assert not usable[a - 1, 100] and not usable[a - 2, 100]
+
+
+def test_sky_mask_faint_slices_and_pure_noise() -> None:
+    """Slices as faint as the per-pixel noise are still found; an unlit image keeps nearly every pixel."""
+    rng = np.random.default_rng(12)
+    fp = syn.footprint()
+    faint = np.where(fp, 0.05, 0.0) + rng.normal(0, 0.05, fp.shape) + syn.stripes(rng, 1, sigma=0.02)[0]
+    usable = sky_mask(faint, margin=2)
+    assert (usable & fp).sum() < 1e-3 * fp.sum()
+    assert (usable & ~fp).sum() > 0.3 * (~fp).sum()
+    assert sky_mask(rng.normal(0, 0.05, fp.shape), margin=0).mean() > 0.97
+
+
+def test_sky_mask_uses_the_wcs_footprint_and_dq(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With an assign_wcs WCS, jwst's slice footprint is excluded too (a faint slice the image cannot show)."""
+    from jwst.clean_flicker_noise import clean_flicker_noise as cfn
+
+    rate = syn.make_nirspec_rate(kind="background", seed=2)
+    faint = np.zeros(rate.data.shape, bool)
+    faint[4:8, 10:-10] = True  # rows the WCS says are a slice, with no visible light
+    called = {}
+
+    def fake_mask_ifu_slices(model: object, mask: np.ndarray) -> np.ndarray:
+        called["yes"] = True
+        mask[faint] = False
+        return mask
+
+    monkeypatch.setattr(cfn, "mask_ifu_slices", fake_mask_ifu_slices)
+    dq = np.zeros(rate.data.shape, np.uint32)
+    dq[250, 1000] = 1
+    model = SimpleNamespace(data=rate.data, dq=dq, meta=SimpleNamespace(wcs=object(), exposure=SimpleNamespace(type="NRS_IFU")))
+    usable = sky_mask(model, margin=1)
+    assert called and not usable[faint].any() and not usable[3, 100] and usable[1, 100]
+    assert not usable[250, 1000] and usable[250, 1010]
+    assert sky_mask(model, margin=1, use_wcs=False)[5, 100]  # without the WCS those rows look dark
+
+
+def test_sky_mask_full_frame_ifu_excludes_the_fixed_slit_band() -> None:
+    rng = np.random.default_rng(11)
+    data = rng.normal(0, 0.01, (2048, 2048)).astype(np.float32)
+    model = SimpleNamespace(data=data, dq=None, meta=SimpleNamespace(wcs=None, exposure=SimpleNamespace(type="NRS_IFU")))
+    usable = sky_mask(model, margin=0)
+    assert not usable[900:1100].any() and usable[:890].mean() > 0.95 and usable[1110:].mean() > 0.95
+    model.meta.exposure.type = "NRS_FIXEDSLIT"
+    assert sky_mask(model, margin=0)[900:1100].mean() > 0.95
 
 
 @pytest.mark.parametrize(("method", "smooth"), [("constant", False), ("moving_median", True), ("moving_median", False)])
 def test_stripes_removed_source_kept(method: str, smooth: bool) -> None:
-    data, truth, stripes = _scene(smooth=smooth)
-    usable = sky_mask(data)
+    rate = syn.make_nirspec_rate(seed=3, smooth=smooth)
+    usable = sky_mask(rate.data)
+    before = rate.data.copy()
+    # the drift along the columns has a ~40-row correlation length: a 51-row window follows it, 201 would not
+    window = 51 if smooth else 201
+    out = destripe_constant(rate.data, usable, 3.0) if method == "constant" else destripe_moving_median(rate.data, usable, window)
+    assert np.array_equal(rate.data, before)  # input array untouched
+    _check(out, rate)
+
+
+def test_constant_cannot_follow_a_drift_along_the_columns() -> None:
+    """The smooth drift along y is what the moving median is for: constant leaves more of it."""
+    rate = syn.make_nirspec_rate(seed=4, smooth=True)
+    usable = sky_mask(rate.data)
+    dark = _dark()
+
+    def residual(out: np.ndarray) -> float:
+        return float(np.std(np.where(dark, out - rate.truth, 0.0)[:, 4:-4]))
+
+    assert residual(destripe_moving_median(rate.data, usable, 51)) < 0.7 * residual(destripe_constant(rate.data, usable))
+
+
+@pytest.mark.parametrize("method", ["constant", "moving_median"])
+def test_rateints_one_model_per_integration(method: str) -> None:
+    rate = syn.make_nirspec_rate(nints=3, seed=5, smooth=method == "moving_median")
+    usable = sky_mask(rate.data)
     fn = destripe_constant if method == "constant" else destripe_moving_median
-    out = fn(data, usable, 3.0) if method == "constant" else fn(data, usable, 201)
-    dark = ~syn.footprint()
-    injected = _column_rms(stripes[0], dark)
-    assert _column_rms(out - truth, dark) <= 0.2 * injected
-    src = truth > syn.SKY_RATE + 1  # the source, inside the illuminated (masked) region
-    assert abs(out[src].sum() - truth[src].sum()) / truth[src].sum() < 1e-3
-    assert np.isfinite(out).all()
-
-
-def test_rateints_one_model_per_integration() -> None:
-    data, truth, stripes = _scene(nints=3)
-    usable = sky_mask(data)
-    out = destripe_moving_median(data, usable, 201)
-    dark = ~syn.footprint()
+    out = fn(rate.data, usable) if method == "constant" else fn(rate.data, usable, 51)
+    assert out.shape == rate.data.shape
     for i in range(3):
-        assert _column_rms(out[i] - truth, dark) <= 0.2 * _column_rms(stripes[i], dark)
+        _check(out[i], rate, i)
+    # a single model for all integrations would not do: the stripes differ per integration
+    single = rate.data - (rate.data[0] - out[0])[None]
+    assert _column_rms(single[1] - rate.truth, _dark()) > 0.5 * _column_rms(rate.stripes[1], _dark())
+
+
+def test_running_median_equals_numbamisc_with_ties_and_gaps() -> None:
+    from numbamisc import median_filter
+
+    rng = np.random.default_rng(6)
+    image = rng.integers(0, 6, (400, 25)).astype(float)  # many equal values
+    usable = rng.random(image.shape) > 0.3
+    usable[50:300, 3] = False  # windows with nothing usable
+    for window in (1, 5, 51, 201):
+        ours = running_median_columns(image, usable, window, fill=False)
+        ref = median_filter(image, np.ones((window, 1), bool), ~usable)
+        assert np.array_equal(ours, ref, equal_nan=True)
+    assert np.array_equal(running_median_columns(image, usable, 4, fill=False),
+                          median_filter(image, np.ones((5, 1), bool), ~usable), equal_nan=True)  # even -> next odd
 
 
 def test_masked_column_windows_are_interpolated_not_blanked() -> None:
-    data, truth, _ = _scene(smooth=False)
-    usable = sky_mask(data)
-    usable[:, 1000:1010] = False  # columns with no usable pixel at all
-    usable[:200, 500] = False  # a column whose lower window is entirely masked
-    out = destripe_moving_median(data, usable, 51)
+    rate = syn.make_nirspec_rate(seed=7, smooth=False)
+    usable = sky_mask(rate.data)
+    usable[:, 1000:1010] = False  # columns with no usable pixel at all: left unchanged
+    usable[:200, 500] = False  # a column whose lower windows are entirely masked
+    out = destripe_moving_median(rate.data, usable, 51)
     assert np.isfinite(out).all()
+    assert np.array_equal(out[:, 1000:1010], rate.data[:, 1000:1010])
+    estimate = (rate.data - out)[:, 500]
+    first = 200 - 51 // 2  # the first row whose window reaches a usable pixel
+    assert np.allclose(estimate[:first], estimate[first])  # the nearest estimate carried over, not blanked or zero
+    assert abs(estimate[first] - rate.stripes[0][0, 500]) < 0.03 < abs(rate.stripes[0][0, 500])
 
 
-def _rate_file(tmp: Path) -> Path:
-    from stdatamodels.jwst.datamodels import IFUImageModel
+def test_nan_pixels_stay_nan_finite_stay_finite() -> None:
+    rate = syn.make_nirspec_rate(seed=8)
+    data = rate.data.copy()
+    data[10:20, 300] = np.nan
+    out = destripe_moving_median(data, sky_mask(data), 201)
+    assert np.isnan(out[10:20, 300]).all() or np.isfinite(out[10:20, 300]).all()  # array level: NaN in, NaN out
+    assert np.isfinite(out[np.isfinite(data)]).all()
 
-    data, _, _ = _scene()
-    m = IFUImageModel(data=data.astype(np.float32), err=np.full(data.shape, 0.01, np.float32), dq=np.zeros(data.shape, np.uint32))
-    m.meta.instrument.name, m.meta.instrument.detector = "NIRSPEC", "NRS1"
-    m.meta.exposure.type = "NRS_IFU"
-    m.meta.subarray.name = "ALLSLITS"
-    m.meta.subarray.fastaxis, m.meta.subarray.slowaxis = 2, 1
-    path = tmp / "x_rate.fits"
-    m.save(path)
-    return path
+
+def _rate_file(tmp: Path, nints: int = 1, smooth: bool = False, seed: int = 9) -> syn.SyntheticRate:
+    name = "jw01234003001_03101_00001_nrs1_rateints.fits" if nints > 1 else "jw01234003001_03101_00001_nrs1_rate.fits"
+    return syn.make_nirspec_rate(tmp / name, nints=nints, smooth=smooth, seed=seed)
 
 
 @pytest.mark.parametrize("method", ["pipeline", "constant", "moving_median"])
@@ -90,15 +184,28 @@ def test_clean_1f_file_keeps_metadata_and_input(tmp_path: Path, method: str) -> 
     from stdatamodels.jwst import datamodels
 
     rate = _rate_file(tmp_path)
-    before = rate.read_bytes()
-    out = clean_1f(rate, tmp_path / f"x_{method}_ratecorr.fits", method=method)
-    assert rate.read_bytes() == before  # never touches its input
+    before = rate.path.read_bytes()
+    out = clean_1f(rate.path, tmp_path / "out" / f"x_{method}_ratecorr.fits", method=method)
+    assert rate.path.read_bytes() == before  # never touches its input
     with datamodels.open(str(out)) as m:
         assert m.meta.exposure.type == "NRS_IFU" and m.meta.subarray.name == "ALLSLITS"
-        assert any("clean_1f" in str(h) for h in m.history)
-        dark = ~syn.footprint()
-        _, truth, stripes = _scene()
-        assert _column_rms(np.asarray(m.data) - truth, dark) < 0.5 * _column_rms(stripes[0], dark)
+        assert m.meta.cal_step.clean_flicker_noise == "COMPLETE"
+        assert m.meta.instrument.gwa_xtilt == pytest.approx(0.3)
+        _check(np.asarray(m.data, float), rate)
+    with fits.open(out) as hdul:
+        assert {"SCI", "ERR", "DQ"} <= {h.name for h in hdul}
+        assert f"method={method}" in " ".join(str(h) for h in hdul[0].header["HISTORY"])
+    assert not [p for p in (tmp_path / "out").iterdir() if p.name != out.name]  # no temporary left
+
+
+@pytest.mark.parametrize("method", ["pipeline", "moving_median"])
+def test_clean_1f_rateints(tmp_path: Path, method: str) -> None:
+    rate = _rate_file(tmp_path, nints=2, smooth=False, seed=10)
+    out = clean_1f(rate.path, tmp_path / f"x_{method}_rateintscorr.fits", method=method)
+    data = fits.getdata(out, "SCI")
+    assert data.shape == rate.data.shape
+    for i in range(2):
+        _check(data[i].astype(float), rate, i)
 
 
 def test_cli_with_user_mask_and_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -106,11 +213,28 @@ def test_cli_with_user_mask_and_bad_input(tmp_path: Path, capsys: pytest.Capture
 
     rate = _rate_file(tmp_path)
     mask = tmp_path / "mask.fits"
-    ImageModel(data=syn.footprint().astype(np.float32)).save(mask)
-    assert main(["clean1f", str(rate), "--method", "constant", "--mask", str(mask), "--output", str(tmp_path / "o.fits")]) == 0
-    assert (tmp_path / "o.fits").exists()
+    fits.PrimaryHDU(syn.footprint().astype(np.int16)).writeto(mask)  # a plain FITS image works
+    assert main(["clean1f", str(rate.path), "--method", "constant", "--mask", str(mask), "--output", str(tmp_path / "o.fits")]) == 0
+    assert "o.fits" in capsys.readouterr().out
+    _check(fits.getdata(tmp_path / "o.fits", "SCI").astype(float), rate)
+
     bad = tmp_path / "small.fits"
     ImageModel(data=np.zeros((10, 10), np.float32)).save(bad)
-    assert main(["clean1f", str(rate), "--method", "constant", "--mask", str(bad), "--output", str(tmp_path / "p.fits")]) == 2
-    assert "--mask" in capsys.readouterr().err and not (tmp_path / "p.fits").exists()
-    assert main(["clean1f", str(tmp_path / "none_rate.fits"), "--method", "constant", "--output", str(tmp_path / "q.fits")]) == 2
+    cases = [
+        (["--method", "constant", "--mask", str(bad)], "--mask"),
+        (["--method", "moving_median", "--window", "0"], "--window"),
+        (["--method", "constant", "--clip-sigma", "-1"], "--clip-sigma"),
+    ]
+    for extra, word in cases:
+        assert main(["clean1f", str(rate.path), *extra, "--output", str(tmp_path / "p.fits")]) == 2
+        err = capsys.readouterr().err
+        assert word in err and len(err.strip().splitlines()) == 1
+    missing = tmp_path / "none_rate.fits"
+    assert main(["clean1f", str(missing), "--method", "constant", "--output", str(tmp_path / "p.fits")]) == 2
+    assert "none_rate.fits" in capsys.readouterr().err
+    no_sci = tmp_path / "nosci_rate.fits"
+    fits.HDUList([fits.PrimaryHDU()]).writeto(no_sci)
+    assert main(["clean1f", str(no_sci), "--method", "constant", "--output", str(tmp_path / "p.fits")]) == 2
+    assert "nosci_rate.fits" in capsys.readouterr().err
+    assert main(["clean1f", str(rate.path), "--method", "constant", "--output", str(rate.path)]) == 2
+    assert not (tmp_path / "p.fits").exists()

@@ -3,174 +3,521 @@
 Three methods, chosen per run (``[stage1] readnoise_correct``):
 
 * ``pipeline``: the ``jwst`` ``clean_flicker_noise`` step (successor of
-  ``NSClean``) with our sky mask as its ``user_mask``;
-* ``constant``: one sigma-clipped median per column (and integration) of
-  the masked image, subtracted from the whole column;
-* ``moving_median``: a running median of length ``window`` along each
-  column of the masked image (``numbamisc.median_filter``); where a
-  column's window holds no sky pixel, the stripe estimate is interpolated
-  from the nearest rows that have one, so finite data never becomes NaN.
+  ``NSClean``, ``fit_method="median"``) with our sky mask as its
+  ``user_mask``.  Its own ``mask_science_regions=True`` needs NIRSpec
+  ``assign_wcs``, which cannot run without the optical-model references.
+* ``constant``: per column (and integration), the median of the sky pixels
+  left after iterative sigma clipping, subtracted from the whole column.
+* ``moving_median``: the same clipping, then a running median of length
+  ``window`` along each column of the surviving sky pixels (the research
+  code's ``numbamisc.median_filter`` with a ``window x 1`` kernel, computed
+  here by a sliding sorted window in numba: identical values, faster).
+  Where a column's window holds no sky pixel, the stripe estimate is
+  interpolated linearly from the nearest rows that have one; a column with
+  no sky pixel at all is left uncorrected.  Finite data never becomes NaN.
 
-The sky mask comes from the exposure itself (:func:`sky_mask`): pixels
-that are not illuminated by the slices/trace, found from the image, plus
-good DQ, with the illuminated region dilated by ``margin`` pixels.  No
-Stage 2 product is needed.
+The sky mask comes from the exposure itself (:func:`sky_mask`): with a WCS
+from ``assign_wcs`` (real data), the IFU slice or slit footprints that the
+WCS defines; always, the illuminated pixels found in the image; both
+dilated by ``margin`` pixels; DQ-flagged pixels (including MSA failed-open
+shutters flagged by ``msa_flagging``) and non-finite pixels excluded.  No
+Stage 2 product is needed.  On full-frame IFU exposures the band lit
+through the always-open fixed slits is excluded as well.
 """
 
 from __future__ import annotations
 
+import logging
+import tempfile
 import warnings
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
+from numba import njit
 
-from stdatamodels.util import create_history_entry
-
-from jwstspec.errors import InputFileError, OptionError
+from jwstspec.errors import InputFileError, OptionError, StageError
 from jwstspec.fileio import atomic_path
 
+log = logging.getLogger(__name__)
 
 Method = Literal["pipeline", "constant", "moving_median"]
+METHODS = ("pipeline", "constant", "moving_median")
+SLIT_EXP_TYPES = ("NRS_FIXEDSLIT", "NRS_MSASPEC", "NRS_BRIGHTOBJ")
+#: Full-frame rows (0-based, DMS) lit through the always-open fixed slits during IFU exposures.
+IFU_FIXED_SLIT_ROWS = (900, 1100)
+#: Box (rows, columns) of the smoothing before the illuminated pixels are detected: long along the dispersion.
+SMOOTH_BOX = (1, 31)
+#: CleanFlickerNoiseStep parameters of the ``pipeline`` method (the rest are jwst's defaults).  Our sky
+#: mask already excludes the illuminated pixels; jwst's default background fit (a median level, then a
+#: 2-sigma clip of the lower half of the background pixels) rejects whole columns where the stripes are
+#: strong: on the synthetic IFU rate it left 0.50x the injected stripe RMS, against 0.04x without it.
+PIPELINE_STEP_OPTIONS: dict[str, Any] = {"background_method": None}
 
 
-def sky_mask(data: np.ndarray, dq: np.ndarray | None = None, margin: int = 2, nsigma: float = 3.0) -> np.ndarray:
+# ----------------------------------------------------------------------------- sky mask
+def _dark_level(values: np.ndarray, nsigma: float, iterations: int = 20) -> tuple[float, float]:
+    """Centre and sigma of the dark (unilluminated) pixel population of ``values`` (1-D, finite).
+
+    Grown from the bottom: start with the darkest 20 %, then repeatedly keep
+    every value below ``centre + nsigma * sigma`` of the kept ones, both
+    from their lower tail (sigma = 15.87th minus 2.275th percentile, centre
+    = 15.87th percentile + sigma, so faint light entering at the top barely
+    moves them), until the kept set stops growing.  The growth stops at the
+    gap between dark and illuminated pixels; on a scene without light it
+    converges to the whole noise distribution.  Illuminated pixels less than
+    ~4 sigma (of the smoothed image) above the dark level are not separated:
+    with the 31-pixel smoothing, light fainter than ~0.8x the per-pixel
+    noise (then use a WCS or a user mask).
+    """
+    if values.size > 200_000:  # a fixed subsample: the same answer every time, fast on full frames
+        values = np.random.default_rng(0).choice(values, 200_000, replace=False)
+    kept = values[values <= np.percentile(values, 20)]
+    centre, sigma = float(np.median(kept)), 0.0
+    for _ in range(iterations):
+        low, mid = np.percentile(kept, [2.275, 15.87])  # the lower tail: least touched by faint light
+        sigma = float(mid - low)
+        centre = float(mid) + sigma
+        if not sigma > 0:
+            sigma = float(np.std(kept)) or float(np.std(values)) or 1.0
+        grown = values[values <= centre + nsigma * sigma]
+        if grown.size == kept.size:
+            break
+        kept = grown
+    return centre, sigma
+
+
+def _lit_from_image(image: np.ndarray, nsigma: float) -> np.ndarray:
+    """Illuminated pixels of a 2-D image, found from the image alone.
+
+    The image is flattened by each column's 20th percentile (a first guess
+    of the stripes, which would otherwise hide faint slices), smoothed along
+    the dispersion (x) over 9 pixels, and thresholded at ``nsigma`` sigma
+    above the dark pixel population (:func:`_dark_level`).
+    """
+    from scipy.ndimage import uniform_filter
+
+    img = np.where(np.isfinite(image), image, np.nan)
+    if not np.isfinite(img).any():
+        return np.zeros(img.shape, bool)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns
+        pct = np.percentile if np.isfinite(img).all() else np.nanpercentile  # the NaN-aware one is slow
+        flat = img - np.nan_to_num(pct(img, 20, axis=0, keepdims=True))
+    finite = np.isfinite(flat)
+    smooth = uniform_filter(np.where(finite, flat, 0.0), size=SMOOTH_BOX)
+    weight = uniform_filter(finite.astype(float), size=SMOOTH_BOX)
+    smooth = np.where(weight > 0, smooth / np.where(weight > 0, weight, 1.0), 0.0)  # NaN-aware mean
+    centre, sigma = _dark_level(smooth[finite], nsigma)
+    return smooth > centre + nsigma * sigma
+
+
+def _lit_from_wcs(model: Any, shape: tuple[int, int]) -> np.ndarray | None:
+    """Slice/slit footprint from the ``assign_wcs`` WCS (None when there is none or it fails)."""
+    if getattr(model.meta, "wcs", None) is None:
+        return None
+    exp_type = str(model.meta.exposure.type or "")
+    from jwst.clean_flicker_noise import clean_flicker_noise as cfn
+
+    dq = getattr(model, "dq", None)
+    usable = np.ones(np.shape(dq) if dq is not None and np.ndim(dq) == 3 else shape, bool)  # jwst's shape for cubes
+    try:
+        if exp_type == "NRS_IFU":
+            usable = cfn.mask_ifu_slices(model, usable)
+        elif exp_type in SLIT_EXP_TYPES:
+            usable = cfn.mask_slits(model, usable)
+        else:
+            return None
+    except Exception as exc:  # noqa: BLE001 - a WCS that cannot be evaluated: use the image alone
+        log.warning("sky mask: the WCS footprint of %s could not be evaluated (%s); using the image alone",
+                    exp_type, exc)
+        return None
+    usable = np.asarray(usable, bool)
+    return ~(usable.all(axis=0) if usable.ndim == 3 else usable)
+
+
+def sky_mask(source: Any, margin: int = 2, *, dq: np.ndarray | None = None, nsigma: float = 3.0,
+             use_wcs: bool = True) -> np.ndarray:
     """True where a pixel sees no source or slice light (usable for the stripe estimate).
 
-    Illuminated pixels are those of an image smoothed along the dispersion (after removing
-    each column's 20th percentile, a first guess of the stripe) above the
-    dark level (10th percentile) by ``nsigma`` robust sigma of the darkest 20 % of the pixels;
-    they are dilated by ``margin``.  DQ-flagged pixels are excluded.
-    Works on 2-D images; for a 3-D rateints cube the mask of the median image.
-    """
-    from scipy.ndimage import binary_dilation, uniform_filter
+    Parameters
+    ----------
+    source : ndarray, datamodel, str or Path
+        A rate image (2-D) or rateints cube (3-D, then the mask of the median
+        image), a rate datamodel, or the path of a rate file.
+    margin : int
+        Dilation, in pixels, of the illuminated region.
+    dq : ndarray, optional
+        Data-quality array; any flagged pixel is excluded (taken from the
+        model when ``source`` is a model or path).
+    nsigma : float
+        Detection threshold of illuminated pixels (robust sigma of the dark pixels).
+    use_wcs : bool
+        With a model that carries an ``assign_wcs`` WCS (NRS_IFU, fixed slit,
+        MOS, BOTS), also exclude the footprint the WCS defines.
 
-    image = np.nanmedian(data, axis=0) if data.ndim == 3 else data
-    img = np.where(np.isfinite(image), image, np.nan)
-    # the stripes themselves would hide faint slices: take out each column's low level first
-    flat = img - np.nanpercentile(img, 20, axis=0, keepdims=True)
-    smooth = uniform_filter(np.nan_to_num(flat, nan=0.0), size=(1, 9))  # along the dispersion only: sharp slice edges
-    dark = np.nanpercentile(smooth, 10)
-    low = smooth[smooth <= np.nanpercentile(smooth, 20)]
-    sigma = float(1.4826 * np.median(np.abs(low - np.median(low)))) if low.size else 1.0
-    sigma = sigma or 1.0
-    lit = smooth > dark + nsigma * sigma
+    Returns
+    -------
+    ndarray of bool
+        Detector-shaped (2-D) mask.
+
+    Notes
+    -----
+    For a full-frame NRS_IFU model, the rows lit by the always-open fixed
+    slits (:data:`IFU_FIXED_SLIT_ROWS`) are excluded too, as the research
+    code did.
+    """
+    from scipy.ndimage import binary_dilation
+
+    if isinstance(source, (str, Path)):
+        from stdatamodels.jwst import datamodels
+
+        with datamodels.open(str(source)) as model:
+            return sky_mask(model, margin, dq=dq, nsigma=nsigma, use_wcs=use_wcs)
+    model = None
+    if isinstance(source, np.ndarray):
+        data = source
+    else:
+        model = source
+        data = np.asarray(model.data)
+        if dq is None and getattr(model, "dq", None) is not None:
+            dq = np.asarray(model.dq)
+    if data.ndim not in (2, 3):
+        raise ValueError(f"sky_mask needs a 2-D image or 3-D cube, not {data.ndim}-D")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        image = np.nanmedian(data, axis=0) if data.ndim == 3 else data
+    lit = _lit_from_image(image, nsigma)
+    if model is not None and use_wcs:
+        wcs_lit = _lit_from_wcs(model, image.shape)
+        if wcs_lit is not None:
+            lit |= wcs_lit
+    if model is not None and str(model.meta.exposure.type) == "NRS_IFU" and image.shape == (2048, 2048):
+        lit[IFU_FIXED_SLIT_ROWS[0]:IFU_FIXED_SLIT_ROWS[1], :] = True  # sky through the fixed slits
     if margin > 0:
-        lit = binary_dilation(lit, iterations=margin)
-    usable = ~lit & np.isfinite(img)
-    if dq is not None:
+        lit = binary_dilation(lit, iterations=int(margin))
+    usable = ~lit & np.isfinite(image)
+    if dq is not None and dq.size:
         dq2 = dq if dq.ndim == 2 else np.bitwise_or.reduce(dq, axis=0)
         usable &= dq2 == 0
     return usable
 
 
-def _column_fill(estimate: np.ndarray) -> np.ndarray:
-    """Fill NaN rows of each column by linear interpolation from the rows that have a value."""
-    out = estimate.copy()
-    ny = out.shape[-2]
-    rows = np.arange(ny)
-    flat = out.reshape(-1, ny, out.shape[-1])
-    for plane in flat:  # integrations (a handful), not slices
-        bad = ~np.isfinite(plane)
-        if not bad.any():
-            continue
-        cols = np.where(bad.any(axis=0) & ~bad.all(axis=0))[0]
-        for c in cols:  # only columns with gaps
-            good = ~bad[:, c]
-            plane[:, c] = np.interp(rows, rows[good], plane[good, c])
-        plane[:, bad.all(axis=0)] = 0.0  # a column with no sky pixel at all: no correction
-    return flat.reshape(out.shape)
+# ----------------------------------------------------------------------------- stripe models
+def _as_cube(data: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(nint, ny, nx) float64 data and its usable mask (non-finite pixels never usable)."""
+    if data.ndim not in (2, 3):
+        raise ValueError(f"expected a 2-D rate image or a 3-D rateints cube, got {data.ndim}-D")
+    cube = np.asarray(data, dtype=np.float64)
+    cube = cube[None] if cube.ndim == 2 else cube
+    if mask.shape not in (cube.shape[-2:], cube.shape, data.shape):
+        raise ValueError(f"mask shape {mask.shape} does not match the data {data.shape}")
+    usable = np.broadcast_to(np.asarray(mask, bool), cube.shape) & np.isfinite(cube)
+    return cube, usable
 
 
-def destripe_constant(data: np.ndarray, mask: np.ndarray, clip_sigma: float = 3.0) -> np.ndarray:
-    """Subtract one clipped median per column (per integration); ``mask`` True = usable."""
+def clipped_sky(data: np.ndarray, mask: np.ndarray, clip_sigma: float | None = 3.0,
+                maxiters: int | None = None) -> np.ndarray:
+    """Usable pixels that survive per-column sigma clipping (per integration).
+
+    ``astropy.stats.sigma_clip`` along the columns (median centre, standard
+    deviation), iterated until nothing changes when ``maxiters`` is None,
+    as the research code did.  Returns a bool array of the cube's shape.
+    """
+    cube, usable = _as_cube(data, mask)
+    if clip_sigma is None:
+        return usable
     from astropy.stats import sigma_clip
 
-    cube = data[None] if data.ndim == 2 else data
-    usable = np.broadcast_to(mask, cube.shape)
-    values = np.ma.masked_array(cube, mask=~usable | ~np.isfinite(cube))
+    values = np.ma.masked_array(cube, mask=~usable)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        clipped = sigma_clip(values, sigma=clip_sigma, axis=-2, maxiters=5)
-        level = np.ma.median(clipped, axis=-2).filled(0.0)  # (nint, nx)
-    out = cube - level[:, None, :]
+        clipped = sigma_clip(values, sigma=clip_sigma, axis=-2, maxiters=maxiters)
+    return ~np.ma.getmaskarray(clipped)
+
+
+@njit(cache=True, inline="always")
+def _lower_bound(buf: np.ndarray, cnt: int, v: float) -> int:  # pragma: no cover - numba
+    """First index of the sorted ``buf[:cnt]`` whose value is not below ``v``."""
+    lo, hi = 0, cnt
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if buf[mid] < v:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+@njit(cache=True, nogil=True)
+def _running_median_rows(data: np.ndarray, usable: np.ndarray, half: int, fill: bool) -> np.ndarray:  # pragma: no cover - numba
+    """Running median (window ``2*half+1``, truncated at the ends) along each row of the usable values.
+
+    ``data`` and ``usable`` are (ncolumns, nrows), C-contiguous: one detector
+    column per row.  A sorted buffer holds the window's usable values; each
+    step replaces the value leaving the window by the one entering it (a
+    binary search and a shift of the values between the two positions).
+    With an even count the median is the mean of the two middle values (as
+    ``np.median``).  Where the window holds no usable value the result is
+    NaN, or with ``fill`` the linear interpolation between the nearest rows
+    that have one (constant beyond the last); a row with no usable value at
+    all is 0.
+    """
+    ncol, n = data.shape
+    out = np.empty((ncol, n), np.float64)
+    buf = np.empty(2 * half + 2, np.float64)
+    for c in range(ncol):
+        x = data[c]
+        m = usable[c]
+        cnt = 0
+        for k in range(min(half, n)):
+            if m[k]:
+                v = x[k]
+                j = _lower_bound(buf, cnt, v)
+                for t in range(cnt, j, -1):
+                    buf[t] = buf[t - 1]
+                buf[j] = v
+                cnt += 1
+        for i in range(n):
+            add = i + half
+            rem = i - half - 1
+            do_add = add < n and m[add]
+            do_rem = rem >= 0 and m[rem]
+            if do_add and do_rem:  # replace the leaving value by the entering one, keeping the order
+                v = x[add]
+                j = _lower_bound(buf, cnt, x[rem])
+                if v > buf[j]:
+                    while j + 1 < cnt and buf[j + 1] < v:
+                        buf[j] = buf[j + 1]
+                        j += 1
+                else:
+                    while j > 0 and buf[j - 1] > v:
+                        buf[j] = buf[j - 1]
+                        j -= 1
+                buf[j] = v
+            elif do_add:
+                v = x[add]
+                j = _lower_bound(buf, cnt, v)
+                for t in range(cnt, j, -1):
+                    buf[t] = buf[t - 1]
+                buf[j] = v
+                cnt += 1
+            elif do_rem:
+                j = _lower_bound(buf, cnt, x[rem])
+                for t in range(j, cnt - 1):
+                    buf[t] = buf[t + 1]
+                cnt -= 1
+            if cnt == 0:
+                out[c, i] = np.nan
+            elif cnt % 2 == 1:
+                out[c, i] = buf[cnt // 2]
+            else:
+                out[c, i] = (buf[cnt // 2 - 1] + buf[cnt // 2]) / 2.0
+        if fill:
+            row = out[c]
+            last = -1
+            for i in range(n):
+                if not np.isnan(row[i]):
+                    if last == -1:
+                        for t in range(i):
+                            row[t] = row[i]
+                    elif i - last > 1:
+                        for t in range(last + 1, i):
+                            row[t] = row[last] + (row[i] - row[last]) * (t - last) / (i - last)
+                    last = i
+            if last == -1:
+                for t in range(n):
+                    row[t] = 0.0
+            else:
+                for t in range(last + 1, n):
+                    row[t] = row[last]
+    return out
+
+
+def running_median_columns(image: np.ndarray, usable: np.ndarray, window: int = 201, *, fill: bool = True) -> np.ndarray:
+    """Masked running median of length ``window`` along each column of a 2-D image.
+
+    Same values as ``numbamisc.median_filter(image, np.ones((window, 1)), ~usable)``
+    (an even ``window`` is rounded up to the next odd length), except that
+    with ``fill`` the rows whose window holds no usable pixel are
+    interpolated instead of NaN.
+    """
+    if window < 1:
+        raise ValueError("window must be at least 1")
+    t_data = np.ascontiguousarray(np.where(usable, image, 0.0).T, dtype=np.float64)
+    t_mask = np.ascontiguousarray(usable.T, dtype=np.bool_)
+    return _running_median_rows(t_data, t_mask, int(window) // 2, fill).T
+
+
+def destripe_constant(data: np.ndarray, mask: np.ndarray, clip_sigma: float | None = 3.0, *,
+                      maxiters: int | None = None) -> np.ndarray:
+    """Subtract one clipped median per column (per integration) of the usable pixels.
+
+    Parameters
+    ----------
+    data : ndarray
+        Rate image (ny, nx) or rateints cube (nint, ny, nx); not modified.
+    mask : ndarray of bool
+        True = usable for the stripe estimate; (ny, nx) or the cube's shape.
+    clip_sigma : float or None
+        Sigma-clipping threshold along each column (None: no clipping).
+
+    Returns
+    -------
+    ndarray
+        Corrected float64 array of ``data``'s shape; columns without any
+        usable pixel are left unchanged.
+    """
+    cube, _ = _as_cube(data, mask)
+    keep = clipped_sky(data, mask, clip_sigma, maxiters)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        level = np.nanmedian(np.where(keep, cube, np.nan), axis=-2)  # (nint, nx)
+    out = cube - np.nan_to_num(level, nan=0.0)[:, None, :]
     return out[0] if data.ndim == 2 else out
 
 
-def destripe_moving_median(data: np.ndarray, mask: np.ndarray, window: int = 201) -> np.ndarray:
-    """Subtract a running median (length ``window``) along each column of the usable pixels."""
-    from numbamisc import median_filter
+def destripe_moving_median(data: np.ndarray, mask: np.ndarray, window: int = 201, clip_sigma: float | None = 3.0, *,
+                           maxiters: int | None = None) -> np.ndarray:
+    """Subtract a running median (length ``window``) along each column of the clipped usable pixels.
 
-    cube = data[None] if data.ndim == 2 else data
-    kernel = np.ones((window, 1), dtype=bool)
-    out = np.empty_like(cube, dtype=float)
-    for i, plane in enumerate(cube):  # one stripe model per integration
-        masked = ~mask | ~np.isfinite(plane)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            est = median_filter(np.nan_to_num(plane.astype(float), nan=0.0), kernel, masked)
-        est = np.where(np.isfinite(est), est, np.nan)
-        est = _column_fill(est[None])[0]
-        out[i] = plane - est
+    One stripe model per integration for a rateints cube.  Rows whose window
+    holds no usable pixel get the stripe estimate interpolated from the
+    nearest rows that have one; columns with no usable pixel are unchanged.
+    Finite data stays finite.  Same arguments as :func:`destripe_constant`.
+    """
+    cube, _ = _as_cube(data, mask)
+    keep = clipped_sky(data, mask, clip_sigma, maxiters)
+    out = np.empty_like(cube)
+    for i in range(cube.shape[0]):  # one stripe model per integration
+        out[i] = cube[i] - running_median_columns(cube[i], keep[i], window, fill=True)
     return out[0] if data.ndim == 2 else out
+
+
+# ----------------------------------------------------------------------------- files
+def _read_user_mask(mask_path: Path, shape: tuple[int, ...]) -> np.ndarray:
+    """Non-zero pixels of a FITS image (SCI or the first image HDU) = excluded; returns usable."""
+    from astropy.io import fits
+
+    mask_path = Path(mask_path)
+    if not mask_path.is_file():
+        raise OptionError("--mask", "file not found", mask_path)
+    try:
+        with fits.open(mask_path) as hdul:
+            hdus = [h for h in hdul if h.name == "SCI"] + [h for h in hdul if h.name != "SCI"]
+            image = next((np.asarray(h.data) for h in hdus if h.data is not None and np.ndim(h.data) >= 2), None)
+    except OSError as exc:
+        raise OptionError("--mask", f"not a readable FITS image ({exc})", mask_path) from None
+    if image is None:
+        raise OptionError("--mask", "holds no image", mask_path)
+    if image.shape != tuple(shape):
+        raise OptionError("--mask", f"shape {image.shape} differs from the detector {tuple(shape)}", mask_path)
+    return ~(np.nan_to_num(image, nan=1.0) != 0)
 
 
 def clean_1f(rate_path: Path, output_path: Path, *, method: Method, mask_path: Path | None = None, window: int = 201,
-             clip_sigma: float = 3.0, margin: int = 2) -> Path:
+             clip_sigma: float = 3.0, margin: int = 2, step_options: dict[str, Any] | None = None) -> Path:
     """Correct one rate/rateints file for 1/f noise; write ``output_path`` atomically.
 
-    The output keeps the input's extensions and metadata with the corrected
-    SCI and a HISTORY line; the input is never modified.
+    Parameters
+    ----------
+    rate_path : Path
+        NIRSpec ``_rate`` or ``_rateints`` file (SCI, ERR, DQ); never modified.
+    output_path : Path
+        Output file (the project's convention: ``_rate`` -> ``_ratecorr``).
+    method : {"pipeline", "constant", "moving_median"}
+        See the module docstring.
+    mask_path : Path, optional
+        FITS image of the detector shape whose non-zero pixels are excluded
+        from the stripe estimate, in place of :func:`sky_mask`.
+    window : int
+        Running-median length along the columns (``moving_median``).
+    clip_sigma : float
+        Sigma clipping of the column statistics (``constant``, ``moving_median``).
+    margin : int
+        Dilation of the illuminated region in the automatic mask.
+    step_options : dict, optional
+        ``pipeline`` method: CleanFlickerNoiseStep parameters, over
+        :data:`PIPELINE_STEP_OPTIONS` (``user_mask`` is always ours).
+
+    Returns
+    -------
+    Path
+        ``output_path``: the input's extensions and metadata with the
+        corrected SCI, ``cal_step.clean_flicker_noise = COMPLETE`` and a
+        HISTORY line.
+
+    Raises
+    ------
+    OptionError
+        Unknown method, window < 1, clip_sigma <= 0, bad mask file.
+    InputFileError
+        Missing or unreadable rate file, or no 2-D/3-D SCI.
+    StageError
+        The ``jwst`` step did not run on the file.
     """
     from stdatamodels.jwst import datamodels
 
     rate_path, output_path = Path(rate_path), Path(output_path)
-    if method not in ("pipeline", "constant", "moving_median"):
-        raise OptionError("--method", f"{method!r} is not one of pipeline, constant, moving_median", rate_path)
-    if window < 3:
-        raise OptionError("--window", "must be at least 3", rate_path)
+    if method not in METHODS:
+        raise OptionError("--method", f"{method!r} is not one of {', '.join(METHODS)}", rate_path)
+    if window < 1:
+        raise OptionError("--window", "must be at least 1", rate_path)
+    if not clip_sigma > 0:
+        raise OptionError("--clip-sigma", "must be positive", rate_path)
     if not rate_path.is_file():
         raise InputFileError(rate_path, "file not found")
+    if output_path.resolve() == rate_path.resolve():
+        raise OptionError("--output", "must differ from the input (inputs are never modified)", rate_path)
     try:
         model = datamodels.open(str(rate_path))
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - any unreadable file is the user's input problem
         raise InputFileError(rate_path, f"not a readable rate file ({type(exc).__name__})") from None
     with model:
-        if getattr(model, "data", None) is None or model.data.ndim not in (2, 3):
-            raise InputFileError(rate_path, "no 2-D or 3-D SCI extension")
+        data = getattr(model, "data", None)
+        if data is None or np.ndim(data) not in (2, 3) or not np.size(data):
+            raise InputFileError(rate_path, "no 2-D or 3-D SCI extension (not a rate/rateints file)")
+        data = np.asarray(data)
         if mask_path is not None:
-            with datamodels.open(str(mask_path)) as mm:
-                excluded = np.asarray(mm.data) != 0
-            if excluded.shape != model.data.shape[-2:]:
-                raise OptionError("--mask", f"shape {excluded.shape} differs from the detector {model.data.shape[-2:]}", mask_path)
-            usable = ~excluded
+            usable = _read_user_mask(Path(mask_path), data.shape[-2:]) & np.all(np.isfinite(data.reshape(-1, *data.shape[-2:])), axis=0)
         else:
-            usable = sky_mask(np.asarray(model.data), np.asarray(model.dq), margin=margin)
-        finite_before = np.isfinite(model.data)
+            usable = sky_mask(model, margin)
+        finite_before = np.isfinite(data)
+        output_path.parent.mkdir(parents=True, exist_ok=True)
         if method == "pipeline":
-            result = _pipeline(model, usable, output_path)
+            result = _pipeline(model, usable, output_path, rate_path, {**PIPELINE_STEP_OPTIONS, **(step_options or {})})
         else:
-            data = np.asarray(model.data, dtype=float)
-            corrected = destripe_constant(data, usable, clip_sigma) if method == "constant" else destripe_moving_median(data, usable, window)
-            corrected = np.where(finite_before, corrected, model.data)
+            if method == "constant":
+                corrected = destripe_constant(data, usable, clip_sigma)
+            else:
+                corrected = destripe_moving_median(data, usable, window, clip_sigma)
             result = model.copy()
-            result.data = corrected.astype(np.float32)
+            result.data = np.where(finite_before, corrected, data).astype(data.dtype)
         result.meta.cal_step.clean_flicker_noise = "COMPLETE"
-        result.history.append(create_history_entry(f"jwstspec clean_1f: method={method} window={window} clip_sigma={clip_sigma} "
-                              f"usable pixels={int(usable.sum())}"))
+        details = f"window={window} " if method == "moving_median" else ""
+        result.add_history_entry(f"jwstspec clean_1f: 1/f stripes removed with method={method} {details}"
+                                 f"clip_sigma={clip_sigma} from {int(usable.sum())} sky pixels "
+                                 f"({'user mask ' + Path(mask_path).name if mask_path else f'mask from the exposure, margin={margin}'})")
         with atomic_path(output_path) as tmp:
             result.save(tmp)
+        if result is not model:
+            result.close()
     return output_path
 
 
-def _pipeline(model, usable: np.ndarray, output_path: Path):  # noqa: ANN001, ANN202 - datamodels
+def _pipeline(model: Any, usable: np.ndarray, output_path: Path, rate_path: Path, options: dict[str, Any]) -> Any:
     """The jwst clean_flicker_noise step with ``usable`` as its user mask (True = background)."""
-    import tempfile
-
     from jwst.clean_flicker_noise import CleanFlickerNoiseStep
     from stdatamodels.jwst.datamodels import ImageModel
 
     with tempfile.TemporaryDirectory(dir=output_path.parent, prefix=".tmp-mask-") as tmp:
         mask_file = Path(tmp) / "sky_mask.fits"
         ImageModel(data=usable.astype(np.float32)).save(mask_file)
-        return CleanFlickerNoiseStep.call(model, user_mask=str(mask_file), configure_log=False)
+        try:
+            result = CleanFlickerNoiseStep.call(model.copy(), **{**options, "skip": False, "user_mask": str(mask_file)},
+                                                configure_log=False)
+        except Exception as exc:  # noqa: BLE001 - report the step's reason on one line
+            raise StageError(f"{rate_path}: jwst clean_flicker_noise failed: {type(exc).__name__}: {exc}".splitlines()[0]) from exc
+    if result.meta.cal_step.clean_flicker_noise != "COMPLETE":
+        raise StageError(f"{rate_path}: jwst clean_flicker_noise was {result.meta.cal_step.clean_flicker_noise} on this file")
+    return result
