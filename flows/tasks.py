@@ -10,6 +10,7 @@ task-run names are set per run by :mod:`flows.pipeline` with
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -22,17 +23,13 @@ CACHE = ProductCachePolicy()
 
 
 def _network_only(task: Any, task_run: Any, state: Any) -> bool:
-    """Retry condition: retry network failures, never bad input."""
+    """Retry condition: retry network failures, never bad input (:func:`jwstspec.download.is_retryable`)."""
+    from jwstspec.download import is_retryable
+
     try:
         state.result()
     except Exception as exc:  # the failure that ended the attempt
-        from jwstspec.errors import JwstspecError, NetworkError
-
-        if isinstance(exc, NetworkError):
-            return True
-        if isinstance(exc, JwstspecError):
-            return False
-        return isinstance(exc, (ConnectionError, TimeoutError, OSError)) and not isinstance(exc, FileNotFoundError)
+        return is_retryable(exc)
     return False
 
 
@@ -66,10 +63,16 @@ def download_task(program: str, observation: str, output_dir: str, products: lis
 @task(name="ingest", cache_policy=None, persist_result=False)
 def ingest_task(sources: list[str], program: str, instrument: str, mode: str, data_dir: str) -> list[str]:
     """Place files the user already has into the layout (link, copy or move)."""
-    from jwstspec.ingest import ingest_files
+    from jwstspec.ingest import find_products, ingest_files
     from jwstspec.layout import Layout
 
     layout = Layout(Path(data_dir), program)
+    if mode == "move" and not find_products([Path(s) for s in sources if Path(s).exists()], ["uncal"]):
+        # a rerun after a move: the files already live in the layout
+        placed = sorted(layout.program_dir.glob("Obs*/uncal/*_uncal.fits"))
+        if placed:
+            logging.getLogger("jwstspec.ingest").info("ingest: sources already moved into the layout (%d uncal files)", len(placed))
+            return [str(p) for p in placed]
     result = ingest_files(
         [Path(s) for s in sources],
         layout.program_dir,
@@ -77,6 +80,7 @@ def ingest_task(sources: list[str], program: str, instrument: str, mode: str, da
         instrument=instrument,
         mode=mode,  # type: ignore[arg-type]
         destination=lambda obs, name: layout.uncal_dir(obs) / name,
+        suffixes=["uncal"],
     )
     return [str(p) for p in result.paths]
 

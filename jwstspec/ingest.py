@@ -1,89 +1,162 @@
 """Stage 0 without MAST: ingest products the user already has.
 
-Files (or directories, searched recursively for JWST product names) are
-checked to be JWST products of the configured program and instrument, then
-placed in the layout (``destination(observation, name)``) by hard link
-(falling back to a symbolic link across file systems), copy (atomic) or
-move.  Sources are never modified by ``link`` or ``copy``.  A file already
-in place with the same size is left alone, so ingesting twice is a no-op.
+Files (or directories, searched recursively for JWST product names such
+as ``*_uncal.fits``, ``*_rate.fits``, ``*_cal.fits``, ``*_x1d.fits``) are
+checked with :mod:`jwstspec.fitscheck` (complete FITS, ``TELESCOP = JWST``)
+and against the configuration (``PROGRAM``, ``INSTRUME``), grouped by
+``OBSERVTN``, and placed where ``destination(observation, name)`` says:
+
+``link``  hard link (no copy); across file systems, or where hard links are
+          refused, a symbolic link to the absolute source path (logged);
+``copy``  a copy written to a temporary name and renamed (atomic);
+``move``  a rename (across file systems: atomic copy, then the source is removed).
+
+Every file is checked before anything is placed, so a bad file leaves the
+data directory untouched.  ``link`` and ``copy`` never modify the sources.
+A file already in place (the same file, or a copy with the same size and
+modification time) is left alone, so ingesting twice is a no-op.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import errno
 import logging
 import os
+import re
 import shutil
+import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Literal
 
-from astropy.io import fits
-
-from jwstspec.errors import InputFileError, require_file
-from jwstspec.fileio import atomic_path
+from jwstspec.errors import InputFileError, OptionError
+from jwstspec.fileio import TMP_PREFIX, atomic_path
+from jwstspec.fitscheck import check_fits
 
 log = logging.getLogger("jwstspec.ingest")
 
-PATTERNS: tuple[str, ...] = ("*_uncal.fits",)
+#: Product suffixes found in directories, and their default stage directory.
+SUFFIX_DIRS: dict[str, str] = {
+    "uncal": "uncal",
+    "rate": "stage1", "rateints": "stage1",
+    "cal": "stage2", "calints": "stage2", "s2d": "stage2", "s3d": "stage2", "x1d": "stage2", "x1dints": "stage2",
+    "crf": "stage3", "c1d": "stage3",
+}
+_SUFFIX = re.compile(r"_([a-z0-9]+)\.fits$")
 
 
 @dataclasses.dataclass
 class IngestResult:
-    """Files placed (or already in place) and how."""
+    """Files placed (or already in place), and how many of each."""
 
     paths: list[Path]
     placed: int
     already_present: int
+    observations: dict[str, list[Path]] = dataclasses.field(default_factory=dict)
 
 
-def find_products(sources: Sequence[Path], patterns: Sequence[str] = PATTERNS) -> list[Path]:
-    """Product files among ``sources`` (files kept as given, directories searched)."""
-    out: list[Path] = []
+def product_suffix(name: str) -> str | None:
+    """``uncal`` for ``jw..._uncal.fits``; None for a name that is not a known product."""
+    m = _SUFFIX.search(name)
+    return m.group(1) if m and m.group(1) in SUFFIX_DIRS else None
+
+
+def find_products(sources: Sequence[Path], suffixes: Sequence[str] | None = None) -> list[Path]:
+    """Product files among ``sources``: files kept as given, directories searched recursively.
+
+    Raises
+    ------
+    InputFileError
+        A source that does not exist, or an empty file.
+    """
+    wanted = set(SUFFIX_DIRS if suffixes is None else suffixes)
+    out: set[Path] = set()
     for src in sources:
-        src = Path(src)
+        src = Path(src).expanduser()
         if src.is_dir():
-            for pattern in patterns:
-                out += sorted(p for p in src.rglob(pattern) if not p.name.startswith("."))
+            for p in src.rglob("*.fits"):
+                if p.name.startswith((".", TMP_PREFIX)) or not p.is_file():
+                    continue
+                if product_suffix(p.name) in wanted:
+                    out.add(p)
+        elif src.is_file():
+            if src.stat().st_size == 0:
+                raise InputFileError(src, "file is empty")
+            out.add(src)
         else:
-            out.append(require_file(src))
-    return sorted(set(out))
+            raise InputFileError(src, "no such file or directory")
+    return sorted(out)
 
 
 def check_product(path: Path, *, program: str, instrument: str) -> str:
-    """Check one file; return its observation number (three digits)."""
-    require_file(path)
-    try:
-        header = fits.getheader(path, 0)
-    except Exception as exc:
-        raise InputFileError(path, f"not a readable FITS file ({type(exc).__name__})") from None
-    if str(header.get("TELESCOP", "")).strip() != "JWST":
-        raise InputFileError(path, "not a JWST product (TELESCOP)")
-    have_prog = str(header.get("PROGRAM", "")).strip().zfill(5)
-    if have_prog != program:
+    """Check one file (complete JWST FITS of this program and instrument); return its observation (``'001'``).
+
+    Raises
+    ------
+    InputFileError
+        One line naming the file and the failed check or keyword.
+    """
+    header = check_fits(path)
+    have_prog = str(header.get("PROGRAM", "")).strip()
+    if not have_prog:
+        raise InputFileError(path, "header keyword PROGRAM is missing")
+    if have_prog.zfill(5) != str(program).zfill(5):
         raise InputFileError(path, f"PROGRAM is {have_prog}, the configuration says {program}")
     have_inst = str(header.get("INSTRUME", "")).strip().upper()
     if have_inst != instrument.upper():
-        raise InputFileError(path, f"INSTRUME is {have_inst}, the configuration says {instrument.upper()}")
+        raise InputFileError(path, f"INSTRUME is {have_inst or 'missing'}, the configuration says {instrument.upper()}")
     obs = str(header.get("OBSERVTN", "")).strip()
-    if not obs:
-        raise InputFileError(path, "header keyword OBSERVTN is missing")
+    if not obs.isdigit():
+        raise InputFileError(path, "header keyword OBSERVTN is missing" if not obs else f"OBSERVTN is {obs!r}, not a number")
     return obs.zfill(3)
 
 
-def _place(src: Path, dest: Path, mode: str) -> None:
+def _in_place(src: Path, dest: Path) -> bool:
+    """``dest`` is ``src`` (a link to it) or a copy with the same size and modification time."""
+    if not dest.exists():
+        return False
+    if os.path.samefile(src, dest):
+        return True
+    s, d = src.stat(), dest.stat()
+    return s.st_size == d.st_size and int(s.st_mtime) == int(d.st_mtime)
+
+
+def _tmp_beside(dest: Path) -> Path:
+    return dest.with_name(f"{TMP_PREFIX}{dest.stem}.{uuid.uuid4().hex[:8]}{dest.suffix}")
+
+
+def _place(src: Path, dest: Path, mode: str) -> str:
+    """Put ``src`` at ``dest`` atomically; return how (``hard link``, ``symlink``, ``copy``, ``move``)."""
     dest.parent.mkdir(parents=True, exist_ok=True)
-    if mode == "move":
-        shutil.move(src, dest)  # a rename on one file system
-    elif mode == "copy":
+    if mode == "copy":
         with atomic_path(dest) as tmp:
             shutil.copy2(src, tmp)
-    else:
+        return "copy"
+    if mode == "move":
         try:
-            os.link(src, dest)
-        except OSError:
-            log.info("hard link impossible for %s (other file system): symbolic link instead", src)
-            os.symlink(src.resolve(), dest)
+            os.replace(src, dest)
+        except OSError as exc:
+            if exc.errno != errno.EXDEV:
+                raise
+            with atomic_path(dest) as tmp:
+                shutil.copy2(src, tmp)
+            src.unlink()
+        return "move"
+    tmp = _tmp_beside(dest)
+    how = "hard link"
+    try:
+        os.link(src, tmp)
+    except OSError as exc:
+        log.info("ingest: no hard link possible for %s (%s): symbolic link instead", src, os.strerror(exc.errno or 0) or type(exc).__name__)
+        os.symlink(src.resolve(), tmp)
+        how = "symlink"
+    try:
+        os.replace(tmp, dest)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return how
 
 
 def ingest_files(
@@ -95,50 +168,74 @@ def ingest_files(
     mode: Literal["link", "copy", "move"] = "link",
     observations: Sequence[str] | None = None,
     destination: Callable[[str, str], Path] | None = None,
+    suffixes: Sequence[str] | None = None,
 ) -> IngestResult:
-    """Check and place existing products in the data layout.
+    """Check existing products and place them in the data layout.
 
     Parameters
     ----------
     sources : sequence of Path
-        Files or directories.
+        Files or directories (searched recursively for product names).
     dest_dir : Path
-        Program directory; used as ``dest_dir/Obs<NNN>/uncal/<name>`` when no
-        ``destination`` is given.
+        Program directory, used when no ``destination`` is given:
+        ``dest_dir/Obs<NNN>/<uncal|stage1|stage2|stage3>/<name>`` by suffix.
     program, instrument : str
-        What every file must be (PROGRAM, INSTRUME keywords).
+        What every file must be (``PROGRAM``, ``INSTRUME``).
     mode : {'link', 'copy', 'move'}
-        How files are placed.
+        How files are placed (see the module docstring).
     observations : sequence of str, optional
         Keep only these observations (others are skipped with a log line).
     destination : callable, optional
         ``(observation, file name) -> path``: the layout's choice of place.
+    suffixes : sequence of str, optional
+        Product suffixes searched in directories (default: all of
+        :data:`SUFFIX_DIRS`); files named explicitly are always taken.
+
+    Returns
+    -------
+    IngestResult
+        Final paths (sorted), counts, and the paths per observation.
 
     Raises
     ------
     InputFileError
-        A file that is not a JWST product of this program and instrument
-        (one line naming the file and the keyword); nothing is placed then.
+        A missing, empty, truncated or non-JWST file, or one of another
+        program or instrument (one line naming the file and the keyword);
+        nothing is placed then.
+    OptionError
+        An unknown ``mode``.
     """
     if mode not in ("link", "copy", "move"):
-        raise InputFileError(dest_dir, f"ingest mode {mode!r} is not link, copy or move")
-    files = find_products([Path(s) for s in sources])
+        raise OptionError("download.ingest_mode", f"{mode!r} is not link, copy or move")
+    wanted_obs = None if observations is None else {str(o).zfill(3) for o in observations}
+    files = find_products([Path(s) for s in sources], suffixes)
     if not files:
-        raise InputFileError(", ".join(str(s) for s in sources), "no uncal product found to ingest")
-    plan: list[tuple[Path, Path]] = []
+        shown = ", ".join(str(s) for s in sources) or "(no source given)"
+        raise InputFileError(shown, "no JWST product file (*_uncal.fits, *_rate.fits ...) found to ingest")
+    plan: dict[Path, tuple[Path, str]] = {}
     for f in files:  # check everything before placing anything
         obs = check_product(f, program=program, instrument=instrument)
-        if observations is not None and obs not in observations:
+        if wanted_obs is not None and obs not in wanted_obs:
             log.info("ingest: %s belongs to observation %s, not requested", f.name, obs)
             continue
-        dest = destination(obs, f.name) if destination else Path(dest_dir) / f"Obs{obs}" / "uncal" / f.name
-        plan.append((f, dest))
+        if destination is not None:
+            dest = Path(destination(obs, f.name))
+        else:
+            dest = Path(dest_dir) / f"Obs{obs}" / SUFFIX_DIRS.get(product_suffix(f.name) or "uncal", "uncal") / f.name
+        if dest in plan and not os.path.samefile(plan[dest][0], f):
+            raise InputFileError(f, f"another file of the same name is also given: {plan[dest][0]}")
+        plan[dest] = (f, obs)
     placed = present = 0
-    for src, dest in plan:
-        if dest.exists() and dest.stat().st_size == src.stat().st_size:
+    how_counts: dict[str, int] = {}
+    by_obs: dict[str, list[Path]] = {}
+    for dest, (src, obs) in sorted(plan.items()):
+        by_obs.setdefault(obs, []).append(dest)
+        if _in_place(src, dest):
             present += 1
             continue
-        _place(src, dest, mode)
+        how = _place(src, dest, mode)
+        how_counts[how] = how_counts.get(how, 0) + 1
         placed += 1
-    log.info("ingest: %d file(s) placed (%s), %d already present", placed, mode, present)
-    return IngestResult([d for _, d in plan], placed, present)
+    hows = ", ".join(f"{n} by {h}" for h, n in sorted(how_counts.items())) or "none placed"
+    log.info("ingest: %d file(s) placed (%s), %d already in place", placed, hows, present)
+    return IngestResult(sorted(plan), placed, present, by_obs)
