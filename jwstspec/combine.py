@@ -7,17 +7,21 @@
   (half-width ``window_half``): the non-interactive replacement of the
   research code's interactive prompt loop.
 * :func:`combine_dithers`: inverse-variance weighted mean on the first
-  dither's grid (other grids are interpolated), its error, ``NCOMBINED``.
+  dither's grid (other grids are resampled by :func:`resample`, flux and
+  variance conserving), its error, ``NCOMBINED``.
 * :func:`stitch`: all bands into one spectrum, sorted by wavelength; in an
-  overlap the band with the smaller median error wins.
-* :func:`combine_files` / :func:`stitch_files`: paths in, FITS + ECSV + PNG out.
+  overlap the shorter-wavelength band is kept; optional scaling of each
+  band to its neighbour.
+* :func:`combine_files` / :func:`stitch_files`: paths in, FITS + ECSV + PNG out
+  (plots drawn by :mod:`jwstspec.plots`: ``plot`` gets the dithers with their
+  flagged points, ``<plot stem>_combined.png`` the combination with errors).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -36,11 +40,68 @@ class CombineResult:
     notes: list[str]
 
 
+def _edges(centres: np.ndarray) -> np.ndarray:
+    """Bin edges around increasing bin centres (midpoints; the end bins mirrored)."""
+    mid = 0.5 * (centres[1:] + centres[:-1])
+    return np.concatenate([[2 * centres[0] - mid[0]], mid, [2 * centres[-1] - mid[-1]]])
+
+
+def resample(wavelength: np.ndarray, flux: np.ndarray, error: np.ndarray,
+             grid: np.ndarray, *, min_coverage: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
+    """Flux-conserving resampling of a binned spectrum onto ``grid``, with variance propagation.
+
+    Each point stands for a bin between the midpoints to its neighbours.  An
+    output bin gets the overlap-weighted mean of the flux densities of the
+    input bins it overlaps (so the integral of the flux density is
+    conserved) and the variance ``sum(w_i**2 var_i) / (sum w_i)**2`` of
+    that weighted mean.  NaN inputs are left out; an output bin less than
+    ``min_coverage`` covered by valid input is NaN.
+
+    Parameters
+    ----------
+    wavelength, flux, error : ndarray
+        Input spectrum (wavelength increasing).
+    grid : ndarray
+        Output bin centres (increasing).
+
+    Returns
+    -------
+    flux, error : ndarray
+        On ``grid``.
+    """
+    w = np.asarray(wavelength, float)
+    order = np.argsort(w, kind="stable")
+    w, f, e = w[order], np.asarray(flux, float)[order], np.asarray(error, float)[order]
+    g = np.asarray(grid, float)
+    if w.size < 2 or g.size < 2:
+        raise ValueError("resampling needs at least two points on each grid")
+    ein, eout = _edges(w), _edges(g)
+    lo, hi = eout[:-1], eout[1:]
+    i0 = np.clip(np.searchsorted(ein, lo, side="right") - 1, 0, w.size - 1)
+    i1 = np.clip(np.searchsorted(ein, hi, side="left") - 1, 0, w.size - 1)
+    valid = np.isfinite(f) & np.isfinite(e)
+    fz, vz = np.where(valid, f, 0.0), np.where(valid, e * e, 0.0)
+    num = np.zeros(g.size)
+    var = np.zeros(g.size)
+    cover = np.zeros(g.size)
+    for k in range(int((i1 - i0).max()) + 1 if g.size else 0):
+        i = np.minimum(i0 + k, w.size - 1)
+        ov = np.clip(np.minimum(hi, ein[i + 1]) - np.maximum(lo, ein[i]), 0.0, None)
+        ov = np.where((i0 + k <= i1) & valid[i], ov, 0.0)
+        num += ov * fz[i]
+        var += ov * ov * vz[i]
+        cover += ov
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ok = cover >= min_coverage * (hi - lo)
+        out_f = np.where(ok, num / cover, np.nan)
+        out_e = np.where(ok, np.sqrt(var) / cover, np.nan)
+    return out_f, out_e
+
+
 def _on_grid(spec: Spectrum, grid: np.ndarray) -> Spectrum:
     if spec.wavelength.shape == grid.shape and np.allclose(spec.wavelength, grid, rtol=1e-7, atol=0):
         return spec
-    f = np.interp(grid, spec.wavelength, spec.flux, left=np.nan, right=np.nan)
-    e = np.interp(grid, spec.wavelength, spec.flux_error, left=np.nan, right=np.nan)
+    f, e = resample(spec.wavelength, spec.flux, spec.flux_error, grid)
     return Spectrum(grid, f, e, meta=dict(spec.meta))
 
 
@@ -98,6 +159,11 @@ def combine_dithers(spectra: Sequence[Spectrum], *, window_half: int = 10, clip_
         raise ValueError("no spectrum to combine")
     grid = spectra[0].wavelength
     on_grid = [_on_grid(s, grid) for s in spectra]
+    for i, (s, g) in enumerate(zip(spectra, on_grid)):
+        if not np.isfinite(g.flux).any():
+            label = s.meta.get("SRCFILE") or f"dither {i + 1}"
+            lo, hi = np.nanmin(grid), np.nanmax(grid)
+            raise InputFileError(label, f"no valid point overlaps the first spectrum's range {lo:.4f}-{hi:.4f} um")
     notes = []
     flags = clean_dithers(on_grid, window_half=window_half, clip_sigma=clip_sigma, mask_ranges=mask_ranges)
     flux = np.array([s.flux for s in on_grid])
@@ -110,6 +176,8 @@ def combine_dithers(spectra: Sequence[Spectrum], *, window_half: int = 10, clip_
         sigma = np.where(wsum > 0, 1.0 / np.sqrt(wsum), np.nan)
     n = use.sum(axis=0)
     dq = np.where(n == 0, DQ_FLAGS["NO_DATA"], 0) | np.where((n > 0) & (n < len(on_grid)), DQ_FLAGS["DITHER_CLIPPED"], 0)
+    for lo, hi in mask_ranges:
+        dq = dq | np.where((grid >= lo) & (grid <= hi), DQ_FLAGS["USER_MASKED"], 0)
     if len(on_grid) == 1:
         notes.append("one dither: the combined spectrum is that dither")
     meta = {k: v for k, v in spectra[0].meta.items() if k not in ("SRCFILE",)}
@@ -119,39 +187,57 @@ def combine_dithers(spectra: Sequence[Spectrum], *, window_half: int = 10, clip_
 
 
 def stitch(spectra_by_band: dict[str, Spectrum], *, scale: bool = False) -> Spectrum:
-    """Stitch bands into one spectrum sorted by wavelength (overlaps: the less noisy band)."""
+    """Stitch bands into one spectrum sorted by wavelength.
+
+    Bands are taken in order of their shortest wavelength; in an overlap the
+    points of the earlier (shorter-wavelength) band are kept.  With
+    ``scale`` each band is multiplied by the ratio of the median fluxes of
+    its (already scaled) predecessor and itself in their overlap, so the
+    whole chain is tied to the first band; a band without a usable overlap
+    is left unscaled, with a note.  ``DQ`` and ``NCOMBINED`` of the kept
+    points are carried over.  Header: ``BANDS``, ``OVERLAP``, ``SCALED``,
+    ``SCALING`` (the factors and notes).
+    """
     items = sorted(spectra_by_band.items(), key=lambda kv: np.nanmin(kv[1].wavelength))
-    keep_w, keep_f, keep_e, keep_n = [], [], [], []
+    keep_w, keep_f, keep_e, keep_dq, keep_n = [], [], [], [], []
     notes = []
     prev_max = -np.inf
-    prev: Spectrum | None = None
+    prev: tuple[np.ndarray, np.ndarray] | None = None  # wavelength, scaled flux of the previous band
     for band, s in items:
         f, e = s.flux.copy(), s.flux_error.copy()
         if scale and prev is not None:
-            lo, hi = np.nanmin(s.wavelength), np.nanmax(prev.wavelength)
+            lo, hi = np.nanmin(s.wavelength), np.nanmax(prev[0])
             a = (s.wavelength >= lo) & (s.wavelength <= hi)
-            b = (prev.wavelength >= lo) & (prev.wavelength <= hi)
-            if a.any() and b.any():
-                factor = np.nanmedian(prev.flux[b]) / np.nanmedian(s.flux[a])
-                f, e = f * factor, e * factor
+            b = (prev[0] >= lo) & (prev[0] <= hi)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                mine = np.nanmedian(s.flux[a]) if a.any() else np.nan
+                theirs = np.nanmedian(prev[1][b]) if b.any() else np.nan
+            if np.isfinite(mine) and np.isfinite(theirs) and mine != 0:
+                factor = theirs / mine
+                f, e = f * factor, e * abs(factor)
                 notes.append(f"{band} scaled by {factor:.4f}")
+            else:
+                notes.append(f"{band} not scaled (no overlap with the previous band)")
         sel = s.wavelength > prev_max
         keep_w.append(s.wavelength[sel])
         keep_f.append(f[sel])
         keep_e.append(e[sel])
-        keep_n.append(np.full(sel.sum(), 1))
+        keep_dq.append(s.dq[sel])
+        keep_n.append(s.ncombined[sel] if s.ncombined is not None else np.ones(int(sel.sum()), int))
         prev_max = max(prev_max, np.nanmax(s.wavelength))
-        prev = s
+        prev = (s.wavelength, f)
     w = np.concatenate(keep_w)
     order = np.argsort(w, kind="stable")
     # strictly increasing: a repeated wavelength (e.g. the seam of a two-channel MRS cube) is kept once
     keep = np.concatenate([[True], np.diff(w[order]) > 0])
     order = order[keep]
-    meta = {"BANDS": ",".join(b for b, _ in items), "OVERLAP": "first band kept in overlaps",
+    meta = {"BANDS": ",".join(b for b, _ in items), "OVERLAP": "shorter-wavelength band kept in overlaps",
             "SCALED": bool(scale)}
     if notes:
         meta["SCALING"] = "; ".join(notes)
-    return Spectrum(w[order], np.concatenate(keep_f)[order], np.concatenate(keep_e)[order], meta=meta)
+    return Spectrum(w[order], np.concatenate(keep_f)[order], np.concatenate(keep_e)[order],
+                    dq=np.concatenate(keep_dq)[order], ncombined=np.concatenate(keep_n)[order], meta=meta)
 
 
 def _read_all(inputs: Sequence[Path]) -> list[Spectrum]:
@@ -162,40 +248,59 @@ def _read_all(inputs: Sequence[Path]) -> list[Spectrum]:
     return spectra
 
 
-def _plot(path: Path, curves: list[tuple[str, Spectrum, np.ndarray | None]], title: str) -> Path:
-    from matplotlib.figure import Figure
-
-    from jwstspec.fileio import atomic_path
-
-    fig = Figure(figsize=(9, 4.5))
-    ax = fig.add_subplot()
-    for label, s, flags in curves:
-        ax.plot(s.wavelength, s.flux, lw=0.8, label=label)
-        if flags is not None and flags.any():
-            ax.plot(s.wavelength[flags], s.flux[flags], "x", ms=4, color="red")
-    ax.set_xlabel("wavelength (um)")
-    ax.set_ylabel("flux density (Jy)")
-    ax.set_title(title)
-    ax.legend(fontsize=7)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110)
-    return path
-
-
 def combine_files(inputs: Sequence[Path], output: Path, *, window_half: int = 10, clip_sigma: float = 5.0,
                   mask_ranges: Sequence[tuple[float, float]] = (), plot: Path | None = None,
-                  ecsv: bool = True) -> CombineResult:
-    """Read dither spectra, combine them, write FITS (+ ECSV, PNG)."""
+                  ecsv: bool = True,
+                  correct: Callable[[Spectrum], tuple[Spectrum, list[str]]] | None = None) -> CombineResult:
+    """Read dither spectra, combine them, write FITS (+ ECSV, PNG).
+
+    Parameters
+    ----------
+    inputs : sequence of Path
+        One ``EXTRACT1D`` spectrum per dither.
+    output : Path
+        The combined FITS file.
+    window_half, clip_sigma, mask_ranges
+        See :func:`combine_dithers`.
+    plot : Path, optional
+        The dithers' plot; the combined spectrum goes to ``<plot stem>_combined.png``.
+    ecsv : bool
+        Also write ``output`` with the ``.ecsv`` suffix.
+    correct : callable, optional
+        Applied to the combined spectrum before anything is written (e.g.
+        :func:`jwstspec.corrections.defringe_1d`); returns the corrected
+        spectrum and notes, which are added to the result's notes.
+
+    Notes
+    -----
+    Everything is computed before the first file is written, and the FITS
+    file, the product the flow's cache checks, is written last: a run killed
+    while writing leaves no FITS file, never a FITS file without its ECSV or plots.
+    """
     spectra = _read_all([Path(p) for p in inputs])
+    for p, sp in zip(inputs, spectra):
+        sp.meta["SRCFILE"] = str(p)
     result = combine_dithers(spectra, window_half=window_half, clip_sigma=clip_sigma, mask_ranges=mask_ranges)
-    result.combined.write_fits(output)
+    if correct is not None:
+        corrected, notes = correct(result.combined)
+        result = dataclasses.replace(result, combined=corrected, notes=[*result.notes, *notes])
     if ecsv:
         result.combined.write_ecsv(Path(output).with_suffix(".ecsv"))
     if plot:
-        curves = [(Path(p).name, s, f) for p, s, f in zip(inputs, result.spectra, result.flags)]
-        curves.append(("combined", result.combined, None))
-        _plot(Path(plot), curves, Path(output).name)
+        from jwstspec.plots import plot_combined, plot_dithers
+
+        plot = Path(plot)
+        plot_dithers(plot, result.spectra, result.flags, [Path(p).name for p in inputs],
+                     title=f"{Path(output).name}: dithers, flagged points", combined=result.combined)
+        plot_combined(combined_plot_path(plot), result.combined,
+                      title=f"{Path(output).name}: combined ({len(result.spectra)} dithers)")
+    result.combined.write_fits(output)
     return result
+
+
+def combined_plot_path(plot: Path) -> Path:
+    """Where :func:`combine_files` draws the combined spectrum, beside the dithers' ``plot``."""
+    return Path(plot).with_name(Path(plot).stem + "_combined.png")
 
 
 def stitch_files(inputs: Sequence[Path], output: Path, *, scale: bool = False, plot: Path | None = None,
@@ -203,9 +308,13 @@ def stitch_files(inputs: Sequence[Path], output: Path, *, scale: bool = False, p
     """Stitch band spectra (files) into one; write FITS (+ ECSV, PNG)."""
     spectra = _read_all([Path(p) for p in inputs])
     stitched = stitch({Path(p).stem: s for p, s in zip(inputs, spectra)}, scale=scale)
-    stitched.write_fits(output)
     if ecsv:
         stitched.write_ecsv(Path(output).with_suffix(".ecsv"))
     if plot:
-        _plot(Path(plot), [("stitched", stitched, None)], Path(output).name)
+        from jwstspec.plots import plot_stitched
+
+        bands = {Path(p).stem: (float(np.nanmin(s.wavelength)), float(np.nanmax(s.wavelength)))
+                 for p, s in zip(inputs, spectra)}
+        plot_stitched(Path(plot), stitched, title=f"{Path(output).name}: stitched", bands=bands)
+    stitched.write_fits(output)  # last: see combine_files
     return stitched

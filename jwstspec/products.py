@@ -34,6 +34,11 @@ def _record(fits_path: Path, extra: dict[str, Any] | None = None) -> dict[str, A
     png = fits_path.with_suffix(".png")
     if png.exists():
         rec["png"] = str(png)
+    from jwstspec.combine import combined_plot_path
+
+    png_combined = combined_plot_path(png)
+    if png_combined.exists():
+        rec["png_combined"] = str(png_combined)
     rec.update(extra or {})
     return rec
 
@@ -47,16 +52,25 @@ def combine_band(
     mask_ranges: Sequence[Sequence[float]] = (),
     defringe: bool = False,
 ) -> dict[str, Any]:
-    """Combine one band's dither spectra into ``output`` (+ ECSV, PNG).
+    """Combine one band's dither spectra into ``output`` (+ ECSV, PNG), defringed when asked.
+
+    The 1-D residual-fringe correction is applied to the combined spectrum
+    before anything is written, so the FITS, ECSV and both plots show the
+    same (corrected) spectrum.
 
     Returns
     -------
     dict
-        ``{"fits", "ecsv", "png", "notes", "n_inputs"}``.
+        ``{"fits", "ecsv", "png", "png_combined", "notes", "n_inputs"}``.
     """
     from jwstspec.combine import combine_files
 
     output = Path(output)
+    correct = None
+    if defringe:
+        from jwstspec.corrections import defringe_1d
+
+        correct = defringe_1d
     result = combine_files(
         [Path(s) for s in spectra],
         output,
@@ -65,18 +79,11 @@ def combine_band(
         mask_ranges=[tuple(r) for r in mask_ranges],
         plot=output.with_suffix(".png"),
         ecsv=True,
+        correct=correct,
     )
-    notes = list(getattr(result, "notes", []) or [])
-    if defringe:
-        from jwstspec.corrections import defringe_1d
-
-        spec = read_spectrum(output)
-        corrected, messages = defringe_1d(spec)
-        corrected.write_fits(output)
-        corrected.write_ecsv(output.with_suffix(".ecsv"))
-        notes += list(messages)
-        for m in messages:
-            log.warning("%s: %s", output.name, m)
+    notes = list(result.notes)
+    for m in notes:
+        log.warning("%s: %s", output.name, m)
     return _record(output, {"notes": notes, "n_inputs": len(spectra)})
 
 
@@ -134,6 +141,8 @@ def _apply_spectral_leak(inputs: list[Path], leak_reference: str | None) -> tupl
     corrected = spectral_leak(read_spectrum(by_band["ch1-medium"]), read_spectrum(by_band["ch3-short"]), table)
     src = by_band["ch3-short"]
     out = src.with_name(src.name.replace("_combined_x1d", "_leakcorr_x1d"))
-    corrected.write_fits(out)
+    if out == src:  # never write over the input: a rerun would correct twice
+        out = src.with_name(f"{src.stem}_leakcorr{src.suffix}")
     corrected.write_ecsv(out.with_suffix(".ecsv"))
+    corrected.write_fits(out)  # last: the product the cache checks
     return [out if p == src else p for p in inputs], ["spectral leak: channel 3A corrected with channel 1B"], out

@@ -1,0 +1,308 @@
+"""MIRI MRS corrections of 1-D spectra: residual fringes and the spectral leak.
+
+* :func:`defringe_1d`: the 1-D residual-fringe fit of ``jwst``
+  (:func:`jwst.residual_fringe.utils.fit_residual_fringes_1d`) applied per
+  MRS channel segment.  A Stage 2 spectrum holds the two channels of one
+  detector (e.g. 1A + 2A): it is split at the wavelength gap and each
+  segment is fitted with the fringe frequencies of its own channel (taken
+  from the wavelengths).  A segment whose fit fails is left as it was, its
+  points flagged ``DEFRINGE_FAILED`` and the reason returned as a message.
+* :func:`load_leak_table`: the ``leakcor_table`` of a ``MirMrsPtCorrModel``
+  (``mrsptcorr``) reference, from a file or from the run's CRDS context.
+* :func:`spectral_leak`: channel 3A minus the second-order light of
+  channel 1B (at half the wavelength) times the leak fraction, between
+  11.55 and 13.46 µm; points the table does not cover keep their flux and
+  are flagged ``LEAK_UNCORRECTED``.
+
+Inputs are never modified; every function returns new records.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from jwstspec.errors import ConfigError, InputFileError, require_file
+from jwstspec.spectrum import DQ_FLAGS, Spectrum
+
+log = logging.getLogger("jwstspec.corrections")
+
+#: Wavelength range (µm) of channel 3A where the 1B second-order leak is corrected.
+LEAK_RANGE: tuple[float, float] = (11.55, 13.46)
+
+#: Upper wavelength limits (µm) used to assign a segment to MRS channels 1, 2, 3 (else 4),
+#: applied to the segment's median wavelength (channel edges overlap, medians do not).
+_CHANNEL_LIMITS = (7.6, 11.65, 17.8)
+
+#: A wavelength step this many times the median step (or a step backwards) separates two segments.
+_GAP_FACTOR = 20.0
+
+#: Fewer positive finite points than this in a segment: no fit is attempted.
+_MIN_POINTS = 50
+
+
+def mrs_channel(wavelength: np.ndarray) -> int:
+    """MRS channel (1-4) of a one-channel wavelength segment (µm)."""
+    w = np.asarray(wavelength, dtype=float)
+    med = float(np.nanmedian(w))
+    for ch, limit in enumerate(_CHANNEL_LIMITS, start=1):
+        if med < limit:
+            return ch
+    return 4
+
+
+def channel_segments(wavelength: np.ndarray) -> list[slice]:
+    """Index slices of the one-channel segments of a spectrum.
+
+    A new segment starts where the wavelength steps back or jumps by more
+    than ``_GAP_FACTOR`` times the median step (the gap between the two
+    channels of a Stage 2 MRS spectrum).
+    """
+    w = np.asarray(wavelength, dtype=float)
+    if w.size < 2:
+        return [slice(0, w.size)]
+    step = np.diff(w)
+    finite = np.isfinite(step)
+    med = float(np.median(np.abs(step[finite]))) if finite.any() else 0.0
+    breaks = np.flatnonzero(finite & ((step <= 0) | (step > _GAP_FACTOR * med))) + 1
+    edges = [0, *breaks.tolist(), w.size]
+    return [slice(a, b) for a, b in zip(edges[:-1], edges[1:]) if b > a]
+
+
+def _defringe_segment(flux: np.ndarray, wave: np.ndarray, channel: int) -> np.ndarray:
+    """Fringe-corrected flux of one segment; raises ``ValueError`` with the reason on failure."""
+    import warnings
+
+    from jwst.residual_fringe.utils import fit_residual_fringes_1d
+
+    good = np.isfinite(flux) & np.isfinite(wave) & (flux > 0)
+    if good.sum() < _MIN_POINTS:
+        raise ValueError(f"only {int(good.sum())} positive finite points (need {_MIN_POINTS})")
+    order = np.argsort(wave[good], kind="stable")
+    idx = np.flatnonzero(good)[order]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            fitted = fit_residual_fringes_1d(flux[idx].astype(float), wave[idx].astype(float), channel=channel)
+        except Exception as exc:  # the fitter raises ValueError/LinAlgError/... from deep inside
+            raise ValueError(f"{type(exc).__name__}: {' '.join(str(exc).split())}") from None
+    fitted = np.asarray(fitted, dtype=float)
+    if fitted.shape != idx.shape or not np.isfinite(fitted).all():
+        raise ValueError("the fit returned non-finite values")
+    out = flux.astype(float).copy()
+    out[idx] = fitted
+    return out
+
+
+def defringe_1d(spectrum: Spectrum) -> tuple[Spectrum, list[str]]:
+    """Residual-fringe correction of a MIRI MRS spectrum, per channel segment.
+
+    Parameters
+    ----------
+    spectrum : Spectrum
+        One band (Stage 3) or the two channels of one detector (Stage 2),
+        wavelengths in µm.  Not modified.
+
+    Returns
+    -------
+    corrected : Spectrum
+        Copy with the corrected ``FLUX``; the error is scaled by the same
+        factor as the flux.  Points of a failed segment keep their flux and
+        carry ``DQ_FLAGS["DEFRINGE_FAILED"]``.
+    messages : list of str
+        One line per failed segment, with the channel, its wavelength range
+        and the reason (also logged as warnings).
+    """
+    wave = spectrum.wavelength
+    flux = spectrum.flux.astype(float).copy()
+    err = spectrum.flux_error.astype(float).copy()
+    dq = spectrum.dq.astype(np.int32).copy()
+    messages: list[str] = []
+    done: list[str] = []
+    for seg in channel_segments(wave):
+        w, f = wave[seg], spectrum.flux[seg]
+        if not np.isfinite(w).any():
+            continue
+        channel = mrs_channel(w)
+        where = f"channel {channel} segment {np.nanmin(w):.3f}-{np.nanmax(w):.3f} um"
+        try:
+            corrected = _defringe_segment(f, w, channel)
+        except ValueError as exc:
+            msg = f"1-D defringing failed on {where}, left uncorrected: {exc}"
+            log.warning(msg)
+            messages.append(msg)
+            dq[seg] |= DQ_FLAGS["DEFRINGE_FAILED"]
+            continue
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ratio = np.where(np.isfinite(f) & (f != 0), corrected / f, 1.0)
+        flux[seg] = corrected
+        err[seg] = err[seg] * np.abs(ratio)
+        done.append(f"{channel}:{np.nanmin(w):.2f}-{np.nanmax(w):.2f}")
+    meta = dict(spectrum.meta)
+    meta["DEFRINGE"] = ",".join(done) if done else "FAILED"
+    out = dataclasses.replace(spectrum, flux=flux, flux_error=err, dq=dq, meta=meta)
+    return out, messages
+
+
+# ----------------------------------------------------------------------------- spectral leak
+@dataclasses.dataclass(frozen=True)
+class LeakTable:
+    """The spectral-leak table of an ``mrsptcorr`` reference.
+
+    Attributes
+    ----------
+    wavelength : ndarray
+        Channel 3A wavelength (µm), increasing.
+    frac_leak, err_leak : ndarray
+        Fraction of the 1B flux (at half the wavelength) leaking into 3A, and its error.
+    source : str
+        File the table was read from.
+    """
+
+    wavelength: np.ndarray
+    frac_leak: np.ndarray
+    err_leak: np.ndarray
+    source: str
+
+
+def _read_leak_file(path: Path) -> LeakTable:
+    from stdatamodels.jwst.datamodels import MirMrsPtCorrModel
+
+    p = require_file(path)
+    try:
+        with MirMrsPtCorrModel(str(p)) as model:
+            table = model.leakcor_table
+            if table is None or len(table) == 0:
+                raise InputFileError(p, "mrsptcorr reference has no leakcor_table")
+            wave = np.asarray(table["wavelength"], dtype=float)
+            frac = np.asarray(table["frac_leak"], dtype=float)
+            err = np.asarray(table["err_leak"], dtype=float)
+    except InputFileError:
+        raise
+    except Exception as exc:
+        raise InputFileError(p, f"cannot be read as an mrsptcorr reference ({type(exc).__name__}: {exc})") from None
+    good = np.isfinite(wave) & np.isfinite(frac)
+    if good.sum() < 2:
+        raise InputFileError(p, "leakcor_table has fewer than two finite rows")
+    order = np.argsort(wave[good])
+    err = np.where(np.isfinite(err), err, 0.0)
+    return LeakTable(wave[good][order], frac[good][order], err[good][order], str(p))
+
+
+#: Header of a MIRI MRS channel-3 exposure for the CRDS look-up of ``mrsptcorr``.
+_MRS_HEADER = {
+    "META.INSTRUMENT.NAME": "MIRI",
+    "META.EXPOSURE.TYPE": "MIR_MRS",
+    "META.INSTRUMENT.DETECTOR": "MIRIFULONG",
+    "META.INSTRUMENT.CHANNEL": "34",
+    "META.INSTRUMENT.BAND": "SHORT",
+    "META.SUBARRAY.NAME": "FULL",
+    "META.OBSERVATION.DATE": "2024-01-01",
+    "META.OBSERVATION.TIME": "00:00:00",
+}
+
+
+def _crds_leak_reference() -> Path:
+    """Path of the ``mrsptcorr`` reference of the run's CRDS context, or ConfigError."""
+    from jwstspec.crds import context_in_force
+
+    context = context_in_force()
+    field = "combine.leak_reference"
+    try:
+        import crds
+
+        kwargs = {"reftypes": ["mrsptcorr"], "observatory": "jwst"}
+        if not context.startswith("unknown"):
+            kwargs["context"] = context
+        refs = crds.getreferences(dict(_MRS_HEADER), **kwargs)
+    except (Exception, SystemExit) as exc:  # CRDS exits on a failed set-up
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        raise ConfigError(field, f"no mrsptcorr reference from CRDS context {context} ({reason}); give the file") from None
+    path = refs.get("mrsptcorr", "")
+    if not path or str(path).upper().startswith("N/A") or not Path(path).is_file():
+        raise ConfigError(field, f"CRDS context {context} has no mrsptcorr reference ({path or 'none'}); give the file")
+    return Path(path)
+
+
+def load_leak_table(path: str | Path | None) -> LeakTable:
+    """The spectral-leak table from ``path`` or, when None, from CRDS.
+
+    Parameters
+    ----------
+    path : str, Path or None
+        A ``MirMrsPtCorrModel`` file; None asks CRDS for the ``mrsptcorr``
+        reference of the run's context (``CRDS_CONTEXT`` or the cache's
+        operational context) for a MIRI MRS exposure.
+
+    Raises
+    ------
+    InputFileError
+        The file is missing, unreadable or has no usable ``leakcor_table``.
+    ConfigError
+        No path and CRDS has no ``mrsptcorr`` reference (field ``combine.leak_reference``).
+    """
+    if path is None or str(path) == "":
+        return _read_leak_file(_crds_leak_reference())
+    return _read_leak_file(Path(path))
+
+
+def spectral_leak(ch1b: Spectrum, ch3a: Spectrum, table: LeakTable) -> Spectrum:
+    """Channel 3A corrected for the second-order leak of channel 1B.
+
+    ``flux_3A(λ) - frac_leak(λ) · flux_1B(λ/2)`` for ``11.55 ≤ λ ≤ 13.46``
+    µm where the table is defined and 1B covers ``λ/2``; elsewhere the 3A
+    flux is kept and flagged ``LEAK_UNCORRECTED``.  The errors of the 1B
+    flux and of the leak fraction are added in quadrature.
+
+    Parameters
+    ----------
+    ch1b, ch3a : Spectrum
+        Channel 1B (1 MEDIUM) and channel 3A (3 SHORT) spectra in Jy, µm.
+        Not modified.
+    table : LeakTable
+        From :func:`load_leak_table`.
+
+    Returns
+    -------
+    Spectrum
+        Corrected copy of ``ch3a`` (header ``LEAKCORR`` names the table).
+    """
+    w3 = ch3a.wavelength
+    ok1 = np.isfinite(ch1b.wavelength) & np.isfinite(ch1b.flux)
+    if ok1.sum() < 2:
+        raise InputFileError("channel 1B spectrum", "fewer than two finite points: no spectral-leak correction")
+    order = np.argsort(ch1b.wavelength[ok1])
+    w1 = 2.0 * ch1b.wavelength[ok1][order]  # second order: 1B light at λ/2 lands at λ in 3A
+    f1 = ch1b.flux[ok1][order]
+    e1 = np.nan_to_num(ch1b.flux_error[ok1][order], nan=0.0)
+    inside = (
+        np.isfinite(w3)
+        & (w3 >= LEAK_RANGE[0]) & (w3 <= LEAK_RANGE[1])
+        & (w3 >= table.wavelength[0]) & (w3 <= table.wavelength[-1])
+        & (w3 >= w1[0]) & (w3 <= w1[-1])
+    )
+    frac = np.interp(w3, table.wavelength, table.frac_leak)
+    efrac = np.interp(w3, table.wavelength, table.err_leak)
+    f1i = np.interp(w3, w1, f1)
+    e1i = np.interp(w3, w1, e1)
+    leak = np.where(inside, frac * f1i, 0.0)
+    flux = np.where(inside, ch3a.flux - leak, ch3a.flux)
+    with np.errstate(invalid="ignore"):
+        var_leak = (frac * e1i) ** 2 + (efrac * f1i) ** 2
+        err = np.where(inside, np.sqrt(ch3a.flux_error**2 + var_leak), ch3a.flux_error)
+    dq = ch3a.dq.astype(np.int32) | np.where(inside, 0, DQ_FLAGS["LEAK_UNCORRECTED"]).astype(np.int32)
+    meta = dict(ch3a.meta)
+    meta["LEAKCORR"] = Path(table.source).name
+    n_out = int((~inside & np.isfinite(w3)).sum())
+    if not inside.any():
+        meta["LEAKCORR"] = "NONE"
+        log.warning("spectral leak: no channel 3A point in %.2f-%.2f um covered by the table (%.2f-%.2f um) "
+                    "and by channel 1B at half the wavelength; 3A left uncorrected", *LEAK_RANGE,
+                    table.wavelength[0], table.wavelength[-1])
+    elif n_out:
+        log.info("spectral leak: %d of %d channel 3A points outside the corrected range, left as they were",
+                 n_out, w3.size)
+    return dataclasses.replace(ch3a, flux=flux, flux_error=err, dq=dq, meta=meta)

@@ -1,0 +1,84 @@
+"""Issue-6 acceptance figures of dither cleaning + combination on jwstspec.synthetic.spectra data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from astropy.table import Table
+
+from jwstspec.combine import combine_dithers, combine_files
+from jwstspec.errors import InputFileError
+from jwstspec.spectrum import DQ_FLAGS, Spectrum, read_spectrum
+from jwstspec.synthetic.spectra import dither_spectra
+
+
+@pytest.mark.parametrize(("n_dithers", "seed"), [(3, 11), (4, 12), (8, 13)])
+def test_acceptance_figures(n_dithers: int, seed: int) -> None:
+    # lines bright enough that their measured flux is not noise-limited (0.3 % noise on a 2 % test)
+    ds = dither_spectra(n_dithers, 3000, artefacts=30, seed=seed, line_jy=2e-2)
+    res = combine_dithers(ds.spectra, window_half=10, clip_sigma=5.0)
+    caught = sum((f & h).sum() for f, h in zip(res.flags, ds.injected)) / sum(h.sum() for h in ds.injected)
+    false = sum((f & ~h).sum() for f, h in zip(res.flags, ds.injected)) / sum((~h).sum() for h in ds.injected)
+    assert caught >= 0.95 and false <= 0.005, (caught, false)
+    c = res.combined
+    pull = (c.flux - ds.truth) / c.flux_error
+    robust = 1.4826 * np.median(np.abs(pull - np.median(pull)))
+    assert 0.9 < robust < 1.1, robust
+    step = ds.spectra[0].wavelength[1] - ds.spectra[0].wavelength[0]
+    for line in ds.lines:
+        sel = np.abs(c.wavelength - line) < 8 * step
+        ratio = (c.flux[sel] - ds.continuum[sel]).sum() / (ds.truth[sel] - ds.continuum[sel]).sum()
+        assert abs(ratio - 1) < 0.02, (line, ratio)
+    assert c.ncombined.max() == n_dithers
+    assert np.all((c.dq & DQ_FLAGS["DITHER_CLIPPED"] > 0) == (c.ncombined < n_dithers))
+
+
+def test_two_dithers_artefacts_caught_lines_kept() -> None:
+    ds = dither_spectra(2, 3000, artefacts=30, seed=21)
+    res = combine_dithers(ds.spectra)
+    caught = sum((f & h).sum() for f, h in zip(res.flags, ds.injected)) / sum(h.sum() for h in ds.injected)
+    false = sum((f & ~h).sum() for f, h in zip(res.flags, ds.injected)) / sum((~h).sum() for h in ds.injected)
+    assert caught >= 0.95 and false <= 0.005, (caught, false)
+    for line in ds.lines:
+        i = int(np.argmin(np.abs(res.combined.wavelength - line)))
+        assert not any(f[i] for f in res.flags)  # a line present in both dithers is never flagged
+
+
+def test_mask_ranges_flag_every_dither(tmp_path: Path) -> None:
+    ds = dither_spectra(3, 500, artefacts=0, seed=4)
+    res = combine_dithers(ds.spectra, mask_ranges=[(5.4, 5.45)])
+    w = res.combined.wavelength
+    inside = (w >= 5.4) & (w <= 5.45)
+    assert all(f[inside].all() for f in res.flags)
+    assert np.isnan(res.combined.flux[inside]).all() and (res.combined.ncombined[inside] == 0).all()
+    assert (res.combined.dq[inside] & DQ_FLAGS["USER_MASKED"]).all()
+    assert not (res.combined.dq[~inside] & DQ_FLAGS["USER_MASKED"]).any()
+    assert np.isfinite(res.combined.flux[~inside]).all()
+
+
+def test_bad_inputs_one_line_no_partial_output(tmp_path: Path) -> None:
+    ds = dither_spectra(2, 300, artefacts=0)
+    a = ds.spectra[0].write_fits(tmp_path / "a_x1d.fits")
+    far = Spectrum(ds.spectra[1].wavelength + 10.0, ds.spectra[1].flux, ds.spectra[1].flux_error)
+    b = far.write_fits(tmp_path / "far_x1d.fits")
+    out = tmp_path / "out_x1d.fits"
+    with pytest.raises(InputFileError, match="far_x1d.fits.*overlaps") as info:
+        combine_files([a, b], out, plot=tmp_path / "out.png")
+    assert "\n" not in str(info.value)
+    assert not out.exists() and not out.with_suffix(".ecsv").exists() and not (tmp_path / "out.png").exists()
+    t = ds.spectra[1].to_table()
+    t["FLUX"].unit = "m"
+    bad_unit = tmp_path / "unit_x1d.ecsv"
+    t.write(bad_unit, format="ascii.ecsv")
+    with pytest.raises(InputFileError, match="unit_x1d.ecsv.*FLUX"):
+        combine_files([a, bad_unit], out)
+    assert not out.exists()
+    # one dither: identity with a note, and the file says NCOMBINED = 1
+    res = combine_files([a], out)
+    assert any("one dither" in n for n in res.notes)
+    back = read_spectrum(out)
+    np.testing.assert_allclose(back.flux, ds.spectra[0].flux)
+    assert (back.ncombined == 1).all()
+    assert isinstance(Table.read(out, hdu="EXTRACT1D"), Table)
