@@ -6,11 +6,11 @@ import argparse
 
 from jwstspec.errors import OptionError
 
-HELP = "Extract the 1-D spectrum of a point source from an s3d cube (EXTRACT1D FITS out)."
+HELP = "Extract the 1-D spectrum of a point source from an s3d cube or s2d slit image (EXTRACT1D FITS out)."
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("input", help="s3d cube (IFUCubeModel)")
+    parser.add_argument("input", help="s3d cube (IFUCubeModel) or s2d slit image (SlitModel / MultiSlitModel)")
     parser.add_argument("--method", choices=["aperture", "box", "annulus", "psf"], default="aperture")
     parser.add_argument("--radius", default="3px", help="aperture radius: arcsec, or pixels with a px suffix (default 3px)")
     parser.add_argument("--annulus-radii", nargs=2, metavar=("RIN", "ROUT"), help="annular extraction region (method annulus)")
@@ -22,6 +22,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--center-offset", nargs=2, type=float, metavar=("DX", "DY"), help="offset from the centroid, pixels")
     parser.add_argument("--no-background", action="store_true", help="do not subtract a background")
     parser.add_argument("--clip-sigma", type=float, default=5.0, help="outlier threshold")
+    parser.add_argument("--slit-name", help="s2d MultiSlit products: extract only this slit (default: every slit)")
+    parser.add_argument("--save-cleaned", action="store_true",
+                        help="s3d only: also write the cube with its replaced voxels filled (<output stem>_cleaned_s3d.fits)")
     parser.add_argument("--ecsv", action="store_true", help="also write the spectrum as ECSV")
     parser.add_argument("--output", required=True, help="output EXTRACT1D FITS file")
 
@@ -46,8 +49,15 @@ def run(args: argparse.Namespace) -> int:
         center=tuple(args.center) if args.center else None,
         center_radec=tuple(args.center_radec) if args.center_radec else None,
         center_offset=tuple(args.center_offset) if args.center_offset else None,
+        slit_name=getattr(args, "slit_name", None),
+        save_cleaned=args.save_cleaned,
     )
+    spectra = result.spectra or [result.spectrum]
     if args.ecsv:
-        result.spectrum.write_ecsv(result.path.with_suffix(".ecsv"))
-    print(f"{result.path}: {result.n_slices} slices, {result.n_replaced} replaced voxels, {result.seconds:.2f} s")
+        for path, spec in zip(result.paths, spectra):
+            spec.write_ecsv(path.with_suffix(".ecsv"))
+    returned = sum(int((spec.dq & 1 == 0).sum()) for spec in spectra)
+    where = result.path if len(result.paths) == 1 else f"{len(result.paths)} slits -> {result.paths[0].parent}"
+    print(f"{where}: {returned} of {result.n_slices * len(spectra)} slices returned, "
+          f"{result.n_replaced} replaced voxels, {result.seconds:.2f} s")
     return 0
