@@ -206,14 +206,15 @@ class ExtractionOptions(_Model):
     radius: Length = Field("3px", description="Aperture radius / box half-size: a number is arcsec, '3px' is pixels.")
     annulus_radii: tuple[Length, Length] | None = Field(None, description="Inner and outer radius of the annular extraction region (method annulus).")
     bkg_annulus: tuple[Length, Length] = Field(("10px", "12px"), description="Inner and outer radius of the background annulus (IFU) or distance of the side regions from the trace (slit).")
-    background: bool = Field(True, description="Subtract (or, for psf, fit) a background (research code: spec_bkg_sub).")
+    background: bool = Field(True, description="Subtract a sigma-clipped background from the annulus (IFU) or side regions (slit) (research code: spec_bkg_sub).")
+    fit_background: bool = Field(False, description="psf only: fit a constant background with the PSF amplitude in each slice (on top of the subtracted one when background is on).")
     window: int = Field(10, ge=1, description="Half-width in slices of the window of neighbouring slices that builds the empirical profile.")
     clip_sigma: float = Field(5.0, gt=0, description="Outlier threshold against the scaled spatial profile (research code: pix_sig_clip).")
     bkg_clip_sigma: float = Field(5.0, gt=0, description="Sigma clipping of the background region (research code: bkg_sig_clip).")
     center: tuple[float, float] | None = Field(None, description="Fixed centre (x, y) in 0-based pixels.")
     center_radec: tuple[float, float] | None = Field(None, description="Fixed centre (RA, Dec) in degrees.")
     center_offset: tuple[float, float] | None = Field(None, description="Offset (dx, dy) in pixels added to the measured centroid.")
-    save_cleaned: bool = Field(False, description="Also save the outlier-cleaned cube.")
+    save_cleaned: bool = Field(False, description="Also save the outlier-cleaned cube (<spectrum stem>_cleaned_s3d.fits; s3d cubes only).")
 
     _variant = field_validator("variant")(classmethod(lambda cls, v: _variant(v)))
 
@@ -238,6 +239,8 @@ class ExtractionOptions(_Model):
             raise ValueError("annulus_radii: method 'annulus' needs annulus_radii = [inner, outer]")
         if self.center is not None and self.center_radec is not None:
             raise ValueError("center_radec: give one fixed centre (center or center_radec), not both")
+        if self.fit_background and self.method != "psf":
+            raise ValueError(f"fit_background: a background is fitted with the PSF, so it needs method 'psf', not {self.method!r}")
         return self
 
 
@@ -351,6 +354,8 @@ class PipelineConfig(_Model):
             raise ValueError("stage2.cube_align: only IFU observations build cubes")
         if self.mode != "ifu" and self.extract.method in ("box", "annulus"):
             raise ValueError(f"extract.method: '{self.extract.method}' is for IFU cubes; slit images take 'aperture' or 'psf'")
+        if self.mode != "ifu" and self.extract.save_cleaned:
+            raise ValueError("extract.save_cleaned: the cleaned product is written for IFU cubes only")
         if self.combine.defringe and not (self.instrument == "miri" and self.mode == "ifu"):
             raise ValueError("combine.defringe: the 1-D residual-fringe correction is for MIRI MRS only")
         if self.download.enabled and "download" in self.stages and self.download.ingest_from:

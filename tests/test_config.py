@@ -72,6 +72,8 @@ BAD = [
     ({"mode": "slit", "stage2": {"cube_align": "ifu"}}, "stage2.cube_align", "only IFU"),
     ({"mode": "slit", "extract": {"method": "box"}}, "extract.method", "IFU cubes"),
     ({"extract": {"method": "annulus"}}, "extract.annulus_radii", "needs annulus_radii"),
+    ({"extract": {"method": "aperture", "fit_background": True}}, "extract.fit_background", "needs method 'psf'"),
+    ({"mode": "slit", "extract": {"save_cleaned": True}}, "extract.save_cleaned", "IFU cubes only"),
     ({"extract": {"radius": "three"}}, "extract.radius", "not a length"),
     ({"extract": {"radius": -1}}, "extract.radius", "positive"),
     ({"extract": {"bkg_annulus": ["12px", "10px"]}}, "extract.bkg_annulus", "smaller than outer"),

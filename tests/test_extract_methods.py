@@ -163,3 +163,23 @@ def test_save_cleaned_cube(defect_cube, tmp_path: Path) -> None:
         err = raw.err[k, y, x]
         assert np.median(np.abs(clean.data[k, y, x] - truth) / err) < 3
         assert np.median(np.abs(raw.data[k, y, x] - truth) / err) > 10
+
+
+def test_psf_with_fitted_background(defect_cube, tmp_path: Path) -> None:
+    """No annulus: the constant background is fitted with the PSF; truth and honest errors still hold."""
+    path, cube, source, dead, _, _ = defect_cube
+    spec = extract_file(path, tmp_path / "fb.fits", method="psf", radius="4px", background=False,
+                        fit_background=True).spectrum
+    assert spec.meta["FITBKG"]
+    truth = _truth(source, spec, "psf")
+    ok = ~dead
+    assert abs(np.median(spec.flux[ok] / truth[ok]) - 1) <= 0.003
+    pull = (spec.flux[ok] - truth[ok]) / spec.flux_error[ok]
+    robust = 1.4826 * np.median(np.abs(pull - np.median(pull)))
+    assert 0.9 <= robust <= 1.1, robust
+    # the fitted background is the injected one (MJy/sr x aperture area, in Jy), within its statistical error
+    expected = cube.background_mjysr * 1e6 * cube.pixel_sr * spec.npixels[ok]
+    diff = spec.background[ok] - expected
+    stderr = 1.253 * 1.4826 * np.median(np.abs(diff - np.median(diff))) / np.sqrt(diff.size)
+    assert abs(np.median(diff)) < 4 * stderr, (np.median(diff), stderr)
+    assert stderr < 0.5 * np.median(expected)  # the check can tell the background from zero

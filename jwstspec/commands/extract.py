@@ -21,6 +21,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     centre.add_argument("--center-radec", nargs=2, type=float, metavar=("RA", "DEC"), help="fixed centre, degrees")
     parser.add_argument("--center-offset", nargs=2, type=float, metavar=("DX", "DY"), help="offset from the centroid, pixels")
     parser.add_argument("--no-background", action="store_true", help="do not subtract a background")
+    parser.add_argument("--fit-background", action="store_true",
+                        help="psf: fit a constant background with the PSF in each slice")
     parser.add_argument("--clip-sigma", type=float, default=5.0, help="outlier threshold")
     parser.add_argument("--slit-name", help="s2d MultiSlit products: extract only this slit (default: every slit)")
     parser.add_argument("--save-cleaned", action="store_true",
@@ -51,6 +53,7 @@ def run(args: argparse.Namespace) -> int:
         center_offset=tuple(args.center_offset) if args.center_offset else None,
         slit_name=getattr(args, "slit_name", None),
         save_cleaned=args.save_cleaned,
+        fit_background=args.fit_background,
     )
     spectra = result.spectra or [result.spectrum]
     if args.ecsv:

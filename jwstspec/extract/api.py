@@ -86,9 +86,14 @@ def _background(flux: np.ndarray, valid: np.ndarray, mask: np.ndarray, clip: flo
 
 
 def _core(flux: np.ndarray, err: np.ndarray, valid: np.ndarray, weights: np.ndarray, bkg_mask: np.ndarray | None,
-          method: str, window: int, clip_sigma: float, bkg_clip_sigma: float) -> dict[str, np.ndarray]:
+          method: str, window: int, clip_sigma: float, bkg_clip_sigma: float,
+          fit_background: bool = False) -> dict[str, np.ndarray]:
     """Background, profile, outliers and the chosen method on (nw, ny, nx) arrays; all slices at once."""
     nw = flux.shape[0]
+    if bkg_mask is None and fit_background:
+        # no background region: the pixels of the crop outside the extraction region give the level the
+        # empirical profile is built on; the fit below then adds a constant to it
+        bkg_mask = weights == 0
     if bkg_mask is not None:
         bkg, bkg_var = _background(flux, valid, bkg_mask, bkg_clip_sigma)
     else:
@@ -114,7 +119,11 @@ def _core(flux: np.ndarray, err: np.ndarray, valid: np.ndarray, weights: np.ndar
     n_rep = replaced.sum(axis=(1, 2))
     area = weights.sum(axis=(-2, -1)) * np.ones(nw)
     if method == "psf":
-        value, value_err, _ = psf_fit(sub, errf, good, profile, region, bkg_var, profile_slices=max(2 * window + 1, 3))
+        # with fit_background a constant is fitted with the PSF on top of the subtracted estimate; it absorbs
+        # that estimate's error, so the estimate's variance is not added again
+        value, value_err, back = psf_fit(sub, errf, good, profile, region, None if fit_background else bkg_var,
+                                         fit_background=fit_background, profile_slices=max(2 * window + 1, 3))
+        bkg = bkg + np.nan_to_num(back)
     else:
         filled = np.where(good, sub, amp[:, None, None] * profile)
         value = weighted_sum(np.nan_to_num(filled), weights)
@@ -169,6 +178,7 @@ def extract_file(
     center_offset: tuple[float, float] | None = None,
     slit_name: str | None = None,
     save_cleaned: bool = False,
+    fit_background: bool = False,
 ) -> ExtractResult:
     """Extract the 1-D spectrum of a point source from an s3d cube or s2d slit image.
 
@@ -198,6 +208,10 @@ def extract_file(
         in RA/Dec degrees, or an offset from the centroid track.
     slit_name : str, optional
         Extract only this slit of a MultiSlit product.
+    fit_background : bool
+        ``psf`` only: fit a constant background with the PSF amplitude in
+        each slice (on top of the annulus/side-region estimate when
+        ``background``), instead of relying on the subtracted estimate alone.
     save_cleaned : bool
         Cubes: also write the cube with its replaced voxels filled
         (:func:`write_cleaned_cube`, :func:`cleaned_cube_path`).  Slit
@@ -210,6 +224,8 @@ def extract_file(
         raise OptionError("--clip-sigma", "must be positive", input_path)
     if int(window) < 1:
         raise OptionError("--window", "must be at least 1", input_path)
+    if fit_background and method != "psf":
+        raise OptionError("--fit-background", f"fits a background with the PSF: method psf only, not {method!r}", input_path)
     path = require_file(input_path)
     if _is_slit_file(path):
         if center_radec is not None:
@@ -221,12 +237,13 @@ def extract_file(
         return _extract_slits(path, Path(output_path), t0, method=method, radius=radius, bkg_annulus=bkg_annulus,
                               background=background, window=int(window), clip_sigma=clip_sigma,
                               bkg_clip_sigma=bkg_clip_sigma, center=center, center_offset=center_offset,
-                              slit_name=slit_name)
+                              slit_name=slit_name, fit_background=fit_background)
     cube = read_cube(path)
     spec, n_rep, cleaned = _extract_cube(cube, method=method, radius=radius, annulus_radii=annulus_radii,
                                          bkg_annulus=bkg_annulus, background=background, window=int(window),
                                          clip_sigma=clip_sigma, bkg_clip_sigma=bkg_clip_sigma, center=center,
-                                         center_radec=center_radec, center_offset=center_offset)
+                                         center_radec=center_radec, center_offset=center_offset,
+                                         fit_background=fit_background)
     if save_cleaned:
         write_cleaned_cube(path, cleaned_cube_path(Path(output_path)), *cleaned)
     out = spec.write_fits(Path(output_path))
@@ -235,7 +252,7 @@ def extract_file(
 
 def _extract_cube(cube: Cube, *, method: str, radius: Any, annulus_radii: Any, bkg_annulus: Any, background: bool,
                   window: int, clip_sigma: float, bkg_clip_sigma: float, center: Any, center_radec: Any,
-                  center_offset: Any) -> tuple[Spectrum, int, tuple[tuple[slice, slice], np.ndarray, np.ndarray]]:
+                  center_offset: Any, fit_background: bool = False) -> tuple[Spectrum, int, tuple[tuple[slice, slice], np.ndarray, np.ndarray]]:
     nw, ny, nx = cube.flux.shape
     p = cube.path
     r = _to_pixels(radius, cube.pixel_arcsec, "--radius", p)
@@ -287,10 +304,10 @@ def _extract_cube(cube: Cube, *, method: str, radius: Any, annulus_radii: Any, b
     else:
         weights = circle_weights(shape, cxl, cyl, r)
     bkg_mask = annulus_mask(shape, cxl, cyl, rin, rout) if background else None
-    out = _core(flux, err, valid, weights, bkg_mask, method, window, clip_sigma, bkg_clip_sigma)
+    out = _core(flux, err, valid, weights, bkg_mask, method, window, clip_sigma, bkg_clip_sigma, fit_background)
     meta = {**cube.meta, "METHOD": method, "RADIUS": r, "PIXSCALE": cube.pixel_arcsec, "BKGIN": rin, "BKGOUT": rout,
             "ANNIN": ain if method == "annulus" else 0.0, "ANNOUT": aout if method == "annulus" else 0.0,
-            "WINDOW": window, "CLIPSIG": clip_sigma, "CENTMODE": mode, "SRCFILE": p.name, **_versions()}
+            "WINDOW": window, "CLIPSIG": clip_sigma, "FITBKG": fit_background, "CENTMODE": mode, "SRCFILE": p.name, **_versions()}
     ys, xs = out["box"]
     box = (slice(y0 + ys.start, y0 + ys.stop), slice(x0 + xs.start, x0 + xs.stop))
     cleaned = (box, out["replaced"], out["model"])
@@ -358,7 +375,7 @@ def _band(n: int, c: np.ndarray, lo: float, hi: float) -> np.ndarray:
 
 def _extract_slits(path: Path, output: Path, t0: float, *, method: str, radius: Any, bkg_annulus: Any, background: bool,
                    window: int, clip_sigma: float, bkg_clip_sigma: float, center: Any, center_offset: Any,
-                   slit_name: str | None) -> ExtractResult:
+                   slit_name: str | None, fit_background: bool = False) -> ExtractResult:
     if method not in SLIT_METHODS:
         raise OptionError("--method", f"{method!r} is not available for slit images (use aperture or psf)", path)
     slits = read_slits(path, slit_name)
@@ -366,7 +383,7 @@ def _extract_slits(path: Path, output: Path, t0: float, *, method: str, radius: 
     for slit in slits:  # one extraction per slit
         spec, n_rep = _extract_slit(slit, method=method, radius=radius, bkg_annulus=bkg_annulus, background=background,
                                     window=window, clip_sigma=clip_sigma, bkg_clip_sigma=bkg_clip_sigma, center=center,
-                                    center_offset=center_offset)
+                                    center_offset=center_offset, fit_background=fit_background)
         spectra.append(spec)
         n_total += n_rep
     for slit, spec in zip(slits, spectra):  # write only once every slit extracted
@@ -376,7 +393,8 @@ def _extract_slits(path: Path, output: Path, t0: float, *, method: str, radius: 
 
 
 def _extract_slit(slit: Slit, *, method: str, radius: Any, bkg_annulus: Any, background: bool, window: int,
-                  clip_sigma: float, bkg_clip_sigma: float, center: Any, center_offset: Any) -> tuple[Spectrum, int]:
+                  clip_sigma: float, bkg_clip_sigma: float, center: Any, center_offset: Any,
+                  fit_background: bool = False) -> tuple[Spectrum, int]:
     ncross, nw = slit.flux.shape
     p = slit.path
     pixel_arcsec = float(np.degrees(np.sqrt(slit.pixel_sr)) * 3600.0)
@@ -403,7 +421,7 @@ def _extract_slit(slit: Slit, *, method: str, radius: Any, bkg_annulus: Any, bac
     if background:
         d = np.abs(np.arange(ncross)[None, :] - yc[:, None])
         bkg_mask = ((d >= rin) & (d <= rout))[:, :, None]
-    out = _core(flux, err, valid, weights, bkg_mask, method, window, clip_sigma, bkg_clip_sigma)
+    out = _core(flux, err, valid, weights, bkg_mask, method, window, clip_sigma, bkg_clip_sigma, fit_background)
     meta = {**slit.meta, "METHOD": method, "RADIUS": r, "PIXSCALE": pixel_arcsec, "BKGIN": rin, "BKGOUT": rout,
-            "WINDOW": window, "CLIPSIG": clip_sigma, "CENTMODE": mode, "SRCFILE": p.name, **_versions()}
+            "WINDOW": window, "CLIPSIG": clip_sigma, "FITBKG": fit_background, "CENTMODE": mode, "SRCFILE": p.name, **_versions()}
     return _spectrum(out, slit.wavelength, 1e6 * slit.pixel_sr, np.full(nw, np.nan), yc, meta), int(out["n_rep"].sum())
