@@ -98,3 +98,25 @@ def test_read_one_named_slit_and_bad_method(multislit, tmp_path: Path) -> None:
     with pytest.raises(OptionError, match="--method"):
         extract_file(path, tmp_path / "b.fits", method="box")
     assert not (tmp_path / "b.fits").exists()
+
+
+def test_miri_lrs_style_image_model_s2d(tmp_path: Path) -> None:
+    """MIRI LRS fixed-slit s2d files are ImageModels with a WAVELENGTH array; dispersion along y."""
+    from stdatamodels.jwst.datamodels import ImageModel
+
+    data, noise, dq, w, src_jy, yc, _ = _slit(21, n_cosmic=0)
+    m = ImageModel(data.T.copy())  # (nwave, ncross): dispersion along y as in MIRI LRS
+    m.err, m.dq = noise.T.copy(), dq.T.copy()
+    m.wavelength = np.broadcast_to(w[:, None], m.data.shape).astype(np.float32).copy()
+    m.meta.instrument.name = "MIRI"
+    m.meta.instrument.detector = "MIRIMAGE"
+    m.meta.bunit_data = "MJy/sr"
+    m.meta.photometry.pixelarea_steradians = PIX**2
+    m.meta.wcsinfo.dispersion_direction = 2
+    path = tmp_path / "lrs_s2d.fits"
+    m.save(path)
+    res = extract_file(path, tmp_path / "lrs_x1d.fits", method="aperture", radius="4px", bkg_annulus=("8px", "12px"))
+    spec = res.spectrum
+    truth = np.einsum("ik,ki->k", src_jy, _band(spec.y_center, 4.0))
+    assert abs(np.nanmedian(spec.flux[1:] / truth[1:]) - 1) <= 0.003
+    np.testing.assert_allclose(spec.wavelength, w, rtol=1e-6)

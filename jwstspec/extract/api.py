@@ -158,7 +158,7 @@ def _is_slit_file(path: Path) -> bool:
         model = str(fits.getheader(path).get("DATAMODL", ""))
     except Exception:
         return False
-    return model in ("SlitModel", "MultiSlitModel")
+    return model in ("SlitModel", "MultiSlitModel", "ImageModel")  # ImageModel: MIRI LRS fixed-slit s2d
 
 
 def extract_file(
