@@ -19,6 +19,9 @@ from jwstspec.stages.clean1f import (
 )
 from jwstspec.synthetic import nirspec as syn
 
+# the sky mask runs assign_wcs through CRDS on rate files without a WCS: use the offline test cache
+pytestmark = pytest.mark.usefixtures("crds_cache")
+
 
 def _column_rms(values: np.ndarray, sky: np.ndarray) -> float:
     """RMS over the columns of the median over the sky pixels of each column (reference columns excluded)."""
@@ -238,3 +241,52 @@ def test_cli_with_user_mask_and_bad_input(tmp_path: Path, capsys: pytest.Capture
     assert "nosci_rate.fits" in capsys.readouterr().err
     assert main(["clean1f", str(rate.path), "--method", "constant", "--output", str(rate.path)]) == 2
     assert not (tmp_path / "p.fits").exists()
+
+
+def test_sky_mask_runs_assign_wcs_and_msaflagopen_when_the_rate_has_no_wcs(
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """A detector1 rate has no WCS: assign_wcs + msaflagopen run on a copy; failed-open shutters are masked."""
+    from jwst.clean_flicker_noise import clean_flicker_noise as cfn
+    from stdatamodels.jwst import datamodels
+    from stdatamodels.jwst.datamodels import dqflags
+
+    rate = syn.make_nirspec_rate(kind="background", seed=4)
+    model = datamodels.ImageModel(rate.data.copy())
+    model.dq = np.zeros(rate.data.shape, np.uint32)
+    model.meta.exposure.type = "NRS_IFU"
+    reference = sky_mask(model, margin=0, use_wcs=False)
+    # a dark 4x20 block that the image alone calls sky: the failed-open shutter goes there
+    ok = np.lib.stride_tricks.sliding_window_view(reference, (4, 20)).all(axis=(-2, -1))
+    r0, c0 = np.argwhere(ok)[len(np.argwhere(ok)) // 2]
+    block = (slice(r0, r0 + 4), slice(c0, c0 + 20))
+    calls = {}
+
+    def fake_post_process(m: object, input_dir: str = "", assign_wcs: bool = False, msaflagopen: bool = False,
+                          flat_dq: bool = False) -> object:
+        calls.update(assign_wcs=assign_wcs, msaflagopen=msaflagopen, same=m is model)
+        m.meta.wcs = object()
+        m.dq[block] |= dqflags.pixel["MSA_FAILED_OPEN"]
+        return m
+
+    monkeypatch.setattr(cfn, "post_process_rate", fake_post_process)
+    monkeypatch.setattr(cfn, "mask_ifu_slices", lambda m, mask: mask)
+    usable = sky_mask(model, margin=0)
+    assert calls == {"assign_wcs": True, "msaflagopen": True, "same": False}  # on a copy: the input keeps no WCS
+    assert model.meta.wcs is None and not (model.dq & dqflags.pixel["MSA_FAILED_OPEN"]).any()
+    assert not usable[block].any()
+    np.testing.assert_array_equal(usable[~np.isin(np.arange(usable.shape[0]), range(r0, r0 + 4))],
+                                  reference[~np.isin(np.arange(usable.shape[0]), range(r0, r0 + 4))])
+
+
+def test_sky_mask_falls_back_to_the_image_when_assign_wcs_cannot_run(caplog: pytest.LogCaptureFixture) -> None:
+    """Offline, without NIRSpec optical-model references, the real assign_wcs fails: a warning, then the image mask."""
+    from stdatamodels.jwst import datamodels
+
+    rate = syn.make_nirspec_rate(seed=5)
+    model = datamodels.ImageModel(rate.data.copy())
+    model.meta.exposure.type = "NRS_IFU"
+    model.meta.instrument.name = "NIRSPEC"
+    with caplog.at_level("WARNING", logger="jwstspec.stages.clean1f"):
+        usable = sky_mask(model, margin=2)
+    assert any("assign_wcs/msaflagopen could not run" in r.getMessage() for r in caplog.records)
+    np.testing.assert_array_equal(usable, sky_mask(model, margin=2, use_wcs=False))

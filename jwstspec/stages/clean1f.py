@@ -112,9 +112,38 @@ def _lit_from_image(image: np.ndarray, nsigma: float) -> np.ndarray:
     return smooth > centre + nsigma * sigma
 
 
+def _with_wcs(model: Any) -> Any | None:
+    """``model`` with an ``assign_wcs`` WCS (and, for IFU/MOS, failed-open MSA shutters flagged), or None.
+
+    A rate file straight from ``calwebb_detector1`` has no WCS: ``assign_wcs``
+    (and ``msaflagopen``) run here on a copy, through jwst's own
+    ``clean_flicker_noise.post_process_rate``, with the run's CRDS
+    references.  Where they cannot run (no references for this mode in the
+    cache, e.g. offline), a warning is logged and the caller uses the image alone.
+    """
+    if getattr(model.meta, "wcs", None) is not None:
+        return model
+    exp_type = str(model.meta.exposure.type or "")
+    if exp_type not in ("NRS_IFU", "NRS_MSASPEC", *SLIT_EXP_TYPES):
+        return None
+    from jwst.clean_flicker_noise import clean_flicker_noise as cfn
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return cfn.post_process_rate(model.copy(), assign_wcs=True,
+                                         msaflagopen=exp_type in ("NRS_IFU", "NRS_MSASPEC"))
+    except (Exception, SystemExit) as exc:  # noqa: BLE001 - CRDS exits on a fatal look-up error; fall back, said in the log
+        first = (str(exc).splitlines() or [""])[0][:160]
+        log.warning("sky mask: assign_wcs/msaflagopen could not run for %s (%s: %s); the mask comes from the "
+                    "image and DQ alone", exp_type, type(exc).__name__, first)
+        return None
+
+
 def _lit_from_wcs(model: Any, shape: tuple[int, int]) -> np.ndarray | None:
     """Slice/slit footprint from the ``assign_wcs`` WCS (None when there is none or it fails)."""
-    if getattr(model.meta, "wcs", None) is None:
+    model = _with_wcs(model)
+    if model is None:
         return None
     exp_type = str(model.meta.exposure.type or "")
     from jwst.clean_flicker_noise import clean_flicker_noise as cfn
@@ -133,7 +162,13 @@ def _lit_from_wcs(model: Any, shape: tuple[int, int]) -> np.ndarray | None:
                     exp_type, exc)
         return None
     usable = np.asarray(usable, bool)
-    return ~(usable.all(axis=0) if usable.ndim == 3 else usable)
+    lit = ~(usable.all(axis=0) if usable.ndim == 3 else usable)
+    if dq is not None and np.size(dq):  # failed-open MSA shutters flagged by msaflagopen let light in
+        from stdatamodels.jwst.datamodels import dqflags
+
+        open_ = (np.asarray(dq) & dqflags.pixel["MSA_FAILED_OPEN"]) > 0
+        lit |= open_.any(axis=0) if open_.ndim == 3 else open_
+    return lit
 
 
 def sky_mask(source: Any, margin: int = 2, *, dq: np.ndarray | None = None, nsigma: float = 3.0,
