@@ -25,6 +25,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
+from astropy.io import fits
 
 from jwstspec.errors import InputFileError
 from jwstspec.spectrum import DQ_FLAGS, Spectrum, read_spectrum
@@ -294,8 +295,28 @@ def combine_files(inputs: Sequence[Path], output: Path, *, window_half: int = 10
                      title=f"{Path(output).name}: dithers, flagged points", combined=result.combined)
         plot_combined(combined_plot_path(plot), result.combined,
                       title=f"{Path(output).name}: combined ({len(result.spectra)} dithers)")
-    result.combined.write_fits(output)
+    result.combined.write_fits(output, extra_hdus=[dithers_hdu(result, [Path(p).name for p in inputs])])
     return result
+
+
+def dithers_hdu(result: CombineResult, names: Sequence[str]) -> fits.BinTableHDU:
+    """The ``DITHERS`` table of a combined file: one row per input, on the combined grid.
+
+    Columns ``SRCFILE``, ``FLUX`` and ``FLUX_ERROR`` (Jy, the dither as
+    combined, resampled when its grid differed) and ``FLAGGED`` (points the
+    cleaning or the user mask left out of the average).
+    """
+    from astropy.table import Table
+
+    table = Table({
+        "SRCFILE": list(names),
+        "FLUX": np.array([s.flux for s in result.spectra]),
+        "FLUX_ERROR": np.array([s.flux_error for s in result.spectra]),
+        "FLAGGED": np.array(result.flags, dtype=bool),
+    })
+    hdu = fits.table_to_hdu(table)
+    hdu.name = "DITHERS"
+    return hdu
 
 
 def combined_plot_path(plot: Path) -> Path:

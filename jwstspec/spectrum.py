@@ -28,7 +28,7 @@ Optional columns are written only when present on the record.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -160,7 +160,8 @@ class Spectrum:
         return cls(meta=meta, **kwargs)
 
     # --------------------------------------------------------------- writers
-    def write_fits(self, path: str | Path, primary: Mapping[str, Any] | None = None) -> Path:
+    def write_fits(self, path: str | Path, primary: Mapping[str, Any] | None = None,
+                   extra_hdus: Sequence[fits.BinTableHDU | fits.ImageHDU] = ()) -> Path:
         """Write the ``EXTRACT1D`` FITS layout atomically.
 
         Parameters
@@ -170,6 +171,9 @@ class Spectrum:
         primary : mapping, optional
             Extra primary-header keywords (``TELESCOP = 'JWST'`` is always set,
             so that ``specutils`` recognises the JWST x1d layout).
+        extra_hdus : sequence of HDU
+            Written after ``EXTRACT1D`` and the ASDF extension (e.g. the
+            ``DITHERS`` table of a combined spectrum).
         """
         phdr = fits.Header()
         phdr["TELESCOP"] = "JWST"
@@ -186,7 +190,7 @@ class Spectrum:
                 table_hdu.header[f"HIERARCH {key}"] = value
             else:
                 table_hdu.header[key] = value
-        hdul = fits.HDUList([fits.PrimaryHDU(header=phdr), table_hdu, _asdf_hdu(self.meta)])
+        hdul = fits.HDUList([fits.PrimaryHDU(header=phdr), table_hdu, _asdf_hdu(self.meta), *extra_hdus])
         with atomic_path(path) as tmp:
             hdul.writeto(tmp)
         return Path(path)

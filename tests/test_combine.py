@@ -84,9 +84,21 @@ def test_files_roundtrip_and_bad_input(tmp_path: Path) -> None:
     spectra, _ = dithers(n=3, artefacts=5)
     paths = [s.write_fits(tmp_path / f"d{i}_x1d.fits") for i, s in enumerate(spectra)]
     out = tmp_path / "comb_x1d.fits"
-    combine_files(paths, out, plot=tmp_path / "comb.png")
+    result = combine_files(paths, out, plot=tmp_path / "comb.png")
     back = read_spectrum(out)
     assert back.ncombined.max() == 3 and (tmp_path / "comb.png").stat().st_size > 1000
+    # the per-dither spectra and their flags are kept in the DITHERS table
+    from astropy.io import fits
+    from specutils import Spectrum as SU
+
+    with fits.open(out) as hdul:
+        d = hdul["DITHERS"].data
+        assert list(d["SRCFILE"]) == [p.name for p in paths]
+        np.testing.assert_array_equal(d["FLAGGED"], np.array(result.flags))
+        assert d["FLAGGED"].sum() >= 5  # the injected artefacts are there
+        np.testing.assert_allclose(d["FLUX"][1], spectra[1].flux)
+        assert (d["FLAGGED"].sum(axis=0) == 3 - back.ncombined).all()
+    assert SU.read(out).flux.size == W.size  # specutils still reads the file
     assert out.with_suffix(".ecsv").exists()
     nan = Spectrum(W, np.full(W.size, np.nan), np.ones(W.size)).write_fits(tmp_path / "nan_x1d.fits")
     bad_out = tmp_path / "bad_x1d.fits"
