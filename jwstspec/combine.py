@@ -196,16 +196,20 @@ def stitch(spectra_by_band: dict[str, Spectrum], *, scale: bool = False) -> Spec
     its (already scaled) predecessor and itself in their overlap, so the
     whole chain is tied to the first band; a band without a usable overlap
     is left unscaled, with a note.  ``DQ`` and ``NCOMBINED`` of the kept
-    points are carried over.  Header: ``BANDS``, ``OVERLAP``, ``SCALED``,
+    points are carried over.  Header: ``BANDS``, ``OVERLAP`` (the rule),
+    ``OVERLAPS`` (each overlap's range and the band kept), ``SCALED``,
     ``SCALING`` (the factors and notes).
     """
     items = sorted(spectra_by_band.items(), key=lambda kv: np.nanmin(kv[1].wavelength))
     keep_w, keep_f, keep_e, keep_dq, keep_n = [], [], [], [], []
-    notes = []
+    notes, overlaps = [], []
     prev_max = -np.inf
+    prev_band = ""
     prev: tuple[np.ndarray, np.ndarray] | None = None  # wavelength, scaled flux of the previous band
     for band, s in items:
         f, e = s.flux.copy(), s.flux_error.copy()
+        if prev is not None and np.nanmin(s.wavelength) <= prev_max:
+            overlaps.append(f"{prev_band}/{band} {np.nanmin(s.wavelength):.4f}-{prev_max:.4f} um: {prev_band} kept")
         if scale and prev is not None:
             lo, hi = np.nanmin(s.wavelength), np.nanmax(prev[0])
             a = (s.wavelength >= lo) & (s.wavelength <= hi)
@@ -228,6 +232,7 @@ def stitch(spectra_by_band: dict[str, Spectrum], *, scale: bool = False) -> Spec
         keep_n.append(s.ncombined[sel] if s.ncombined is not None else np.ones(int(sel.sum()), int))
         prev_max = max(prev_max, np.nanmax(s.wavelength))
         prev = (s.wavelength, f)
+        prev_band = band
     w = np.concatenate(keep_w)
     order = np.argsort(w, kind="stable")
     # strictly increasing: a repeated wavelength (e.g. the seam of a two-channel MRS cube) is kept once
@@ -235,6 +240,8 @@ def stitch(spectra_by_band: dict[str, Spectrum], *, scale: bool = False) -> Spec
     order = order[keep]
     meta = {"BANDS": ",".join(b for b, _ in items), "OVERLAP": "shorter-wavelength band kept in overlaps",
             "SCALED": bool(scale)}
+    if overlaps:
+        meta["OVERLAPS"] = "; ".join(overlaps)
     if notes:
         meta["SCALING"] = "; ".join(notes)
     return Spectrum(w[order], np.concatenate(keep_f)[order], np.concatenate(keep_e)[order],

@@ -78,6 +78,7 @@ def test_stitch_sorted_with_overlap_recorded() -> None:
     assert np.all(np.diff(s.wavelength) > 0)
     assert "scaled" in s.meta["SCALING"]
     assert np.allclose(s.flux, 1.0)
+    assert s.meta["OVERLAPS"] == "a/b 5.9000-6.0000 um: a kept"
 
 
 def test_files_roundtrip_and_bad_input(tmp_path: Path) -> None:
