@@ -87,6 +87,20 @@ def combine_band(
     return _record(output, {"notes": notes, "n_inputs": len(spectra)})
 
 
+def group_by_slit(spectra: Sequence[Path]) -> dict[str, list[Path]]:
+    """Split one band's extracted spectra by slit (``SLITNAME``; ``""`` for cubes and single slits).
+
+    A MultiSlit (MOS, several fixed slits) product gives one spectrum per
+    slit, and each slit holds a different source: only spectra of the same
+    slit are dithers of one another.
+    """
+    groups: dict[str, list[Path]] = {}
+    for p in spectra:
+        slit = str(read_spectrum(Path(p)).meta.get("SLITNAME", "") or "")
+        groups.setdefault(slit, []).append(Path(p))
+    return groups
+
+
 def _band_of(path: Path) -> str:
     from jwstspec.plan import product_band
 

@@ -65,3 +65,15 @@ def test_stitch_bands_with_spectral_leak(tmp_path: Path) -> None:
     # no 1B: skipped with a note, not an error
     rec2 = stitch_bands([p3], tmp_path / "t2_x1d.fits", spectral_leak=True, leak_reference=str(ref))
     assert any("skipped" in n and "1B" in n for n in rec2["notes"])
+
+
+def test_group_by_slit(tmp_path: Path) -> None:
+    from jwstspec.products import group_by_slit
+
+    w = np.linspace(1, 2, 50)
+    paths = []
+    for i, slit in enumerate(["S200A1", "S200A2", "S200A1", ""]):
+        meta = {"SLITNAME": slit} if slit else {}
+        paths.append(Spectrum(w, np.ones(50), np.ones(50), meta=meta).write_fits(tmp_path / f"s{i}_x1d.fits"))
+    groups = group_by_slit(paths)
+    assert groups == {"S200A1": [paths[0], paths[2]], "S200A2": [paths[1]], "": [paths[3]]}
