@@ -99,13 +99,15 @@ def jwstspec_pipeline(config: PipelineConfig) -> dict[str, Any]:
     layout = Layout.from_config(config)
     observations = [config.observation] + ([config.background_observation] if config.background_observation and not config.nod_subtraction else [])
     layout.create(observations)
-    for stale in remove_stale_temporaries(layout.program_dir):
-        logger.info("removed temporary file of an interrupted run: %s", stale)
     apply_environment(crds_environment(config))
     run = _Run(config, layout)
     notes: list[str] = []
 
     with run_lock(layout, config.observation):
+        # under the lock: a live run's temporaries look the same as those of a killed one
+        for obs in observations:
+            for stale in remove_stale_temporaries(layout.obs_dir(obs)):
+                logger.info("removed what an interrupted run left: %s", stale)
         save_config(config, layout.run_file(config.observation, "config.toml"))
         logger.info("jwstspec run of program %s observation %s (config %s), data in %s",
                     config.program, config.observation, config.digest(), layout.program_dir)

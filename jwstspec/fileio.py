@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -63,14 +64,21 @@ def atomic_write_text(final: str | Path, text: str) -> Path:
 
 
 def remove_stale_temporaries(directory: str | Path) -> list[Path]:
-    """Remove temporary files left by an interrupted run below ``directory``."""
+    """Remove what an interrupted run left below ``directory``: ``.tmp-*`` files and staging directories.
+
+    Call it only while holding the lock of the run that owns ``directory``
+    (:func:`jwstspec.locking.run_lock`): a live run's temporaries look the same.
+    """
     removed = []
     root = Path(directory)
     if not root.exists():
         return removed
-    for path in root.rglob(TMP_PREFIX + "*"):
-        if path.is_file():
-            path.unlink()
+    for path in sorted(root.rglob(TMP_PREFIX + "*")):
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+        elif path.exists() or path.is_symlink():
+            path.unlink(missing_ok=True)
             removed.append(path)
     return removed
 

@@ -33,8 +33,11 @@ def test_stale_temporaries_removed(tmp_path: Path) -> None:
     stale = tmp_path / "a" / ".tmp-out.abc.fits"
     stale.write_text("partial")
     keep = atomic_write_text(tmp_path / "a" / "keep.txt", "ok")
-    assert remove_stale_temporaries(tmp_path) == [stale]
-    assert keep.exists() and not stale.exists()
+    staging = tmp_path / "a" / ".tmp-abc123"  # a pipeline staging directory of a killed run
+    (staging / "sub").mkdir(parents=True)
+    (staging / "sub" / "x_cal.fits").write_text("half")
+    assert remove_stale_temporaries(tmp_path) == [staging, stale]
+    assert keep.exists() and not stale.exists() and not staging.exists()
 
 
 def test_sha256_streamed(tmp_path: Path) -> None:
