@@ -42,6 +42,7 @@ from jwstspec.crds import apply_environment, crds_environment
 from jwstspec.fileio import remove_stale_temporaries
 from jwstspec.layout import Layout, product_name
 from jwstspec.locking import run_lock
+from jwstspec.products import group_by_slit
 from jwstspec.stages.pipelines import merge_steps, spec2_steps
 
 
@@ -305,6 +306,8 @@ def extraction_options(config: PipelineConfig) -> dict[str, Any]:
         "center": e.center,
         "center_radec": e.center_radec,
         "center_offset": e.center_offset,
+        "fit_background": e.fit_background,
+        "save_cleaned": e.save_cleaned,
     }
 
 
@@ -366,8 +369,11 @@ def _combine(run: _Run, spectra: dict[str, list[Any]]) -> dict[str, Any]:
         paths = [p for item in items for p in _resolve(item)]
         if not paths:
             continue
-        futures[band] = run.submit(combine_task, "combine", band, spectra=paths,
-                                   output=str(layout.combined_path(obs, band)), options=combine_options(config))
+        by_slit = group_by_slit(paths) if config.mode != "ifu" else {"": [Path(p) for p in paths]}
+        for slit, group in by_slit.items():  # several slits (MOS): one combination per slit
+            key = f"{band}_{slit}" if slit and len(by_slit) > 1 else band
+            futures[key] = run.submit(combine_task, "combine", key, spectra=[str(p) for p in group],
+                                      output=str(layout.combined_path(obs, key)), options=combine_options(config))
     for band, fut in futures.items():
         out[band] = fut.result()
     if config.combine.stitch and out:
