@@ -107,17 +107,7 @@ class ProductCachePolicy(CachePolicy):
         flow_parameters: dict[str, Any],
         **kwargs: Any,
     ) -> str | None:
-        canonical = {
-            name: (str(value) if _is_output_param(name) else _canonical(value)) for name, value in sorted(inputs.items())
-        }
-        payload = {
-            "task": task_ctx.task.name,
-            "inputs": canonical,
-            "jwst": _jwst_version(),
-            "crds_context": os.environ.get("CRDS_CONTEXT", ""),
-            "crds_path": os.environ.get("CRDS_PATH", ""),
-        }
-        key = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+        key = self.key_for(task_ctx.task.name, inputs)
         store = getattr(task_ctx, "result_store", None)
         if store is not None:
             try:
@@ -126,3 +116,45 @@ class ProductCachePolicy(CachePolicy):
             except Exception:
                 return f"{key}-unreadable-{uuid.uuid4().hex}"
         return key
+
+    @staticmethod
+    def key_for(task_name: str, inputs: dict[str, Any]) -> str:
+        """The cache key of task ``task_name`` called with ``inputs`` (resolved values)."""
+        canonical = {
+            name: (str(value) if _is_output_param(name) else _canonical(value)) for name, value in sorted(inputs.items())
+        }
+        payload = {
+            "task": task_name,
+            "inputs": canonical,
+            "jwst": _jwst_version(),
+            "crds_context": os.environ.get("CRDS_CONTEXT", ""),
+            "crds_path": os.environ.get("CRDS_PATH", ""),
+        }
+        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+_MISS = object()
+
+
+def cached_result(storage: Path, key: str) -> Any:
+    """The result cached under ``key`` in ``storage`` when it is there and its outputs are valid, else ``_MISS``.
+
+    The flow calls this before submitting a task whose inputs are all known:
+    a hit then costs a file read in the flow process instead of a task run
+    in a (possibly not yet started) worker.  Anything unreadable is a miss.
+    """
+    from prefect.filesystems import LocalFileSystem
+    from prefect.results import ResultStore
+
+    try:
+        store = ResultStore(result_storage=LocalFileSystem(basepath=str(storage)))
+        if not store.exists(key):
+            return _MISS
+        value = store.read(key).result
+    except Exception:
+        return _MISS
+    return value if outputs_valid(value) else _MISS
+
+
+def is_miss(value: Any) -> bool:
+    return value is _MISS

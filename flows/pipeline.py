@@ -11,6 +11,7 @@ only extraction, or enter at Stage 2 with products made elsewhere).
 
 from __future__ import annotations
 
+import inspect
 import os
 import time
 from collections import defaultdict
@@ -21,7 +22,7 @@ from prefect import flow, get_run_logger
 from prefect.futures import PrefectFuture
 
 from flows import artifacts
-from flows.cache import ProductCachePolicy
+from flows.cache import ProductCachePolicy, cached_result, is_miss
 from flows.tasks import (
     clean1f_task,
     combine_task,
@@ -61,12 +62,29 @@ class _Run:
         self.records: list[tuple[str, str, PrefectFuture[Any]]] = []  # (stage, label, future)
         self.t0 = time.perf_counter()
 
-    def submit(self, task: Any, stage: str, label: str, **kwargs: Any) -> PrefectFuture[Any]:
-        """Submit a task with this run's cache storage and a readable run name."""
+    def submit(self, task: Any, stage: str, label: str, **kwargs: Any) -> Any:
+        """Submit a task with this run's cache storage and a readable run name.
+
+        When every input is already known (no pending upstream task) and the
+        cache holds a valid result for them, the result is taken here, in
+        the flow process, and no task run is created: a fully cached rerun
+        then starts no worker at all.  Such tasks are reported as ``cached``
+        in the run summary and the exposures table.  Returns a
+        :class:`PrefectFuture` or a :class:`_Done`.
+        """
+        kwargs = {k: _concrete(v) for k, v in kwargs.items()}
         if task.name in UNCACHED_TASKS:
             configured = task.with_options(task_run_name=f"{task.name} {label}")
         else:
             force = stage in self.config.runtime.force or not self.config.runtime.cache
+            if not force and not _pending(kwargs):
+                bound = inspect.signature(task.fn).bind(**kwargs)
+                bound.apply_defaults()  # Prefect keys the task run's parameters with their defaults
+                value = cached_result(self.storage, self.policy.key_for(task.name, dict(bound.arguments)))
+                if not is_miss(value):
+                    done = _Done(value)
+                    self.records.append((stage, label, done))
+                    return done
             configured = task.with_options(
                 task_run_name=f"{task.name} {label}",
                 result_storage=self.storage,
@@ -76,6 +94,53 @@ class _Run:
         future = configured.submit(**kwargs)
         self.records.append((stage, label, future))
         return future
+
+
+class _Done:
+    """A task result taken from the cache by the flow itself (the interface of a finished future)."""
+
+    class _State:
+        name = "Cached"
+
+    state = _State()
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def wait(self, timeout: float | None = None) -> None:
+        return None
+
+    def result(self, *args: Any, **kwargs: Any) -> Any:
+        return self.value
+
+    def add_done_callback(self, fn: Any) -> None:
+        fn(self)
+
+
+def _concrete(value: Any) -> Any:
+    """``value`` with every finished :class:`_Done` (also inside ``_Item`` and lists) replaced by its result."""
+    if isinstance(value, _Done):
+        return value.value
+    if isinstance(value, _Item) and isinstance(value.future, _Done):
+        return value.result()
+    if isinstance(value, list):
+        return [_concrete(v) for v in value]
+    if isinstance(value, tuple):
+        return tuple(_concrete(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _concrete(v) for k, v in value.items()}
+    return value
+
+
+def _pending(value: Any) -> bool:
+    """Whether ``value`` holds a future of a task still to run (its result is not known yet)."""
+    if isinstance(value, (PrefectFuture, _Item)):
+        return True
+    if isinstance(value, (list, tuple)):
+        return any(_pending(v) for v in value)
+    if isinstance(value, dict):
+        return any(_pending(v) for v in value.values())
+    return False
 
 
 def _stage(config: PipelineConfig, name: str) -> bool:
@@ -239,13 +304,15 @@ class _Item:
 
 def _pass(value: Any) -> Any:
     """A task argument: futures are passed on (Prefect waits for them), items resolved."""
+    if isinstance(value, _Done):
+        return value.value
     if isinstance(value, _Item):
         return value.result()
     return value
 
 
 def _resolve(value: Any) -> Any:
-    if isinstance(value, (PrefectFuture, _Item)):
+    if isinstance(value, (PrefectFuture, _Item, _Done)):
         return value.result()
     return value
 
