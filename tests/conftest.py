@@ -27,6 +27,8 @@ os.environ.update(
         "STPIPE_DISABLE_CRDS_STEPPARS": "true",
         "PREFECT_HOME": str(SESSION_DIR / "prefect"),
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        # each embedded API migrates a fresh database: Prefect's 20 s wait is too short on a loaded 2-core box
+        "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180",
         "PREFECT_LOGGING_EXTRA_LOGGERS": "jwst,stpipe,stcal,stdatamodels,CRDS,jwstspec",
         "MPLBACKEND": "Agg",
     }
