@@ -3,21 +3,37 @@
     .venv/bin/python benchmarks/chaos.py [--kills 20] [--seed 1] [--dithers 2] [--root DIR]
 
 A small synthetic MIRI MRS observation (``--dithers`` dithers plus a
-dedicated background, the demo's generator) is processed once without
-interruption: the reference.  Then, for each kill, a fresh copy of the raw
-inputs is run with ``jwstspec run`` in its own process group, the whole
-group (CLI, process-pool workers, embedded Prefect server) gets SIGKILL
-after a random time within the reference's duration, and the run is
-started again and left to finish.  After each completed rerun:
+dedicated background, the demo's generator; every stage runs: Detector1 ->
+Spec2 with a background association -> Spec3 -> extraction -> combine ->
+stitch) is generated once and processed once without interruption: the
+reference.  Then, for each kill, a fresh copy of the raw inputs is run with
+``jwstspec run`` (``python -m jwstspec.cli``) in its own process group; the
+whole group (CLI, process-pool workers, embedded Prefect server) gets
+SIGKILL after a random time, uniform within the reference's duration, and
+the run is started again on the same data directory and left to finish.
+A fresh copy per kill (rather than one data directory killed again and
+again) makes every kill land on a run that still has all of its work
+ahead, so the kill moments cover the whole run uniformly.
 
-* every final product (``combined/*.fits`` and ``*.ecsv``) must equal the
-  reference's: for FITS files every column of every table HDU, and the data
-  of image HDUs, exactly (NaN equal to NaN); for ECSV the table columns.
-  Headers and PNGs are not compared (they carry dates and paths);
-* no temporary file or staging directory (``.tmp-*``) may be left anywhere
+Checked for each kill:
+
+* right after the kill, every file under a final name (no ``.tmp-``
+  prefix) is whole: FITS structure complete (:func:`jwstspec.fitscheck.check_fits`,
+  every HDU's data present), JSON/TOML/ECSV parse;
+* the rerun exits 0;
+* every final product equals the reference's exactly (NaN equal to NaN,
+  same dtype and shape): ``combined*/*.fits`` (every column of every table
+  HDU, including the ``DITHERS`` table, and the data of image HDUs),
+  ``combined*/*.ecsv`` (every column) and the per-dither spectra
+  ``extract*/*.fits`` (same as FITS above).  Headers, PNGs, ``summary.md``
+  and ``manifest.json`` are not compared (they carry dates, paths and
+  timings);
+* no temporary file or staging directory (``.tmp-*``) is left anywhere
   under the data directory.
 
-Prints one line per kill and ``N kills, M identical completions``.
+Prints one line per kill and ``N kills, M identical completions``.  The
+Prefect database of the runs lives under the work directory
+(``PREFECT_HOME``), not in the user's ``~/.prefect``.
 """
 
 from __future__ import annotations
@@ -65,12 +81,18 @@ def fresh_copy(config: Path, template: Path, target: Path, overrides: dict | Non
     return save_config(validate_config(raw), target / "config.toml")
 
 
+def cli_env() -> dict[str, str]:
+    """Environment of a ``jwstspec run`` subprocess."""
+    # a loaded machine (or the first start on a new PREFECT_HOME, which migrates the database) can
+    # take longer than Prefect's default 20 s to bring up the embedded API
+    return {"PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180", **os.environ, "PYTHONUNBUFFERED": "1"}
+
+
 def start(config: Path, log: Path) -> subprocess.Popen[bytes]:
     """``jwstspec run CONFIG`` in its own process group (so a kill reaches every child)."""
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     with open(log, "ab") as fh:
         return subprocess.Popen([*CLI, "run", str(config)], stdout=fh, stderr=subprocess.STDOUT,
-                                start_new_session=True, env=env)
+                                start_new_session=True, env=cli_env())
 
 
 def kill(proc: subprocess.Popen[bytes]) -> None:
@@ -91,12 +113,12 @@ def run_to_end(config: Path, log: Path, timeout: float = 1800) -> int:
             kill(proc)
 
 
-def run_and_kill(config: Path, log: Path, when: float | Callable[[], bool], timeout: float = 1800) -> bool:
-    """Start a run and SIGKILL it after ``when`` seconds, or as soon as ``when()`` is true.
+def kill_when(proc: subprocess.Popen[bytes], when: float | Callable[[], bool], timeout: float = 1800) -> bool:
+    """SIGKILL the process group of ``proc`` after ``when`` seconds, or as soon as ``when()`` is true.
 
-    Returns True when the kill hit a live run (False: it had finished first).
+    Returns True when the kill hit a live run (False: it had ended first, or
+    ``timeout`` passed; the group is killed then too).
     """
-    proc = start(config, log)
     t0 = time.monotonic()
     while proc.poll() is None and time.monotonic() - t0 < timeout:
         due = (time.monotonic() - t0 >= when) if isinstance(when, (int, float)) else when()
@@ -109,13 +131,19 @@ def run_and_kill(config: Path, log: Path, when: float | Callable[[], bool], time
     return False
 
 
+def run_and_kill(config: Path, log: Path, when: float | Callable[[], bool], timeout: float = 1800) -> bool:
+    """Start a run and SIGKILL it after ``when`` seconds, or as soon as ``when()`` is true (see :func:`kill_when`)."""
+    return kill_when(start(config, log), when, timeout)
+
+
 def final_products(data_dir: Path) -> dict[str, list[np.ndarray]]:
     """Arrays of every final product under ``combined*/`` (see the module docstring)."""
     from astropy.io import fits
     from astropy.table import Table
 
     out: dict[str, list[np.ndarray]] = {}
-    for path in sorted(data_dir.rglob("combined*/*")):
+    paths = sorted(data_dir.rglob("combined*/*")) + sorted(data_dir.rglob("extract*/*.fits"))
+    for path in paths:
         if path.name.startswith(TMP_PREFIX):
             continue
         if path.suffix == ".fits":
@@ -159,6 +187,45 @@ def leftovers(data_dir: Path) -> list[Path]:
     return sorted(p for p in data_dir.rglob(TMP_PREFIX + "*"))
 
 
+def half_written(data_dir: Path) -> list[str]:
+    """Files under a final name that are not whole (see the module docstring); empty: all whole."""
+    import json
+    import tomllib
+
+    from astropy.table import Table
+
+    from jwstspec.fitscheck import check_fits
+
+    bad = []
+    for path in sorted(data_dir.rglob("*")):
+        if not path.is_file() or any(part.startswith(TMP_PREFIX) for part in path.relative_to(data_dir).parts):
+            continue
+        try:
+            if path.suffix == ".fits":
+                check_fits(path, telescope=None)
+            elif path.suffix == ".json":
+                json.loads(path.read_text())
+            elif path.suffix == ".toml":
+                tomllib.loads(path.read_text())
+            elif path.suffix == ".ecsv":
+                Table.read(path, format="ascii.ecsv")
+        except Exception as exc:  # noqa: BLE001 - any failure to read is the finding
+            bad.append(f"{path.relative_to(data_dir)}: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
+    return bad
+
+
+#: products that mark how far a run got, in pipeline order
+_PHASES = (("rate", "stage1/*_rate.fits"), ("cal", "stage2/*_cal.fits"), ("s3d3", "stage3/*_s3d.fits"),
+           ("x1d", "extract/*_x1d.fits"), ("comb", "combined/*_combined_x1d.fits"), ("stitch", "combined/*_stitched_x1d.fits"))
+
+
+def phase(data_dir: Path) -> str:
+    """How many products of each kind exist (e.g. ``rate 4 cal 1``): where a kill landed."""
+    counts = [(name, sum(1 for p in data_dir.rglob(pattern) if not p.name.startswith(TMP_PREFIX)))
+              for name, pattern in _PHASES]
+    return " ".join(f"{name} {n}" for name, n in counts if n) or "nothing yet"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--kills", type=int, default=20)
@@ -168,8 +235,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     import tempfile
 
-    root = args.root or Path(tempfile.mkdtemp(prefix="jwstspec-chaos-"))
+    root = (args.root or Path(tempfile.mkdtemp(prefix="jwstspec-chaos-"))).resolve()
     root.mkdir(parents=True, exist_ok=True)
+    os.environ["PREFECT_HOME"] = str(root / "prefect-home")  # the runs' Prefect database, not ~/.prefect
+    os.environ.pop("PREFECT_API_URL", None)  # every run starts its own embedded API, as a user's would
     t_all = time.perf_counter()
     config, template = prepare(root / "gen", args.dithers)
     ref_cfg = fresh_copy(config, template, root / "reference")
@@ -180,27 +249,36 @@ def main(argv: list[str] | None = None) -> int:
         print(f"reference run failed (exit {rc}); see {root / 'reference.log'}")
         return 1
     reference = final_products(root / "reference" / "data")
-    print(f"reference run {duration:.0f} s, {len(reference)} final products; work directory {root}")
+    print(f"reference run {duration:.0f} s, {len(reference)} final products compared; work directory {root}")
+    print(f"{'kill':>4} {'at s':>6} {'state':>5}  {'products present at the kill':<38} {'whole':>5} {'rerun':>5} "
+          f"{'result':<10} {'tmp':>3} {'s':>5}")
     rng = random.Random(args.seed)
-    identical = 0
+    identical = live = 0
     for i in range(args.kills):
         trial = root / f"kill{i:02d}"
         cfg = fresh_copy(config, template, trial)
-        when = rng.uniform(0.02, 0.98) * duration
+        data = trial / "data"
+        when = rng.uniform(0.0, 1.0) * duration
         t1 = time.perf_counter()
         hit = run_and_kill(cfg, trial / "run.log", when)
+        live += hit
+        at_kill = phase(data)
+        broken = half_written(data)
         rc = run_to_end(cfg, trial / "run.log")
-        products = final_products(trial / "data")
-        diffs = differences(reference, products) if rc == 0 else [f"rerun exit code {rc}"]
-        left = leftovers(trial / "data")
-        ok = not diffs and not left
+        diffs = differences(reference, final_products(data)) if rc == 0 else [f"rerun exit code {rc}"]
+        left = leftovers(data)
+        ok = not diffs and not left and not broken
         identical += ok
-        print(f"kill {i + 1:2d} at {when:5.1f} s ({'live' if hit else 'after the end'}): rerun exit {rc}, "
-              f"{'identical' if not diffs else '; '.join(diffs[:3])}, "
-              f"{len(left)} temporaries left, {time.perf_counter() - t1:.0f} s")
+        print(f"{i + 1:4d} {when:6.1f} {'live' if hit else 'done':>5}  {at_kill:<38} {'yes' if not broken else 'NO':>5} "
+              f"{rc:5d} {'identical' if not diffs else 'DIFFERENT':<10} {len(left):3d} {time.perf_counter() - t1:5.0f}")
+        for line in [*broken, *diffs, *map(str, left)][:10]:
+            print(f"       {line}")
         if ok:
             shutil.rmtree(trial, ignore_errors=True)
-    print(f"{args.kills} kills, {identical} identical completions ({time.perf_counter() - t_all:.0f} s in all)")
+        else:
+            print(f"       kept for inspection: {trial}")
+    print(f"{args.kills} kills ({live} of a live run), {identical} identical completions "
+          f"(reference run {duration:.0f} s, {time.perf_counter() - t_all:.0f} s in all)")
     return 0 if identical == args.kills else 1
 
 

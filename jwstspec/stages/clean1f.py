@@ -545,7 +545,10 @@ def _pipeline(model: Any, usable: np.ndarray, output_path: Path, rate_path: Path
     from jwst.clean_flicker_noise import CleanFlickerNoiseStep
     from stdatamodels.jwst.datamodels import ImageModel
 
-    with tempfile.TemporaryDirectory(dir=output_path.parent, prefix=".tmp-mask-") as tmp:
+    from jwstspec.fileio import writer_lock
+
+    # the writer lock keeps another run's clean-up of stale temporaries away from this directory
+    with writer_lock(output_path.parent), tempfile.TemporaryDirectory(dir=output_path.parent, prefix=".tmp-mask-") as tmp:
         mask_file = Path(tmp) / "sky_mask.fits"
         ImageModel(data=usable.astype(np.float32)).save(mask_file)
         try:

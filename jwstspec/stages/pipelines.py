@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from jwstspec.errors import InputFileError, StageError
-from jwstspec.fileio import TMP_PREFIX
+from jwstspec.fileio import TMP_PREFIX, writer_lock
 
 log = logging.getLogger(__name__)
 
@@ -60,13 +60,18 @@ def exposure_log(log_file: Path | None, level: int = logging.INFO) -> Iterator[N
 
 @contextlib.contextmanager
 def staging_dir(output_dir: Path) -> Iterator[Path]:
-    """A temporary directory inside ``output_dir``; removed afterwards."""
+    """A temporary directory inside ``output_dir``; removed afterwards.
+
+    While it exists the writer lock of ``output_dir`` is held, so another
+    run's clean-up of stale temporaries leaves it alone.
+    """
     output_dir.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=TMP_PREFIX, dir=output_dir))
-    try:
-        yield tmp
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    with writer_lock(output_dir):
+        tmp = Path(tempfile.mkdtemp(prefix=TMP_PREFIX, dir=output_dir))
+        try:
+            yield tmp
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def publish(staged: Path, output_dir: Path) -> list[Path]:
