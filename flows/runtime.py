@@ -33,6 +33,8 @@ def prefect_environment() -> dict[str, str]:
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "PREFECT_RESULTS_PERSIST_BY_DEFAULT": "true",
         "PREFECT_TASKS_REFRESH_CACHE": "false",
+        # the embedded API migrates its database on every start: Prefect's 20 s wait is too short under load
+        "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
     }
 
 
