@@ -284,6 +284,15 @@ def _lower_bound(buf: np.ndarray, cnt: int, v: float) -> int:  # pragma: no cove
     return lo
 
 
+@njit(cache=True, inline="always")
+def _insert(buf: np.ndarray, cnt: int, v: float) -> None:  # pragma: no cover - numba
+    """Insert ``v`` into the sorted ``buf[:cnt]`` (room for one more value is there)."""
+    j = _lower_bound(buf, cnt, v)
+    for t in range(cnt, j, -1):
+        buf[t] = buf[t - 1]
+    buf[j] = v
+
+
 @njit(cache=True, nogil=True)
 def _running_median_rows(data: np.ndarray, usable: np.ndarray, half: int, fill: bool) -> np.ndarray:  # pragma: no cover - numba
     """Running median (window ``2*half+1``, truncated at the ends) along each row of the usable values.
@@ -307,11 +316,7 @@ def _running_median_rows(data: np.ndarray, usable: np.ndarray, half: int, fill: 
         cnt = 0
         for k in range(min(half, n)):
             if m[k]:
-                v = x[k]
-                j = _lower_bound(buf, cnt, v)
-                for t in range(cnt, j, -1):
-                    buf[t] = buf[t - 1]
-                buf[j] = v
+                _insert(buf, cnt, x[k])
                 cnt += 1
         for i in range(n):
             add = i + half
@@ -331,11 +336,7 @@ def _running_median_rows(data: np.ndarray, usable: np.ndarray, half: int, fill: 
                         j -= 1
                 buf[j] = v
             elif do_add:
-                v = x[add]
-                j = _lower_bound(buf, cnt, v)
-                for t in range(cnt, j, -1):
-                    buf[t] = buf[t - 1]
-                buf[j] = v
+                _insert(buf, cnt, x[add])
                 cnt += 1
             elif do_rem:
                 j = _lower_bound(buf, cnt, x[rem])
