@@ -7,6 +7,11 @@
 * :func:`embedded_prefect` starts a private Prefect API on loopback for
   the duration of a command (no server to install or start; analytics
   off), unless ``PREFECT_API_URL`` already points at a server.
+* :func:`warm_process_pools`: inside it, the process pool's workers outlive
+  one flow run, so the flows of one command (the demo runs three) pay the
+  worker start (spawn, import Prefect and jwst, CRDS set-up) once.  Workers
+  are started lazily, on the first task that actually runs: a flow whose
+  tasks all come from the cache starts none.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -72,11 +78,14 @@ def quiet_crds_console() -> None:
 
 def make_task_runner(runtime: RuntimeOptions, env: dict[str, str]) -> Any:
     """The Prefect task runner for ``[runtime] task_runner``."""
-    from prefect.task_runners import ProcessPoolTaskRunner, ThreadPoolTaskRunner
+    from prefect.task_runners import ThreadPoolTaskRunner
 
     workers = runtime.workers or os.cpu_count() or 1
     if runtime.task_runner == "process":
-        return ProcessPoolTaskRunner(max_workers=workers, initializer=worker_initializer, initargs=(env, runtime.log_level))
+        from prefect.task_runners import ProcessPoolTaskRunner
+
+        runner_class = _warm_runner_class() if _warm_supported() else ProcessPoolTaskRunner
+        return runner_class(max_workers=workers, initializer=worker_initializer, initargs=(env, runtime.log_level))
     if runtime.task_runner == "thread":
         return ThreadPoolTaskRunner(max_workers=workers)
     if runtime.task_runner == "serial":
@@ -104,13 +113,18 @@ def embedded_prefect() -> Iterator[str | None]:
         return
     configure_environment()
     from prefect.server.api.server import SubprocessASGIServer
-    from prefect.settings import PREFECT_API_URL, temporary_settings
+    from prefect.settings import PREFECT_API_URL, PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 
     server = SubprocessASGIServer()
-    server.start()
+    # Prefect's default wait (20 s) is too short on a loaded 2-core machine
+    server.start(timeout=int(os.environ.get("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS") or 120))
     os.environ["PREFECT_API_URL"] = server.api_url  # inherited by worker processes
     try:
-        with temporary_settings({PREFECT_API_URL: server.api_url}):  # this process
+        # No flow-run heartbeats: they let a long-lived server mark crashed runs, but this API lives
+        # and dies with the command, and stopping the heartbeat thread cost each flow run up to 1 s.
+        # Workers forward their logs to this API: they must not outlive it.
+        settings = {PREFECT_API_URL: server.api_url, PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}
+        with temporary_settings(settings), warm_process_pools():  # this process
             yield server.api_url
     finally:
         _drain_log_workers()
@@ -130,3 +144,181 @@ def _drain_log_workers() -> None:
         from prefect.logging.handlers import APILogWorker
 
         APILogWorker.drain_all(timeout=10)
+
+
+# ---------------------------------------------------------------------------- warm process pool
+_warm_lock = threading.Lock()
+_warm_depth = 0  # > 0 inside warm_process_pools() (in the process that runs the flows)
+_warm_pool: tuple[Any, Any] | None = None  # (key, started ProcessPoolTaskRunner that owns the workers)
+
+
+@contextlib.contextmanager
+def warm_process_pools() -> Iterator[None]:
+    """Keep process-pool workers alive across the flow runs made inside this block.
+
+    The pool's processes are shut down when the outermost block ends.
+    Outside such a block :class:`WarmProcessPoolTaskRunner` behaves exactly
+    like Prefect's ``ProcessPoolTaskRunner`` (a pool per flow run).
+    """
+    global _warm_depth
+    with _warm_lock:
+        _warm_depth += 1
+    try:
+        yield
+    finally:
+        with _warm_lock:
+            _warm_depth -= 1
+            last = _warm_depth == 0
+        if last:
+            close_warm_pool()
+
+
+def close_warm_pool() -> None:
+    """Shut down the shared workers (waits for running tasks)."""
+    global _warm_pool
+    with _warm_lock:
+        pool, _warm_pool = _warm_pool, None
+    if pool is not None:
+        pool[1].__exit__(None, None, None)
+
+
+def _shared_pool(key: Any, make: Any) -> Any:
+    """The started owner runner for ``key``, replacing a pool of another key or a broken one."""
+    global _warm_pool
+    stale = None
+    with _warm_lock:
+        if _warm_pool is not None:
+            old_key, owner = _warm_pool
+            broken = owner._executor is None or getattr(owner._executor, "_broken", False)
+            if old_key == key and not broken:
+                return owner
+            stale, _warm_pool = owner, None
+    if stale is not None:
+        stale.__exit__(None, None, None)
+    owner = make()
+    owner.__enter__()
+    with _warm_lock:
+        _warm_pool = (key, owner)
+    return owner
+
+
+def _warm_scope() -> bool:
+    return _warm_depth > 0
+
+
+def _worker_ready() -> int:
+    """A no-op job: makes the executor start a worker (which runs the initializer)."""
+    return os.getpid()
+
+
+def _start_all_workers(executor: Any, max_workers: int) -> None:
+    """Start every worker of ``executor`` now, on the flow's first task that runs.
+
+    ``ProcessPoolExecutor`` (spawn) starts a worker only when a job finds
+    none idle, and Prefect hands it a job only once the job's upstream
+    tasks are done.  So the second worker of a fan-out was started only
+    when the fan-out began, and its start (interpreter, Prefect, jwst:
+    ~10 s) delayed half of the fan-out.  Started here, the workers get
+    ready while the first task (download/ingest, Detector1 of the first
+    exposure) runs.  A flow whose tasks all come from the cache submits
+    nothing and starts no worker.
+    """
+    processes = getattr(executor, "_processes", None)
+    if processes is None or getattr(executor, "_broken", False):
+        return
+    for _ in range(max_workers - len(processes)):
+        executor.submit(_worker_ready)
+
+
+_warm_class: Any = None
+# the private attributes of Prefect's ProcessPoolTaskRunner (3.4-3.9) that the warm runner relies on
+_RUNNER_INTERNALS = ("_executor", "_resolver_executor", "_max_workers", "_initializer", "_initargs",
+                     "_cancel_events", "_cached_env", "_cached_env_settings")
+
+
+def _warm_supported() -> bool:
+    """Whether the installed Prefect's process-pool runner has the internals the warm runner shares.
+
+    A Prefect release that changes them gets its own ``ProcessPoolTaskRunner``
+    (a pool per flow run: slower start, same results) instead of a broken one.
+    """
+    from prefect.task_runners import ProcessPoolTaskRunner
+
+    probe = ProcessPoolTaskRunner(max_workers=1)
+    return all(hasattr(probe, name) for name in _RUNNER_INTERNALS) and hasattr(ProcessPoolTaskRunner, "cancel_all")
+
+
+def __getattr__(name: str) -> Any:
+    # The runner class subclasses Prefect's: it is built on first use, so that
+    # importing this module does not import Prefect before configure_environment().
+    if name == "WarmProcessPoolTaskRunner":
+        return _warm_runner_class()
+    raise AttributeError(name)
+
+
+def _warm_runner_class() -> Any:
+    global _warm_class
+    if _warm_class is not None:
+        return _warm_class
+    from prefect.task_runners import ProcessPoolTaskRunner, TaskRunner
+
+    class WarmProcessPoolTaskRunner(ProcessPoolTaskRunner):  # type: ignore[misc,valid-type]
+        """Prefect's process-pool runner whose workers are shared by the flow runs of one command.
+
+        Inside :func:`warm_process_pools` the worker processes (and the thread
+        that forwards their logs and events to the API) belong to the block,
+        not to the flow run: the next flow run with the same pool settings
+        (workers, initializer and its arguments) reuses them, already past
+        spawn and imports.  A flow run that ends with tasks still pending (it
+        failed) shuts the shared pool down as Prefect's runner would, so
+        nothing of it runs on.  Outside the block (the runner Prefect
+        re-creates inside each worker, a user's own API) nothing changes.
+        """
+
+        def __enter__(self) -> Any:
+            if not _warm_scope():
+                return super().__enter__()
+            from concurrent.futures import ThreadPoolExecutor
+
+            TaskRunner.__enter__(self)
+            key = (self._max_workers, self._initializer, repr(self._initargs))
+            self._owner = _shared_pool(key, lambda: ProcessPoolTaskRunner(
+                max_workers=self._max_workers, initializer=self._initializer, initargs=self._initargs))
+            self._executor = self._owner._executor
+            self._resolver_executor = ThreadPoolExecutor(max_workers=self._max_workers)
+            self._submitted: list[Any] = []
+            return self
+
+        def submit(self, task: Any, parameters: dict[str, Any], wait_for: Any = None, dependencies: Any = None) -> Any:
+            future = super().submit(task, parameters, wait_for=wait_for, dependencies=dependencies)
+            if getattr(self, "_owner", None) is not None:
+                self._submitted.append(future)
+            _start_all_workers(self._executor, self._max_workers)
+            return future
+
+        def __exit__(self, exc_type: Any, exc_value: Any, traceback: Any) -> None:
+            owner = getattr(self, "_owner", None)
+            if owner is None:
+                return super().__exit__(exc_type, exc_value, traceback)
+            pending = [f for f in self._submitted if not f.wrapped_future.done()]
+            self._owner = None
+            self._executor = None
+            self._cached_env = None
+            self._cached_env_settings = None
+            self._cancel_events.clear()
+            if pending:  # a failed flow run: cancel what is queued, wait for what runs (Prefect's behaviour)
+                global _warm_pool
+                with _warm_lock:
+                    if _warm_pool is not None and _warm_pool[1] is owner:
+                        _warm_pool = None
+                owner.__exit__(exc_type, exc_value, traceback)
+            if self._resolver_executor is not None:
+                self._resolver_executor.shutdown(cancel_futures=True, wait=True)
+                self._resolver_executor = None
+            self._submitted = []
+            TaskRunner.__exit__(self, exc_type, exc_value, traceback)
+
+    WarmProcessPoolTaskRunner.__module__ = __name__  # pickled by reference (module __getattr__)
+    WarmProcessPoolTaskRunner.__qualname__ = "WarmProcessPoolTaskRunner"
+    _warm_class = WarmProcessPoolTaskRunner
+    return _warm_class

@@ -87,3 +87,62 @@ def test_outputs_valid(tmp_path: Path) -> None:
     assert outputs_valid({"fits": str(good), "n": 3})
     assert not outputs_valid([str(good), str(empty)])
     assert not outputs_valid(str(tmp_path / "gone.fits"))
+
+
+@task(name="scale")
+def scale(source: str, output: str, factor: int = 2) -> str:
+    """A task with a default argument (Prefect keys a run's parameters with their defaults)."""
+    CALLS.append(Path(output).name)
+    Path(output).write_text(str(factor * int(Path(source).read_text())))
+    return output
+
+
+def _flow_run(tmp: Path, source: Path, force: list[str] | None = None) -> list[tuple[bool, str]]:
+    """Two chained tasks through the flow's ``_Run.submit`` (the parent-side cache lookup).
+
+    Returns, per task, (whether a task run was submitted, final state name).
+    """
+    from types import SimpleNamespace
+
+    from prefect.futures import PrefectFuture
+
+    from flows.pipeline import _Run
+
+    config = SimpleNamespace(runtime=SimpleNamespace(force=force or [], cache=True))
+    layout = SimpleNamespace(cache_dir=tmp / "cache")
+
+    @flow(name="cache-test-run", persist_result=False)
+    def f() -> list[tuple[bool, str]]:
+        run = _Run(config, layout)  # type: ignore[arg-type]
+        a = run.submit(scale, "stage1", "a", source=str(source), output=str(tmp / "a.txt"))
+        b = run.submit(scale, "stage2", "b", source=a, output=str(tmp / "b.txt"))
+        assert b.result() == str(tmp / "b.txt")
+        return [(isinstance(x, PrefectFuture), x.state.name) for x in (a, b)]
+
+    return f()
+
+
+def test_cached_results_are_taken_in_the_flow_process(prefect_api: Any, tmp_path: Path) -> None:
+    """A hit whose inputs are known costs no task run; a miss or a stale hit still runs (and downstream)."""
+    src = tmp_path / "src.txt"
+    src.write_text("3")
+    CALLS.clear()
+    assert _flow_run(tmp_path, src) == [(True, "Completed"), (True, "Completed")]
+    assert CALLS == ["a.txt", "b.txt"]
+
+    # the key computed in the flow (with the default factor) is the key Prefect computed in the task run
+    assert _flow_run(tmp_path, src) == [(False, "Cached"), (False, "Cached")]
+    assert CALLS == ["a.txt", "b.txt"]
+
+    # downstream output gone: the flow's lookup sees a stale hit, the task runs, upstream stays cached
+    (tmp_path / "b.txt").unlink()
+    assert _flow_run(tmp_path, src) == [(False, "Cached"), (True, "Completed")]
+    assert (tmp_path / "b.txt").read_text() == "12"
+
+    # upstream output gone: it runs, and downstream (an input with a new mtime) runs in its task run
+    (tmp_path / "a.txt").unlink()
+    assert _flow_run(tmp_path, src) == [(True, "Completed"), (True, "Completed")]
+    assert CALLS == ["a.txt", "b.txt", "b.txt", "a.txt", "b.txt"]
+
+    # a forced stage: no lookup, the task runs with refresh_cache
+    assert _flow_run(tmp_path, src, force=["stage2"]) == [(False, "Cached"), (True, "Completed")]
