@@ -5,7 +5,10 @@
   point's error): with three or more dithers against the group median at
   that wavelength, with two against each dither's running median
   (half-width ``window_half``): the non-interactive replacement of the
-  research code's interactive prompt loop.
+  research code's interactive prompt loop.  When the dithers scatter
+  more than their errors say (resampled cubes carry covariance their ERR
+  does not), the threshold is widened by :func:`error_scale`, measured
+  on the dithers themselves, so clean points are not clipped.
 * :func:`combine_dithers`: inverse-variance weighted mean on the first
   dither's grid (other grids are resampled by :func:`resample`, flux and
   variance conserving), its error, ``NCOMBINED``.
@@ -119,9 +122,52 @@ def _running_median(values: np.ndarray, half: int) -> np.ndarray:
             return np.nanmedian(sliding_window_view(padded, 2 * half + 1), axis=1)
 
 
+ERROR_SCALE_NOTE = 1.2  # a larger error scale is reported in the combine notes
+MIN_SCALE_POINTS = 50  # fewer common points than this: the errors are taken as they are
+
+
+def error_scale(flux: np.ndarray, err: np.ndarray) -> float:
+    """How much more the dithers scatter than their errors say (1 when they agree or scatter less).
+
+    The robust standard deviation (1.4826 MAD) over wavelength and over
+    every pair of dithers of ``(f_i - f_j) / sqrt(e_i**2 + e_j**2)``:
+    real spectral structure is common to the dithers and cancels, and the
+    few single-dither artefacts do not move a median.  Never below 1, so
+    errors that are too large are left as they are.
+
+    Parameters
+    ----------
+    flux, err : ndarray
+        ``(n_dithers, n_points)`` on one grid; NaN where a point is unusable.
+
+    Returns
+    -------
+    float
+        The factor (>= 1); 1 with fewer than two dithers or fewer than
+        ``MIN_SCALE_POINTS`` usable points.
+    """
+    i, j = np.triu_indices(len(flux), k=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        z = (flux[i] - flux[j]) / np.hypot(err[i], err[j])
+    z = z[np.isfinite(z)]
+    if z.size < MIN_SCALE_POINTS:
+        return 1.0
+    return max(1.0, float(1.4826 * np.median(np.abs(z - np.median(z)))))
+
+
 def clean_dithers(spectra: Sequence[Spectrum], *, window_half: int = 10, clip_sigma: float = 5.0,
                   mask_ranges: Sequence[tuple[float, float]] = ()) -> list[np.ndarray]:
-    """Boolean flags (True = rejected) per dither; all spectra on one grid."""
+    """Boolean flags (True = rejected) per dither; all spectra on one grid.
+
+    The threshold is ``clip_sigma`` times each point's error, widened by
+    :func:`error_scale` of the dithers.
+    """
+    return _clean(spectra, window_half=window_half, clip_sigma=clip_sigma, mask_ranges=mask_ranges)[0]
+
+
+def _clean(spectra: Sequence[Spectrum], *, window_half: int, clip_sigma: float,
+           mask_ranges: Sequence[tuple[float, float]]) -> tuple[list[np.ndarray], float]:
+    """Flags per dither and the error scale used."""
     flux = np.array([s.flux for s in spectra])
     err = np.array([s.flux_error for s in spectra])
     wave = spectra[0].wavelength
@@ -129,9 +175,11 @@ def clean_dithers(spectra: Sequence[Spectrum], *, window_half: int = 10, clip_si
     for lo, hi in mask_ranges:
         bad |= (wave >= lo) & (wave <= hi)
     if len(spectra) < 2:
-        return list(bad)
+        return list(bad), 1.0
     filled = np.where(bad, np.nan, flux)
     n = len(spectra)
+    factor = error_scale(filled, np.where(bad, np.nan, err))
+    err = err * factor
     with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         if n >= 3:
@@ -150,12 +198,18 @@ def clean_dithers(spectra: Sequence[Spectrum], *, window_half: int = 10, clip_si
             runmed = np.array([_running_median(f, window_half) for f in filled])
             out = np.nan_to_num(np.abs(filled - runmed) / err, nan=0.0) > clip_sigma
             flags = bad | (out & (out.sum(axis=0) == 1)[None])
-    return list(flags)
+    return list(flags), factor
 
 
 def combine_dithers(spectra: Sequence[Spectrum], *, window_half: int = 10, clip_sigma: float = 5.0,
                     mask_ranges: Sequence[tuple[float, float]] = ()) -> CombineResult:
-    """Clean the dithers and average them with inverse-variance weights."""
+    """Clean the dithers and average them with inverse-variance weights.
+
+    The combined error is propagated from the inputs' ``ERR``.  How much
+    more the dithers actually scatter (:func:`error_scale`, which also
+    widens the clipping threshold) is kept in the ``ERRSCALE`` header
+    keyword, with a note when it exceeds ``ERROR_SCALE_NOTE``.
+    """
     if not spectra:
         raise ValueError("no spectrum to combine")
     grid = spectra[0].wavelength
@@ -166,7 +220,10 @@ def combine_dithers(spectra: Sequence[Spectrum], *, window_half: int = 10, clip_
             lo, hi = np.nanmin(grid), np.nanmax(grid)
             raise InputFileError(label, f"no valid point overlaps the first spectrum's range {lo:.4f}-{hi:.4f} um")
     notes = []
-    flags = clean_dithers(on_grid, window_half=window_half, clip_sigma=clip_sigma, mask_ranges=mask_ranges)
+    flags, factor = _clean(on_grid, window_half=window_half, clip_sigma=clip_sigma, mask_ranges=mask_ranges)
+    if factor > ERROR_SCALE_NOTE:
+        notes.append(f"the dithers scatter {factor:.2f}x more than their errors say: clipping used the scatter "
+                     f"(ERRSCALE); the combined errors are propagated from the inputs' ERR")
     flux = np.array([s.flux for s in on_grid])
     err = np.array([s.flux_error for s in on_grid])
     use = ~np.array(flags)
@@ -183,6 +240,7 @@ def combine_dithers(spectra: Sequence[Spectrum], *, window_half: int = 10, clip_
         notes.append("one dither: the combined spectrum is that dither")
     meta = {k: v for k, v in spectra[0].meta.items() if k not in ("SRCFILE",)}
     meta["NDITHERS"] = len(on_grid)
+    meta["ERRSCALE"] = round(factor, 3)
     combined = Spectrum(grid, mean, sigma, dq=dq, ncombined=n, meta=meta)
     return CombineResult(combined, list(on_grid), flags, notes)
 

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from astropy.table import Table
 
-from jwstspec.combine import combine_dithers, combine_files
+from jwstspec import combine
+from jwstspec.combine import combine_dithers, combine_files, error_scale
 from jwstspec.errors import InputFileError
 from jwstspec.spectrum import DQ_FLAGS, Spectrum, read_spectrum
 from jwstspec.synthetic.spectra import dither_spectra
@@ -82,3 +83,36 @@ def test_bad_inputs_one_line_no_partial_output(tmp_path: Path) -> None:
     np.testing.assert_allclose(back.flux, ds.spectra[0].flux)
     assert (back.ncombined == 1).all()
     assert isinstance(Table.read(out, hdu="EXTRACT1D"), Table)
+
+
+def _rates(res: combine.CombineResult, injected: list[np.ndarray]) -> tuple[float, float]:
+    caught = sum((f & h).sum() for f, h in zip(res.flags, injected)) / sum(h.sum() for h in injected)
+    false = sum((f & ~h).sum() for f, h in zip(res.flags, injected)) / sum((~h).sum() for h in injected)
+    return caught, false
+
+
+@pytest.mark.parametrize("error_factor", [1.0, 0.25, 0.5, 2.0])
+def test_error_scale_measures_how_far_errors_fall_short(error_factor: float) -> None:
+    ds = dither_spectra(4, 3000, artefacts=30, seed=21, error_factor=error_factor, line_jy=2e-2)
+    flux = np.array([s.flux for s in ds.spectra])
+    err = np.array([s.flux_error for s in ds.spectra])
+    expected = max(1.0, 1.0 / error_factor)  # errors too large are left as they are
+    assert error_scale(flux, err) == pytest.approx(expected, rel=0.05)
+    assert error_scale(flux[:1], err[:1]) == 1.0  # one dither: nothing to compare
+    assert error_scale(flux[:2, :40], err[:2, :40]) == 1.0  # 40 pairs of points: too few to measure
+
+
+@pytest.mark.parametrize("n_dithers", [2, 4])
+def test_underestimated_errors_do_not_clip_clean_points(n_dithers: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """ERR 4x below the noise (as Stage 2 cubes give): clipping uses the measured scatter."""
+    ds = dither_spectra(n_dithers, 3000, artefacts=20, seed=22, error_factor=0.25, artefact_sigma=(40.0, 200.0))
+    res = combine_dithers(ds.spectra, window_half=10, clip_sigma=5.0)
+    caught, false = _rates(res, ds.injected)
+    assert caught >= 0.95 and false <= 0.005, (caught, false)
+    assert res.combined.meta["ERRSCALE"] == pytest.approx(4.0, rel=0.05)
+    assert any("scatter" in note and "ERRSCALE" in note for note in res.notes)
+    # the same data taking ERR at its word clips a large share of the clean points
+    monkeypatch.setattr(combine, "error_scale", lambda flux, err: 1.0)
+    naive = combine_dithers(ds.spectra, window_half=10, clip_sigma=5.0)
+    assert _rates(naive, ds.injected)[1] > 0.05
+    assert naive.combined.meta["ERRSCALE"] == 1.0 and not any("ERRSCALE" in note for note in naive.notes)

@@ -73,6 +73,7 @@ def dither_spectra(
     artefact_sigma: tuple[float, float] = (20.0, 200.0),
     seed: int = 0,
     band: str = "",
+    error_factor: float = 1.0,
 ) -> DitherSet:
     """Known-truth dither spectra with single-dither artefacts (spikes of either sign).
 
@@ -93,6 +94,9 @@ def dither_spectra(
         Random seed.
     band : str
         ``BAND_KEY`` header value.
+    error_factor : float
+        The reported errors are ``error_factor`` x the true noise sigma
+        (below 1: underestimated, as the ERR of resampled cubes).
     """
     rng = np.random.default_rng(seed)
     w = np.linspace(wave_range[0], wave_range[1], n_points)
@@ -101,7 +105,7 @@ def dither_spectra(
     truth = cont.copy()
     for c in lines:
         truth += line_jy * np.exp(-0.5 * ((w - c) / (line_sigma_points * step)) ** 2)
-    err = np.full(n_points, noise_jy)
+    err = np.full(n_points, noise_jy * error_factor)
     spectra, injected = [], []
     for i in range(n_dithers):
         f = truth + rng.normal(0.0, noise_jy, n_points)
