@@ -421,6 +421,7 @@ def combine_options(config: PipelineConfig) -> dict[str, Any]:
         "clip_sigma": c.clip_sigma,
         "mask_ranges": [list(r) for r in c.mask_ranges],
         "defringe": c.defringe and config.instrument == "miri" and config.mode == "ifu",
+        "rescale_errors": c.rescale_errors,
     }
 
 

@@ -202,13 +202,15 @@ def _clean(spectra: Sequence[Spectrum], *, window_half: int, clip_sigma: float,
 
 
 def combine_dithers(spectra: Sequence[Spectrum], *, window_half: int = 10, clip_sigma: float = 5.0,
-                    mask_ranges: Sequence[tuple[float, float]] = ()) -> CombineResult:
+                    mask_ranges: Sequence[tuple[float, float]] = (), rescale_errors: bool = False) -> CombineResult:
     """Clean the dithers and average them with inverse-variance weights.
 
     The combined error is propagated from the inputs' ``ERR``.  How much
     more the dithers actually scatter (:func:`error_scale`, which also
     widens the clipping threshold) is kept in the ``ERRSCALE`` header
-    keyword, with a note when it exceeds ``ERROR_SCALE_NOTE``.
+    keyword, with a note when it exceeds ``ERROR_SCALE_NOTE``; with
+    ``rescale_errors`` the combined error is multiplied by it
+    (``ERRRESCL = True``).
     """
     if not spectra:
         raise ValueError("no spectrum to combine")
@@ -222,8 +224,9 @@ def combine_dithers(spectra: Sequence[Spectrum], *, window_half: int = 10, clip_
     notes = []
     flags, factor = _clean(on_grid, window_half=window_half, clip_sigma=clip_sigma, mask_ranges=mask_ranges)
     if factor > ERROR_SCALE_NOTE:
+        treated = "multiplied by it" if rescale_errors else "propagated from the inputs' ERR"
         notes.append(f"the dithers scatter {factor:.2f}x more than their errors say: clipping used the scatter "
-                     f"(ERRSCALE); the combined errors are propagated from the inputs' ERR")
+                     f"(ERRSCALE); the combined errors are {treated}")
     flux = np.array([s.flux for s in on_grid])
     err = np.array([s.flux_error for s in on_grid])
     use = ~np.array(flags)
@@ -231,7 +234,7 @@ def combine_dithers(spectra: Sequence[Spectrum], *, window_half: int = 10, clip_
     wsum = w.sum(axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = np.where(wsum > 0, (w * np.where(use, flux, 0.0)).sum(axis=0) / wsum, np.nan)
-        sigma = np.where(wsum > 0, 1.0 / np.sqrt(wsum), np.nan)
+        sigma = np.where(wsum > 0, 1.0 / np.sqrt(wsum), np.nan) * (factor if rescale_errors else 1.0)
     n = use.sum(axis=0)
     dq = np.where(n == 0, DQ_FLAGS["NO_DATA"], 0) | np.where((n > 0) & (n < len(on_grid)), DQ_FLAGS["DITHER_CLIPPED"], 0)
     for lo, hi in mask_ranges:
@@ -241,6 +244,7 @@ def combine_dithers(spectra: Sequence[Spectrum], *, window_half: int = 10, clip_
     meta = {k: v for k, v in spectra[0].meta.items() if k not in ("SRCFILE",)}
     meta["NDITHERS"] = len(on_grid)
     meta["ERRSCALE"] = round(factor, 3)
+    meta["ERRRESCL"] = bool(rescale_errors)
     combined = Spectrum(grid, mean, sigma, dq=dq, ncombined=n, meta=meta)
     return CombineResult(combined, list(on_grid), flags, notes)
 
@@ -316,7 +320,7 @@ def _read_all(inputs: Sequence[Path]) -> list[Spectrum]:
 
 def combine_files(inputs: Sequence[Path], output: Path, *, window_half: int = 10, clip_sigma: float = 5.0,
                   mask_ranges: Sequence[tuple[float, float]] = (), plot: Path | None = None,
-                  ecsv: bool = True,
+                  ecsv: bool = True, rescale_errors: bool = False,
                   correct: Callable[[Spectrum], tuple[Spectrum, list[str]]] | None = None) -> CombineResult:
     """Read dither spectra, combine them, write FITS (+ ECSV, PNG).
 
@@ -326,7 +330,7 @@ def combine_files(inputs: Sequence[Path], output: Path, *, window_half: int = 10
         One ``EXTRACT1D`` spectrum per dither.
     output : Path
         The combined FITS file.
-    window_half, clip_sigma, mask_ranges
+    window_half, clip_sigma, mask_ranges, rescale_errors
         See :func:`combine_dithers`.
     plot : Path, optional
         The dithers' plot; the combined spectrum goes to ``<plot stem>_combined.png``.
@@ -346,7 +350,8 @@ def combine_files(inputs: Sequence[Path], output: Path, *, window_half: int = 10
     spectra = _read_all([Path(p) for p in inputs])
     for p, sp in zip(inputs, spectra):
         sp.meta["SRCFILE"] = str(p)
-    result = combine_dithers(spectra, window_half=window_half, clip_sigma=clip_sigma, mask_ranges=mask_ranges)
+    result = combine_dithers(spectra, window_half=window_half, clip_sigma=clip_sigma, mask_ranges=mask_ranges,
+                             rescale_errors=rescale_errors)
     if correct is not None:
         corrected, notes = correct(result.combined)
         result = dataclasses.replace(result, combined=corrected, notes=[*result.notes, *notes])

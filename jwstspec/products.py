@@ -51,6 +51,7 @@ def combine_band(
     clip_sigma: float = 5.0,
     mask_ranges: Sequence[Sequence[float]] = (),
     defringe: bool = False,
+    rescale_errors: bool = False,
 ) -> dict[str, Any]:
     """Combine one band's dither spectra into ``output`` (+ ECSV, PNG), defringed when asked.
 
@@ -77,6 +78,7 @@ def combine_band(
         window_half=window_half,
         clip_sigma=clip_sigma,
         mask_ranges=[tuple(r) for r in mask_ranges],
+        rescale_errors=rescale_errors,
         plot=output.with_suffix(".png"),
         ecsv=True,
         correct=correct,

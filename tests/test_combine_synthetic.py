@@ -116,3 +116,35 @@ def test_underestimated_errors_do_not_clip_clean_points(n_dithers: int, monkeypa
     naive = combine_dithers(ds.spectra, window_half=10, clip_sigma=5.0)
     assert _rates(naive, ds.injected)[1] > 0.05
     assert naive.combined.meta["ERRSCALE"] == 1.0 and not any("ERRSCALE" in note for note in naive.notes)
+
+
+@pytest.mark.parametrize("rescale", [False, True])
+def test_rescaled_errors_match_the_scatter(rescale: bool, tmp_path: Path) -> None:
+    """ERR 3x below the noise: with rescale_errors the combined errors describe the real scatter."""
+    ds = dither_spectra(4, 3000, artefacts=10, seed=23, error_factor=1 / 3)
+    paths = []
+    for i, s in enumerate(ds.spectra):
+        paths.append(tmp_path / f"d{i}.fits")
+        s.write_fits(paths[-1])
+    out = tmp_path / "combined.fits"
+    res = combine_files(paths, out, rescale_errors=rescale)
+    c = read_spectrum(out)
+    pull = (c.flux - ds.truth) / c.flux_error
+    robust = 1.4826 * np.median(np.abs(pull - np.median(pull)))
+    assert robust == pytest.approx(1.0 if rescale else 3.0, rel=0.1)
+    assert c.meta["ERRSCALE"] == pytest.approx(3.0, rel=0.05) and bool(c.meta["ERRRESCL"]) is rescale
+    assert any(("multiplied by it" if rescale else "propagated") in note for note in res.notes)
+
+
+def test_cli_rescale_errors_option(tmp_path: Path) -> None:
+    from jwstspec.cli import main
+
+    ds = dither_spectra(3, 600, artefacts=0, seed=24, error_factor=0.5)
+    paths = [tmp_path / f"d{i}.fits" for i in range(3)]
+    for p, s in zip(paths, ds.spectra):
+        s.write_fits(p)
+    assert main(["combine", *map(str, paths), "--no-plot", "--output", str(tmp_path / "plain.fits")]) == 0
+    assert main(["combine", *map(str, paths), "--no-plot", "--rescale-errors", "--output", str(tmp_path / "r.fits")]) == 0
+    plain, rescaled = read_spectrum(tmp_path / "plain.fits"), read_spectrum(tmp_path / "r.fits")
+    np.testing.assert_allclose(rescaled.flux_error, plain.flux_error * rescaled.meta["ERRSCALE"], rtol=1e-3)  # header: 3 decimals
+    assert rescaled.meta["ERRSCALE"] == pytest.approx(2.0, rel=0.1)

@@ -16,6 +16,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--window", type=int, default=10, help="half-width of the running median (default 10)")
     parser.add_argument("--mask-range", nargs=2, type=float, action="append", default=[], metavar=("LO", "HI"),
                         help="wavelength range (um) to mask in every dither (repeatable)")
+    parser.add_argument("--rescale-errors", action="store_true",
+                        help="multiply the combined errors by the dithers' measured excess scatter (ERRSCALE)")
     parser.add_argument("--stitch", action="store_true", help="stitch different bands instead of combining dithers")
     parser.add_argument("--scale", action="store_true", help="with --stitch: scale each band to its neighbour")
     parser.add_argument("--no-plot", action="store_true", help="do not write the PNG plot")
@@ -39,7 +41,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"{out}: {len(spec)} points from {len(args.spectra)} bands")
         return 0
     result = combine_files([Path(s) for s in args.spectra], out, window_half=args.window, clip_sigma=args.clip_sigma,
-                           mask_ranges=[tuple(r) for r in args.mask_range], plot=plot)
+                           mask_ranges=[tuple(r) for r in args.mask_range], plot=plot,
+                           rescale_errors=args.rescale_errors)
     flagged = sum(int(f.sum()) for f in result.flags)
     notes = f" ({'; '.join(result.notes)})" if result.notes else ""
     print(f"{out}: {len(result.combined)} points from {len(args.spectra)} spectra, {flagged} points flagged{notes}")
