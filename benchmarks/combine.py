@@ -15,6 +15,11 @@
    of one ``--points``-point segment per MRS channel (1A, 2A, 3A, 4A) with a
    5 % fringe of the MRS period; the first call (imports, JIT) is reported
    separately, then the best of ``--repeat``.
+3. Line fluxes after 1-D defringing: ``--seeds`` synthetic bands per
+   channel 1-3 with five lines each (:func:`jwstspec.synthetic.spectra.mrs_line_forest`),
+   corrected with one ``jwst`` fit (what the pipeline does) and with the
+   line-masked refits of :func:`jwstspec.corrections.defringe_1d`; median
+   and worst |line flux error| and the median residual rms.
 """
 
 from __future__ import annotations
@@ -30,11 +35,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from jwstspec import combine  # noqa: E402
+from jwstspec import combine, corrections  # noqa: E402
 from jwstspec.combine import combine_dithers  # noqa: E402
 from jwstspec.corrections import defringe_1d  # noqa: E402
 from jwstspec.spectrum import Spectrum  # noqa: E402
-from jwstspec.synthetic.spectra import dither_spectra, mrs_fringed_spectrum  # noqa: E402
+from jwstspec.synthetic.spectra import dither_spectra, mrs_fringed_spectrum, mrs_line_forest  # noqa: E402
 
 
 def _best(fn, repeat: int) -> tuple[float, object]:
@@ -109,12 +114,32 @@ def bench_defringe(n_points: int, repeat: int) -> None:
               f"residual rms {resid:.2%} [{status}]")
 
 
+def bench_defringe_lines(seeds: int) -> None:
+    print(f"1-D defringing with lines: {seeds} bands x 5 lines per channel, one jwst fit vs line-masked refits:")
+    for band in ("1B", "2B", "3A", "3B", "3C"):
+        figures = {}
+        for name, max_fits in (("one fit", 1), ("masked refits", corrections.MAX_FITS)):
+            errors, rms, seconds = [], [], 0.0
+            for seed in range(seeds):
+                lf = mrs_line_forest(band, seed=seed)
+                t0 = time.perf_counter()
+                out, _ = corrections.defringe_1d(lf.spectrum, max_fits=max_fits)
+                seconds += time.perf_counter() - t0
+                measured, true = lf.line_fluxes(out.flux)
+                errors.extend(np.abs(measured / true - 1))
+                rms.append(np.std(out.flux / lf.truth - 1))
+            figures[name] = (f"line flux error median {np.median(errors):6.1%} worst {np.max(errors):6.1%}, "
+                             f"residual rms {np.median(rms):.2%}, {seconds / seeds:5.1f} s")
+        print(f"  {band}: " + " | ".join(f"{k}: {v}" for k, v in figures.items()))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dithers", type=int, default=8)
     parser.add_argument("--bands", type=int, default=4)
     parser.add_argument("--points", type=int, default=3000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--seeds", type=int, default=4, help="spectra per band in the line-flux part")
     parser.add_argument("--skip-defringe", action="store_true", help="only the combination benchmark")
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)
@@ -122,6 +147,7 @@ def main() -> int:
     bench_combine(args.dithers, args.bands, args.points, args.repeat)
     if not args.skip_defringe:
         bench_defringe(args.points, args.repeat)
+        bench_defringe_lines(args.seeds)
     return 0
 
 

@@ -252,7 +252,7 @@ class CombineOptions(_Model):
     window_half: int = Field(10, ge=1, description="Half-width of the running median (research code: spec_window_half).")
     mask_ranges: list[tuple[float, float]] = Field(default_factory=list, description="Wavelength ranges [lo, hi] in micron to mask in every dither.")
     rescale_errors: bool = Field(False, description="Multiply the combined errors by how much more the dithers scatter than their errors say (ERRSCALE; resampled cubes' ERR ignores their covariance). Off: errors propagated from the inputs.")
-    defringe: bool = Field(False, description="MIRI MRS: 1-D residual-fringe correction of the combined spectra (research code: special_defringe).")
+    defringe: bool = Field(False, description="MIRI MRS: 1-D residual-fringe correction of the combined spectra, with spectral lines masked from the fit in channels 1-3 (research code: special_defringe).")
     spectral_leak: bool = Field(True, description="MIRI MRS: correct channel 3A for the spectral leak from 1B.")
     leak_reference: Path | None = Field(None, description="mrsptcorr reference file for the spectral leak (default: from the run's CRDS context).")
     stitch: bool = Field(True, description="Stitch all bands into one spectrum.")

@@ -11,6 +11,7 @@ from jwstspec.corrections import (
     LEAK_RANGE,
     channel_segments,
     defringe_1d,
+    line_mask,
     load_leak_table,
     mrs_channel,
     spectral_leak,
@@ -22,6 +23,7 @@ from jwstspec.synthetic.spectra import (
     leak_pair,
     leak_table_rows,
     mrs_fringed_spectrum,
+    mrs_line_forest,
     write_leak_table,
 )
 
@@ -64,6 +66,29 @@ def test_defringe_two_channel_stage2_spectrum() -> None:
     assert abs(line_out / line_in - 1) < 0.01, line_out / line_in
     assert not (out.dq & DQ_FLAGS["DEFRINGE_FAILED"]).any()
     assert out.meta["DEFRINGE"].startswith("1:")
+
+
+def test_channel3_lines_keep_their_flux(caplog: pytest.LogCaptureFixture) -> None:
+    """Channel 3A with five lines (emission, absorption, 1.5-4 steps wide): a single jwst fit
+    misses these line fluxes by 13-64 % (rms 1.0 %); masked refits bring them within 3 %."""
+    lf = mrs_line_forest("3A", seed=1)
+    with caplog.at_level("INFO", logger="jwstspec.corrections"):
+        out, messages = defringe_1d(lf.spectrum)
+    assert messages == []
+    measured, true = lf.line_fluxes(out.flux)
+    np.testing.assert_allclose(measured / true, 1.0, atol=0.03)
+    assert np.std(out.flux / lf.truth - 1) < 0.003  # the 0.2 % noise, no fringe or line residual left
+    assert fringe_amplitude(out.wavelength, out.flux / lf.truth) < 0.003
+    assert any("line points masked" in r.getMessage() for r in caplog.records)
+
+
+def test_line_mask_finds_lines_and_nothing_else() -> None:
+    lf = mrs_line_forest("2B", noise=0.002, amplitude=0.0)
+    mask = line_mask(lf.spectrum.flux)
+    for c in lf.centres:
+        assert mask[np.argmin(np.abs(lf.spectrum.wavelength - c))]
+    assert mask.sum() < 0.05 * mask.size
+    assert not line_mask(lf.continuum * (1 + np.random.default_rng(2).normal(0, 0.002, lf.continuum.size))).any()
 
 
 def test_failing_segment_is_left_as_it_was_and_flagged(caplog: pytest.LogCaptureFixture) -> None:

@@ -6,6 +6,8 @@
 * :func:`mrs_fringed_spectrum`: an MRS-like spectrum of one or two channel
   segments with a residual fringe of the MRS period (2.9 cm⁻¹ in
   wavenumber) and known amplitude.
+* :func:`mrs_line_forest`: one fringed MRS band with several emission and
+  absorption lines of known flux.
 * :func:`leak_pair`: channel 1B and 3A spectra with the second-order leak
   of 1B injected into 3A from a leak table.
 * :func:`write_leak_table`: that table as a ``MirMrsPtCorrModel`` file.
@@ -195,6 +197,72 @@ def mrs_fringed_spectrum(
     err = np.abs(truth) * noise
     spec = Spectrum(w, obs, err, meta={"BAND_KEY": "+".join(bands)})
     return FringedSpectrum(spec, truth, np.concatenate(conts), line_at, segs)
+
+
+#: Lines of :func:`mrs_line_forest`: (position as a fraction of the band, peak / continuum, sigma in grid steps).
+LINE_FOREST: tuple[tuple[float, float, float], ...] = (
+    (0.15, 0.3, 1.5), (0.30, 1.0, 1.5), (0.45, -0.2, 2.0), (0.62, 3.0, 3.0), (0.80, 0.6, 4.0))
+
+
+@dataclasses.dataclass
+class LineForest:
+    """A fringed MRS band with several lines of known flux.
+
+    Attributes
+    ----------
+    spectrum : Spectrum
+        Observed (fringed, noisy) spectrum.
+    truth, continuum : ndarray
+        Noise-free, fringe-free flux with and without the lines.
+    centres : ndarray
+        Line centres (µm), in the order of the ``lines`` argument.
+    """
+
+    spectrum: Spectrum
+    truth: np.ndarray
+    continuum: np.ndarray
+    centres: np.ndarray
+
+    def line_fluxes(self, flux: np.ndarray, half_width: int = 20) -> tuple[np.ndarray, np.ndarray]:
+        """Integrated line flux (sum over ``2 half_width + 1`` points, continuum subtracted) of ``flux`` and of the truth."""
+        w = self.spectrum.wavelength
+        measured, true = [], []
+        for c in self.centres:
+            i = int(np.argmin(np.abs(w - c)))
+            sl = slice(max(i - half_width, 0), i + half_width + 1)
+            measured.append(float((flux[sl] - self.continuum[sl]).sum()))
+            true.append(float((self.truth[sl] - self.continuum[sl]).sum()))
+        return np.array(measured), np.array(true)
+
+
+def mrs_line_forest(
+    band: str = "3A",
+    n_points: int = 3000,
+    *,
+    lines: Sequence[tuple[float, float, float]] = LINE_FOREST,
+    amplitude: float = 0.05,
+    noise: float = 0.002,
+    continuum_jy: float = 0.1,
+    seed: int = 1,
+) -> LineForest:
+    """One MRS band: power-law continuum + ``lines`` (see :data:`LINE_FOREST`), × fringe × (1 + noise).
+
+    The fringe has the MRS period, amplitude ``amplitude`` and a random phase.
+    """
+    rng = np.random.default_rng(seed)
+    lo, hi = MRS_BANDS[band]
+    w = np.linspace(lo, hi, n_points)
+    step = (hi - lo) / (n_points - 1)
+    cont = continuum_jy * (w / lo) ** 1.2
+    truth = cont.copy()
+    centres = []
+    for frac, peak, sigma in lines:
+        c = lo + frac * (hi - lo)
+        truth = truth + peak * np.interp(c, w, cont) * np.exp(-0.5 * ((w - c) / (sigma * step)) ** 2)
+        centres.append(c)
+    obs = truth * fringe(w, amplitude, phase=rng.uniform(0, 2 * np.pi)) * (1 + rng.normal(0.0, noise, w.size))
+    spec = Spectrum(w, obs, np.abs(truth) * noise, meta={"BAND_KEY": band})
+    return LineForest(spec, truth, cont, np.array(centres))
 
 
 def leak_table_rows(n: int = 40, *, peak: float = 0.08, wave_range: tuple[float, float] = (11.5, 13.2)) -> np.ndarray:
