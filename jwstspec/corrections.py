@@ -146,20 +146,27 @@ def _defringe_segment(flux: np.ndarray, wave: np.ndarray, channel: int,
     idx = np.flatnonzero(good)[order]
     f, w = flux[idx].astype(float), wave[idx].astype(float)
     corrected = _fit_fringes(f, w, channel)
-    mask = np.zeros(f.shape, dtype=bool)
+    n_masked = 0
     if channel in _LINE_MASK_CHANNELS:
+        mask = np.zeros(f.shape, dtype=bool)
         for _ in range(max_fits - 1):
             lines = line_mask(corrected)
             if not lines.any() or np.array_equal(lines, mask) or lines.mean() > _MAX_LINE_FRACTION:
                 break
-            mask = lines
             continuum = corrected.copy()
             continuum[lines] = np.interp(w[lines], w[~lines], corrected[~lines])
             line_free = f * (continuum / corrected)  # the previous fringe kept under the lines
-            corrected = f * (_fit_fringes(line_free, w, channel) / line_free)
+            try:
+                refit = _fit_fringes(line_free, w, channel)
+            except ValueError as exc:
+                log.warning("fringe refit with %d line points masked failed (%s); the previous fit is kept",
+                            int(lines.sum()), exc)
+                break
+            corrected = f * (refit / line_free)
+            mask, n_masked = lines, int(lines.sum())
     out = flux.astype(float).copy()
     out[idx] = corrected
-    return out, int(mask.sum())
+    return out, n_masked
 
 
 def defringe_1d(spectrum: Spectrum, *, max_fits: int = MAX_FITS) -> tuple[Spectrum, list[str]]:

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from jwstspec import corrections
 from jwstspec.corrections import (
     LEAK_RANGE,
     channel_segments,
@@ -80,6 +81,25 @@ def test_channel3_lines_keep_their_flux(caplog: pytest.LogCaptureFixture) -> Non
     assert np.std(out.flux / lf.truth - 1) < 0.003  # the 0.2 % noise, no fringe or line residual left
     assert fringe_amplitude(out.wavelength, out.flux / lf.truth) < 0.003
     assert any("line points masked" in r.getMessage() for r in caplog.records)
+
+
+def test_failed_refit_keeps_the_first_fit(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    fs = mrs_fringed_spectrum(("1A",), n_points=1500, line_strength=2.0)
+    single, _ = defringe_1d(fs.spectrum, max_fits=1)
+    real_fit, calls = corrections._fit_fringes, []
+
+    def fit_once(*args: object) -> np.ndarray:
+        calls.append(1)
+        if len(calls) > 1:
+            raise ValueError("LinAlgError: singular matrix")
+        return real_fit(*args)
+
+    monkeypatch.setattr(corrections, "_fit_fringes", fit_once)
+    out, messages = defringe_1d(fs.spectrum)
+    assert len(calls) == 2 and messages == []
+    np.testing.assert_array_equal(out.flux, single.flux)
+    assert not (out.dq & DQ_FLAGS["DEFRINGE_FAILED"]).any()
+    assert any("refit" in r.getMessage() and "previous fit is kept" in r.getMessage() for r in caplog.records)
 
 
 def test_line_mask_finds_lines_and_nothing_else() -> None:
