@@ -115,7 +115,7 @@ def bench_defringe(n_points: int, repeat: int) -> None:
 
 
 def bench_defringe_lines(seeds: int) -> None:
-    print(f"1-D defringing with lines: {seeds} bands x 5 lines per channel, one jwst fit vs line-masked refits:")
+    print(f"1-D defringing with lines: {seeds} spectra x 5 lines per band, one jwst fit vs line-masked refits:")
     for band in ("1B", "2B", "3A", "3B", "3C"):
         figures = {}
         for name, max_fits in (("one fit", 1), ("masked refits", corrections.MAX_FITS)):
