@@ -63,7 +63,7 @@ FRAME_TIME = 2.77504  # s, FASTR1 full frame
 DEFAULT_NGROUPS = 5
 MAX_NGROUPS = 8  # groups of the synthetic dark: uncal files may have at most this many
 GAIN = 3.1  # e-/DN
-READ_NOISE = 6.0  # DN per read
+READ_NOISE = 6.0  # DN per read (the readnoise reference holds the CDS noise, READ_NOISE * sqrt(2))
 BIAS = 10000.0  # DN
 SATURATION = 60000.0  # DN
 PHOTOM_SENS = 40.0  # MJy/sr per DN/s
@@ -361,7 +361,8 @@ def _detector1_models(max_ngroups: int = MAX_NGROUPS):
 
     gain = GainModel(data=np.full((NY, NX), GAIN, np.float32))
     _set_ref_meta(gain, "gain", "Synthetic MIRI gain", exp_type=False, band=False)
-    rn = ReadnoiseModel(data=np.full((NY, NX), READ_NOISE, np.float32))
+    # stcal reads the reference as the noise of a difference of two reads (CDS): per-read noise * sqrt(2)
+    rn = ReadnoiseModel(data=np.full((NY, NX), READ_NOISE * math.sqrt(2.0), np.float32))
     _set_ref_meta(rn, "readnoise", "Synthetic MIRI read noise", exp_type=False, band=False)
     return {"mask": mask, "saturation": sat, "linearity": lin, "dark": dark, "gain": gain, "readnoise": rn}
 

@@ -320,7 +320,8 @@ def write_nirspec_references(crds_path: Path, *, subarray: Subarray | tuple[int,
         "linearity": LinearityModel(coeffs=coeffs, dq=zeros),
         "dark": dark,
         "gain": GainModel(data=np.full((ny, nx), GAIN, np.float32)),
-        "readnoise": ReadnoiseModel(data=np.full((ny, nx), READ_NOISE, np.float32)),
+        # CDS noise (difference of two reads), the convention of stcal's ramp fit: per-read noise * sqrt(2)
+        "readnoise": ReadnoiseModel(data=np.full((ny, nx), READ_NOISE * np.sqrt(2.0), np.float32)),
     }
     entries = []
     match = {"META.INSTRUMENT.DETECTOR": detector, "META.SUBARRAY.NAME": sa.name}
