@@ -11,6 +11,8 @@ which sees numpy's buffers) relative to the cube's in-memory size
 file with the offline recipe of ../shared/docs/offline-jwst.md section 5.2
 (serverless CRDS, a synthetic Extract1dIFUModel reference, no apcorr).
 The median flux ratio of jwstspec/jwst is printed as a sanity check.
+The cost of the correlated-noise estimate (``covariance`` auto vs none) is
+printed for aperture and psf.
 """
 
 from __future__ import annotations
@@ -122,6 +124,17 @@ def main() -> int:
                 fluxes[method] = res.spectrum.flux
                 print(f"  {method:9s} {best:6.2f} s   peak {peak / 1e6:6.0f} MB = {peak / nbytes:4.1f}x cube   "
                       f"replaced {res.n_replaced}")
+            for method in ("aperture", "psf"):  # cost of the covariance estimate (auto) over independent voxels (none)
+                best = {}
+                for mode in ("none", "auto"):
+                    best[mode] = np.inf
+                    for _ in range(args.repeat):
+                        t0 = time.perf_counter()
+                        res = extract_file(path, work / "cov.fits", method=method, bkg_annulus=("8px", "11px"),
+                                           covariance=mode, **METHODS[method])
+                        best[mode] = min(best[mode], time.perf_counter() - t0)
+                print(f"  covariance {method:9s} auto {best['auto']:6.2f} s, none {best['none']:6.2f} s: "
+                      f"+{best['auto'] - best['none']:.2f} s per cube (ERRCOV {res.spectrum.meta['ERRCOV']:.3f})")
             if not args.no_jwst:
                 seconds, flux = bench_jwst(path, work)
                 ratio = np.nanmedian(fluxes["aperture"] / flux)

@@ -375,6 +375,7 @@ def extraction_options(config: PipelineConfig) -> dict[str, Any]:
         "center_offset": e.center_offset,
         "fit_background": e.fit_background,
         "save_cleaned": e.save_cleaned,
+        "covariance": e.covariance,
     }
 
 

@@ -27,6 +27,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--slit-name", help="s2d MultiSlit products: extract only this slit (default: every slit)")
     parser.add_argument("--save-cleaned", action="store_true",
                         help="s3d only: also write the cube with its replaced voxels filled (<output stem>_cleaned_s3d.fits)")
+    parser.add_argument("--covariance", choices=["auto", "none"], default="auto",
+                        help="s3d: auto inflates the errors by the cube's measured spatial noise correlation "
+                             "(header ERRCOV); none treats voxels as independent, as jwst does (default auto)")
     parser.add_argument("--ecsv", action="store_true", help="also write the spectrum as ECSV")
     parser.add_argument("--output", required=True, help="output EXTRACT1D FITS file")
 
@@ -54,6 +57,7 @@ def run(args: argparse.Namespace) -> int:
         slit_name=getattr(args, "slit_name", None),
         save_cleaned=args.save_cleaned,
         fit_background=args.fit_background,
+        covariance=getattr(args, "covariance", "auto"),
     )
     spectra = result.spectra or [result.spectrum]
     if args.ecsv:

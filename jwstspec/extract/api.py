@@ -15,15 +15,19 @@ from jwstspec.config import parse_length as _parse_length
 from jwstspec.errors import InputFileError, OptionError, require_file
 from jwstspec.extract.aperture import annulus_mask, annulus_weights, box_weights, circle_weights, weighted_sum
 from jwstspec.extract.centering import binned_images, centroid_track, smooth_track
+from jwstspec.extract.covariance import Correlation, estimate_correlation, inflation, white
 from jwstspec.extract.outliers import flag_outliers, local_profile
-from jwstspec.extract.psf import psf_fit
+from jwstspec.extract.psf import amplitude_weights, psf_fit
 from jwstspec.extract.reading import Cube, Slit, read_cube, read_slits
 from jwstspec.spectrum import DQ_FLAGS, Spectrum
 
-__all__ = ["METHODS", "ExtractResult", "extract_file", "parse_length"]
+__all__ = ["COVARIANCE_MODES", "METHODS", "ExtractResult", "extract_file", "parse_length"]
 
 METHODS = ("aperture", "box", "annulus", "psf")
 SLIT_METHODS = ("aperture", "psf")
+COVARIANCE_MODES = ("auto", "none")
+#: Pixels beyond the extraction region (plus the centre's drift) that count as sky when there is no annulus.
+SKY_MARGIN = 3.0
 
 
 def parse_length(value: Any) -> tuple[float, str]:
@@ -87,8 +91,13 @@ def _background(flux: np.ndarray, valid: np.ndarray, mask: np.ndarray, clip: flo
 
 def _core(flux: np.ndarray, err: np.ndarray, valid: np.ndarray, weights: np.ndarray, bkg_mask: np.ndarray | None,
           method: str, window: int, clip_sigma: float, bkg_clip_sigma: float,
-          fit_background: bool = False) -> dict[str, np.ndarray]:
-    """Background, profile, outliers and the chosen method on (nw, ny, nx) arrays; all slices at once."""
+          fit_background: bool = False, rho: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Background, profile, outliers and the chosen method on (nw, ny, nx) arrays; all slices at once.
+
+    ``rho``: spatial noise correlation kernel (:mod:`.covariance`); the
+    source and background variances are inflated by their own factors
+    (``errcov``, ``errcov_bkg`` in the result), None for independent voxels.
+    """
     nw = flux.shape[0]
     if bkg_mask is None and fit_background:
         # no background region: the pixels of the crop outside the extraction region give the level the
@@ -98,6 +107,11 @@ def _core(flux: np.ndarray, err: np.ndarray, valid: np.ndarray, weights: np.ndar
         bkg, bkg_var = _background(flux, valid, bkg_mask, bkg_clip_sigma)
     else:
         bkg, bkg_var = np.zeros(nw), np.zeros(nw)
+    errcov_bkg = np.ones(nw)
+    if rho is not None and bkg_mask is not None:
+        # the background is a median of the annulus pixels: weights equal over the valid pixels
+        errcov_bkg = inflation(np.where(np.broadcast_to(bkg_mask, flux.shape) & valid, err, 0.0), rho, max_slices=300)
+        bkg_var = bkg_var * errcov_bkg**2
     # everything below works on the bounding box of the extraction region (over all slices)
     used = weights > 0 if weights.ndim == 2 else (weights > 0).any(axis=0)
     rows, cols = np.flatnonzero(used.any(axis=1)), np.flatnonzero(used.any(axis=0))
@@ -118,21 +132,27 @@ def _core(flux: np.ndarray, err: np.ndarray, valid: np.ndarray, weights: np.ndar
     n_region = region3.sum(axis=(1, 2))
     n_rep = replaced.sum(axis=(1, 2))
     area = weights.sum(axis=(-2, -1)) * np.ones(nw)
+    errcov = np.ones(nw)
     if method == "psf":
+        if rho is not None:  # the same factor with the least-squares weights of the amplitude
+            errcov = inflation(amplitude_weights(errf, good, profile, region, fit_background), rho)
         # with fit_background a constant is fitted with the PSF on top of the subtracted estimate; it absorbs
         # that estimate's error, so the estimate's variance is not added again
         value, value_err, back = psf_fit(sub, errf, good, profile, region, None if fit_background else bkg_var,
-                                         fit_background=fit_background, profile_slices=max(2 * window + 1, 3))
+                                         fit_background=fit_background, profile_slices=max(2 * window + 1, 3),
+                                         inflation=errcov**2 if rho is not None else None)
         bkg = bkg + np.nan_to_num(back)
     else:
         filled = np.where(good, sub, amp[:, None, None] * profile)
         value = weighted_sum(np.nan_to_num(filled), weights)
-        var = weighted_sum(np.where(region3, errf, 0.0) ** 2, weights, 2) + area**2 * bkg_var
+        if rho is not None:  # correlated voxels: the aperture's weights (fractional pixels) times ERR
+            errcov = inflation(np.where(region3, errf, 0.0) * weights, rho)
+        var = weighted_sum(np.where(region3, errf, 0.0) ** 2, weights, 2) * errcov**2 + area**2 * bkg_var
         value_err = np.sqrt(var)
     frac = n_rep / np.maximum(n_region, 1)
     nodata = (frac >= 0.5) | ~np.isfinite(value) | ~np.isfinite(amp) | ((good & region3).sum(axis=(1, 2)) == 0)
     return {"value": value, "error": value_err, "bkg": bkg * area, "area": area, "frac": frac, "n_rep": n_rep,
-            "nodata": nodata, "box": (ys, xs), "replaced": replaced,
+            "nodata": nodata, "box": (ys, xs), "replaced": replaced, "errcov": errcov, "errcov_bkg": errcov_bkg,
             "model": amp[:, None, None] * profile + bkg[:, None, None]}
 
 
@@ -145,6 +165,26 @@ def _spectrum(out: dict[str, np.ndarray], wave: np.ndarray, to_jy: float, x: np.
         background=out["bkg"] * to_jy, dq=dq, npixels=out["area"], x_center=x, y_center=y,
         replaced_frac=out["frac"], meta=meta,
     )
+
+
+def _covariance_meta(mode: str, corr: Correlation | None, out: dict[str, np.ndarray]) -> dict[str, Any]:
+    """``COVMODE``, ``ERRCOV`` (median error factor), ``ERRCOVBK``, ``COVRHOX/Y/L`` and ``COVNOTE`` (why none)."""
+    use = ~out["nodata"]
+
+    def med(values: np.ndarray) -> float:
+        v = values[use] if use.any() else values
+        return round(float(np.median(v)), 4) if len(v) else 1.0
+
+    meta: dict[str, Any] = {"COVMODE": mode, "ERRCOV": med(out["errcov"]), "ERRCOVBK": med(out["errcov_bkg"])}
+    if corr is not None and corr.ok:
+        meta.update(COVRHOX=round(corr.rho_x, 4), COVRHOY=round(corr.rho_y, 4))
+        if np.isfinite(corr.rho_wave):
+            meta["COVRHOL"] = round(float(corr.rho_wave), 4)
+    elif corr is not None:
+        meta["COVNOTE"] = corr.reason[:60]
+    else:
+        meta["COVNOTE"] = "not estimated for slit images"
+    return meta
 
 
 def _versions() -> dict[str, str]:
@@ -179,6 +219,7 @@ def extract_file(
     slit_name: str | None = None,
     save_cleaned: bool = False,
     fit_background: bool = False,
+    covariance: str = "auto",
 ) -> ExtractResult:
     """Extract the 1-D spectrum of a point source from an s3d cube or s2d slit image.
 
@@ -216,6 +257,16 @@ def extract_file(
         Cubes: also write the cube with its replaced voxels filled
         (:func:`write_cleaned_cube`, :func:`cleaned_cube_path`).  Slit
         images: not available (an :class:`OptionError`).
+    covariance : {"auto", "none"}
+        Cubes: ``auto`` estimates the spatial noise correlation of the
+        drizzled cube from its sky voxels (background annulus, or the field
+        beyond the extraction region) and inflates the source and background
+        variances by it (:mod:`jwstspec.extract.covariance`; all methods, psf
+        with its least-squares weights); ``none`` treats voxels as
+        independent, as jwst does.  The median factor is written as
+        ``ERRCOV`` (``COVRHOX``/``COVRHOY``: correlation one spaxel apart in
+        x/y, ``COVRHOL``: adjacent slices).  Slit images: not estimated
+        (``ERRCOV`` 1).
     """
     t0 = time.perf_counter()
     if method not in METHODS:
@@ -226,6 +277,8 @@ def extract_file(
         raise OptionError("--window", "must be at least 1", input_path)
     if fit_background and method != "psf":
         raise OptionError("--fit-background", f"fits a background with the PSF: method psf only, not {method!r}", input_path)
+    if covariance not in COVARIANCE_MODES:
+        raise OptionError("--covariance", f"{covariance!r} is not one of {', '.join(COVARIANCE_MODES)}", input_path)
     path = require_file(input_path)
     if _is_slit_file(path):
         if center_radec is not None:
@@ -237,13 +290,13 @@ def extract_file(
         return _extract_slits(path, Path(output_path), t0, method=method, radius=radius, bkg_annulus=bkg_annulus,
                               background=background, window=int(window), clip_sigma=clip_sigma,
                               bkg_clip_sigma=bkg_clip_sigma, center=center, center_offset=center_offset,
-                              slit_name=slit_name, fit_background=fit_background)
+                              slit_name=slit_name, fit_background=fit_background, covariance=covariance)
     cube = read_cube(path)
     spec, n_rep, cleaned = _extract_cube(cube, method=method, radius=radius, annulus_radii=annulus_radii,
                                          bkg_annulus=bkg_annulus, background=background, window=int(window),
                                          clip_sigma=clip_sigma, bkg_clip_sigma=bkg_clip_sigma, center=center,
                                          center_radec=center_radec, center_offset=center_offset,
-                                         fit_background=fit_background)
+                                         fit_background=fit_background, covariance=covariance)
     if save_cleaned:
         write_cleaned_cube(path, cleaned_cube_path(Path(output_path)), *cleaned)
     out = spec.write_fits(Path(output_path))
@@ -252,7 +305,8 @@ def extract_file(
 
 def _extract_cube(cube: Cube, *, method: str, radius: Any, annulus_radii: Any, bkg_annulus: Any, background: bool,
                   window: int, clip_sigma: float, bkg_clip_sigma: float, center: Any, center_radec: Any,
-                  center_offset: Any, fit_background: bool = False) -> tuple[Spectrum, int, tuple[tuple[slice, slice], np.ndarray, np.ndarray]]:
+                  center_offset: Any, fit_background: bool = False,
+                  covariance: str = "auto") -> tuple[Spectrum, int, tuple[tuple[slice, slice], np.ndarray, np.ndarray]]:
     nw, ny, nx = cube.flux.shape
     p = cube.path
     r = _to_pixels(radius, cube.pixel_arcsec, "--radius", p)
@@ -294,7 +348,7 @@ def _extract_cube(cube: Cube, *, method: str, radius: Any, annulus_radii: Any, b
     y0, y1 = max(int(np.floor(cy.min() - reach)), 0), min(int(np.ceil(cy.max() + reach)) + 1, ny)
     x0, x1 = max(int(np.floor(cx.min() - reach)), 0), min(int(np.ceil(cx.max() + reach)) + 1, nx)
     flux, err = cube.flux[:, y0:y1, x0:x1], cube.err[:, y0:y1, x0:x1]  # views: _core promotes what it computes
-    valid = valid[:, y0:y1, x0:x1]
+    valid_field, valid = valid, valid[:, y0:y1, x0:x1]
     cxl, cyl, shape = cx - x0, cy - y0, (y1 - y0, x1 - x0)
     # ---- regions
     if method == "box":
@@ -304,10 +358,23 @@ def _extract_cube(cube: Cube, *, method: str, radius: Any, annulus_radii: Any, b
     else:
         weights = circle_weights(shape, cxl, cyl, r)
     bkg_mask = annulus_mask(shape, cxl, cyl, rin, rout) if background else None
-    out = _core(flux, err, valid, weights, bkg_mask, method, window, clip_sigma, bkg_clip_sigma, fit_background)
+    # ---- spatial noise correlation of the drizzled cube, from sky voxels
+    if covariance == "none":
+        corr = white(reason="covariance none: voxels independent")
+    elif bkg_mask is not None:
+        corr = estimate_correlation(flux, err, valid, bkg_mask)
+    else:  # no annulus: the field beyond the extraction region, the centre's drift and a margin
+        mx, my = float(np.median(cx)), float(np.median(cy))
+        drift = float(max(np.max(np.abs(cx - mx)), np.max(np.abs(cy - my))))
+        yy, xx = np.mgrid[0:ny, 0:nx]
+        far = extent * (np.sqrt(2.0) if method == "box" else 1.0) + drift + SKY_MARGIN
+        corr = estimate_correlation(cube.flux, cube.err, valid_field, np.hypot(xx - mx, yy - my) > far)
+    out = _core(flux, err, valid, weights, bkg_mask, method, window, clip_sigma, bkg_clip_sigma, fit_background,
+                rho=corr.rho if corr.ok else None)
     meta = {**cube.meta, "METHOD": method, "RADIUS": r, "PIXSCALE": cube.pixel_arcsec, "BKGIN": rin, "BKGOUT": rout,
             "ANNIN": ain if method == "annulus" else 0.0, "ANNOUT": aout if method == "annulus" else 0.0,
-            "WINDOW": window, "CLIPSIG": clip_sigma, "FITBKG": fit_background, "CENTMODE": mode, "SRCFILE": p.name, **_versions()}
+            "WINDOW": window, "CLIPSIG": clip_sigma, "FITBKG": fit_background, "CENTMODE": mode, "SRCFILE": p.name,
+            **_covariance_meta(covariance, corr, out), **_versions()}
     ys, xs = out["box"]
     box = (slice(y0 + ys.start, y0 + ys.stop), slice(x0 + xs.start, x0 + xs.stop))
     cleaned = (box, out["replaced"], out["model"])
@@ -375,7 +442,7 @@ def _band(n: int, c: np.ndarray, lo: float, hi: float) -> np.ndarray:
 
 def _extract_slits(path: Path, output: Path, t0: float, *, method: str, radius: Any, bkg_annulus: Any, background: bool,
                    window: int, clip_sigma: float, bkg_clip_sigma: float, center: Any, center_offset: Any,
-                   slit_name: str | None, fit_background: bool = False) -> ExtractResult:
+                   slit_name: str | None, fit_background: bool = False, covariance: str = "auto") -> ExtractResult:
     if method not in SLIT_METHODS:
         raise OptionError("--method", f"{method!r} is not available for slit images (use aperture or psf)", path)
     slits = read_slits(path, slit_name)
@@ -383,7 +450,8 @@ def _extract_slits(path: Path, output: Path, t0: float, *, method: str, radius: 
     for slit in slits:  # one extraction per slit
         spec, n_rep = _extract_slit(slit, method=method, radius=radius, bkg_annulus=bkg_annulus, background=background,
                                     window=window, clip_sigma=clip_sigma, bkg_clip_sigma=bkg_clip_sigma, center=center,
-                                    center_offset=center_offset, fit_background=fit_background)
+                                    center_offset=center_offset, fit_background=fit_background,
+                                    covariance=covariance)
         spectra.append(spec)
         n_total += n_rep
     for slit, spec in zip(slits, spectra):  # write only once every slit extracted
@@ -394,7 +462,7 @@ def _extract_slits(path: Path, output: Path, t0: float, *, method: str, radius: 
 
 def _extract_slit(slit: Slit, *, method: str, radius: Any, bkg_annulus: Any, background: bool, window: int,
                   clip_sigma: float, bkg_clip_sigma: float, center: Any, center_offset: Any,
-                  fit_background: bool = False) -> tuple[Spectrum, int]:
+                  fit_background: bool = False, covariance: str = "auto") -> tuple[Spectrum, int]:
     ncross, nw = slit.flux.shape
     p = slit.path
     pixel_arcsec = float(np.degrees(np.sqrt(slit.pixel_sr)) * 3600.0)
@@ -423,5 +491,6 @@ def _extract_slit(slit: Slit, *, method: str, radius: Any, bkg_annulus: Any, bac
         bkg_mask = ((d >= rin) & (d <= rout))[:, :, None]
     out = _core(flux, err, valid, weights, bkg_mask, method, window, clip_sigma, bkg_clip_sigma, fit_background)
     meta = {**slit.meta, "METHOD": method, "RADIUS": r, "PIXSCALE": pixel_arcsec, "BKGIN": rin, "BKGOUT": rout,
-            "WINDOW": window, "CLIPSIG": clip_sigma, "FITBKG": fit_background, "CENTMODE": mode, "SRCFILE": p.name, **_versions()}
+            "WINDOW": window, "CLIPSIG": clip_sigma, "FITBKG": fit_background, "CENTMODE": mode, "SRCFILE": p.name,
+            **_covariance_meta(covariance, None, out), **_versions()}
     return _spectrum(out, slit.wavelength, 1e6 * slit.pixel_sr, np.full(nw, np.nan), yc, meta), int(out["n_rep"].sum())
