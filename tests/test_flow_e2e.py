@@ -194,3 +194,20 @@ def test_changing_an_extraction_option_recomputes_only_extraction_and_combine(de
     summary = run_pipeline(validate_config(data))
     ran_stages = {t["stage"] for t in summary["tasks"] if t["state"] == "ran"}
     assert ran_stages == {"extract", "combine"}, ran_stages
+
+
+def test_center_radec_on_a_two_channel_stage2_cube(demo_run: dict[str, Any], tmp_path: Path) -> None:
+    """gwcs cannot invert a multi-channel cube's WCS: the reader's own inverse finds the pixel of (RA, Dec)."""
+    from stdatamodels.jwst import datamodels
+
+    from jwstspec.extract import extract_file, read_cube
+
+    config = demo_run["demo"].configs["miri"]
+    cube_path = sorted((config.data_dir / config.program / "Obs001" / "stage2").glob("*_00001_*_s3d.fits"))[0]
+    cube = read_cube(cube_path)
+    with datamodels.open(str(cube_path)) as model:
+        ra, dec, wave = model.meta.wcs(20.3, 18.7, 100)  # its .invert raises ValueError in gwcs (jwst 3.0)
+    np.testing.assert_allclose(cube.world_to_pixel(ra, dec, wave), (20.3, 18.7), atol=1e-4)
+    by_sky = extract_file(cube_path, tmp_path / "radec.fits", center_radec=(ra, dec))
+    by_pixel = extract_file(cube_path, tmp_path / "pixel.fits", center=cube.world_to_pixel(ra, dec, float(np.nanmedian(cube.wavelength))))
+    np.testing.assert_allclose(by_sky.spectrum.flux, by_pixel.spectrum.flux, rtol=1e-6)

@@ -104,10 +104,40 @@ def read_cube(path: str | Path) -> Cube:
         meta = _instrument_meta(model)
 
     def world_to_pixel(ra: float, dec: float, wave_um: float) -> tuple[float, float]:
-        x, y, _ = wcs.invert(ra, dec, wave_um, with_bounding_box=False)
-        return float(x), float(y)
+        try:
+            x, y, _ = wcs.invert(ra, dec, wave_um, with_bounding_box=False)
+            return float(x), float(y)
+        except Exception:  # noqa: BLE001 - gwcs's numerical inverse fails on multi-channel (tabular) cubes
+            plane = float(np.nanargmin(np.abs(wave - wave_um))) if np.isfinite(wave).any() else 0.0
+            return _invert_spatial(wcs, ra, dec, plane, ((nx - 1) / 2.0, (ny - 1) / 2.0))
 
     return Cube(path, data, err, dq, wave, float(pixel_sr), abs(float(cdelt)) * 3600.0, meta, world_to_pixel)
+
+
+def _invert_spatial(wcs: Any, ra: float, dec: float, plane: float, start: tuple[float, float],
+                    iterations: int = 8) -> tuple[float, float]:
+    """Pixel (x, y) of (``ra``, ``dec``) in cube plane ``plane``, by Newton steps on the forward WCS.
+
+    Used where gwcs's own numerical inverse fails (jwst multi-channel
+    cubes, whose wavelength axis is tabular).  The Jacobian comes from
+    one-pixel differences on the tangent plane; the spatial WCS of a cube
+    is close to linear, so a few steps reach 1e-6 px.
+    """
+    def offset(x: float, y: float) -> np.ndarray:
+        r, d, _ = wcs(x, y, plane, with_bounding_box=False)
+        return np.array([((float(r) - ra + 180.0) % 360.0 - 180.0) * np.cos(np.deg2rad(dec)), float(d) - dec])
+
+    p = np.array(start, dtype=float)
+    for _ in range(iterations):
+        f0 = offset(*p)
+        jac = np.column_stack([offset(p[0] + 1.0, p[1]) - f0, offset(p[0], p[1] + 1.0) - f0])
+        if not np.all(np.isfinite(jac)) or abs(np.linalg.det(jac)) == 0:
+            return float("nan"), float("nan")
+        step = np.linalg.solve(jac, -f0)
+        p = p + step
+        if np.hypot(*step) < 1e-6:
+            break
+    return float(p[0]), float(p[1])
 
 
 def read_slits(path: str | Path, slit_name: str | None = None) -> list[Slit]:
