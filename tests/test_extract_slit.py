@@ -120,3 +120,36 @@ def test_miri_lrs_style_image_model_s2d(tmp_path: Path) -> None:
     truth = np.einsum("ik,ki->k", src_jy, _band(spec.y_center, 4.0))
     assert abs(np.nanmedian(spec.flux[1:] / truth[1:]) - 1) <= 0.003
     np.testing.assert_allclose(spec.wavelength, w, rtol=1e-6)
+
+
+def test_noise_correlated_along_the_slit(tmp_path: Path) -> None:
+    """Resampled s2d: noise correlated along the slit (kernel 0.5, 1, 0.5 -> rho 2/3 at one row, 1/6 at two).
+
+    With ``covariance`` auto the correlation is measured on the background rows and the pulls are ~1;
+    with ``none`` (independent pixels) the errors are too small.
+    """
+    from scipy.ndimage import convolve1d
+    from stdatamodels.jwst.datamodels import SlitModel
+
+    _, noise, dq, w, src_jy, _, _ = _slit(31, n_cosmic=0)
+    kernel = np.array([0.5, 1.0, 0.5]) / np.sqrt(1.5)  # unit variance per pixel after the convolution
+    correlated = convolve1d(np.random.default_rng(5).normal(size=noise.shape), kernel, axis=0, mode="wrap") * noise
+    m = SlitModel()
+    _fill(m, (src_jy / (1e6 * PIX**2) + 30.0 + correlated).astype(np.float32), noise, dq, w, "S200A1")
+    m.data[:, 0] = np.nan  # the dead first column of _slit
+    m.meta.instrument.name, m.meta.instrument.detector = "NIRSPEC", "NRS1"
+    path = tmp_path / "corr_s2d.fits"
+    m.save(path)
+    pulls = {}
+    for mode in ("auto", "none"):
+        res = extract_file(path, tmp_path / f"{mode}.fits", method="aperture", radius="4px",
+                           bkg_annulus=("7px", "13px"), covariance=mode)
+        spec = res.spectrum
+        truth = np.einsum("ik,ki->k", src_jy, _band(spec.y_center, 4.0))
+        pull = ((spec.flux - truth) / spec.flux_error)[1:]
+        pulls[mode] = 1.4826 * np.median(np.abs(pull - np.median(pull)))
+        if mode == "auto":
+            assert spec.meta["COVRHOY"] == pytest.approx(2 / 3, abs=0.05)
+            assert spec.meta["ERRCOV"] > 1.3
+    assert 0.9 <= pulls["auto"] <= 1.1, pulls
+    assert pulls["none"] > 1.3, pulls

@@ -167,8 +167,11 @@ def _spectrum(out: dict[str, np.ndarray], wave: np.ndarray, to_jy: float, x: np.
     )
 
 
-def _covariance_meta(mode: str, corr: Correlation | None, out: dict[str, np.ndarray]) -> dict[str, Any]:
-    """``COVMODE``, ``ERRCOV`` (median error factor), ``ERRCOVBK``, ``COVRHOX/Y/L`` and ``COVNOTE`` (why none)."""
+def _covariance_meta(mode: str, corr: Correlation, out: dict[str, np.ndarray]) -> dict[str, Any]:
+    """``COVMODE``, ``ERRCOV`` (median error factor), ``ERRCOVBK``, ``COVRHOX/Y/L`` and ``COVNOTE`` (why none).
+
+    Slit images: ``COVRHOY`` is the correlation along the slit (``COVRHOX`` 0: one column).
+    """
     use = ~out["nodata"]
 
     def med(values: np.ndarray) -> float:
@@ -176,14 +179,12 @@ def _covariance_meta(mode: str, corr: Correlation | None, out: dict[str, np.ndar
         return round(float(np.median(v)), 4) if len(v) else 1.0
 
     meta: dict[str, Any] = {"COVMODE": mode, "ERRCOV": med(out["errcov"]), "ERRCOVBK": med(out["errcov_bkg"])}
-    if corr is not None and corr.ok:
+    if corr.ok:
         meta.update(COVRHOX=round(corr.rho_x, 4), COVRHOY=round(corr.rho_y, 4))
         if np.isfinite(corr.rho_wave):
             meta["COVRHOL"] = round(float(corr.rho_wave), 4)
-    elif corr is not None:
-        meta["COVNOTE"] = corr.reason[:60]
     else:
-        meta["COVNOTE"] = "not estimated for slit images"
+        meta["COVNOTE"] = corr.reason[:60]
     return meta
 
 
@@ -265,8 +266,9 @@ def extract_file(
         with its least-squares weights); ``none`` treats voxels as
         independent, as jwst does.  The median factor is written as
         ``ERRCOV`` (``COVRHOX``/``COVRHOY``: correlation one spaxel apart in
-        x/y, ``COVRHOL``: adjacent slices).  Slit images: not estimated
-        (``ERRCOV`` 1).
+        x/y, ``COVRHOL``: adjacent slices).  Slit images: the correlation
+        along the slit, from the background rows (or the rows beyond the
+        trace), in ``COVRHOY``.
     """
     t0 = time.perf_counter()
     if method not in METHODS:
@@ -489,8 +491,15 @@ def _extract_slit(slit: Slit, *, method: str, radius: Any, bkg_annulus: Any, bac
     if background:
         d = np.abs(np.arange(ncross)[None, :] - yc[:, None])
         bkg_mask = ((d >= rin) & (d <= rout))[:, :, None]
-    out = _core(flux, err, valid, weights, bkg_mask, method, window, clip_sigma, bkg_clip_sigma, fit_background)
+    # ---- noise correlation along the slit (resampled s2d), from the background rows or the rows beyond the trace
+    if covariance == "none":
+        corr = white(reason="covariance none: pixels independent")
+    else:
+        far = np.abs(np.arange(ncross)[None, :] - yc[:, None]) > r + float(np.ptp(yc)) + SKY_MARGIN
+        corr = estimate_correlation(flux, err, valid, bkg_mask if bkg_mask is not None else far[:, :, None])
+    out = _core(flux, err, valid, weights, bkg_mask, method, window, clip_sigma, bkg_clip_sigma, fit_background,
+                rho=corr.rho if corr.ok else None)
     meta = {**slit.meta, "METHOD": method, "RADIUS": r, "PIXSCALE": pixel_arcsec, "BKGIN": rin, "BKGOUT": rout,
             "WINDOW": window, "CLIPSIG": clip_sigma, "FITBKG": fit_background, "CENTMODE": mode, "SRCFILE": p.name,
-            **_covariance_meta(covariance, None, out), **_versions()}
+            **_covariance_meta(covariance, corr, out), **_versions()}
     return _spectrum(out, slit.wavelength, 1e6 * slit.pixel_sr, np.full(nw, np.nan), yc, meta), int(out["n_rep"].sum())

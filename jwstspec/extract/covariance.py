@@ -25,7 +25,8 @@ variance is scaled by the background area squared as before) and the
 term is left as it is).  Ignored: the covariance between source region and
 background annulus (zero when they are more than ``max_lag`` spaxels apart)
 and the correlation between slices (it does not change a per-slice error;
-``rho_wave`` is reported only).  Slit images (s2d) are not corrected.
+``rho_wave`` is reported only).  Slit images (s2d, one spatial column) get the
+correlation along the slit: lags across the column cannot occur and are left out.
 
 Plain numpy/scipy; no Prefect.
 """
@@ -242,9 +243,14 @@ def estimate_correlation(flux: np.ndarray, err: np.ndarray, valid: np.ndarray, s
     npairs = np.zeros((size, size), dtype=np.int64)
     rho[max_lag, max_lag] = 1.0
     npairs[max_lag, max_lag] = int(fin.sum())
+    possible = np.ones((size, size), dtype=bool)  # lags that fit in the sky box (a slit image is one column wide)
     for dy in range(0, max_lag + 1):
         for dx in range(-max_lag, max_lag + 1):
             if dy == 0 and dx <= 0:
+                continue
+            if dy >= z.shape[1] or abs(dx) >= z.shape[2]:  # no pair can exist: the sum's weights have none either
+                for sy, sx in ((dy, dx), (-dy, -dx)):
+                    possible[max_lag + sy, max_lag + sx] = False
                 continue
             sab, saa, sbb, n = _lag_products(z, fin, dy, dx)
             value = sab / np.sqrt(saa * sbb) if n and saa > 0 and sbb > 0 else np.nan
@@ -266,9 +272,12 @@ def estimate_correlation(flux: np.ndarray, err: np.ndarray, valid: np.ndarray, s
             for _ in range(3 if n_run else 0):
                 s = (1 + 2 * rho_wave) / n_run
                 rho_wave = measured_w * (1 - s) + s
-    fewest = int(npairs.min())
+    if not possible.any() or possible.sum() == 1:
+        return white(max_lag, "sky region too small for any lag")
+    counted = np.where(possible, npairs, np.iinfo(np.int64).max)
+    fewest = int(counted.min())
     if fewest < min_pairs or not np.all(np.isfinite(rho)):
-        dy, dx = (int(v) - max_lag for v in np.unravel_index(np.argmin(npairs), npairs.shape))
+        dy, dx = (int(v) - max_lag for v in np.unravel_index(np.argmin(counted), npairs.shape))
         return white(max_lag, f"too few sky pixels: {fewest} pairs at lag ({dy}, {dx}) (need {min_pairs})")
     # removing each slice's mean of N sky residuals lowers every covariance by the variance of that mean,
     # beta = sum_ij rho(i - j) / N**2 (in units of the voxel variance): rho' = (rho - beta) / (1 - beta).
