@@ -215,7 +215,7 @@ class ExtractionOptions(_Model):
     center_radec: tuple[float, float] | None = Field(None, description="Fixed centre (RA, Dec) in degrees.")
     center_offset: tuple[float, float] | None = Field(None, description="Offset (dx, dy) in pixels added to the measured centroid.")
     save_cleaned: bool = Field(False, description="Also save the outlier-cleaned cube (<spectrum stem>_cleaned_s3d.fits; s3d cubes only).")
-    covariance: Literal["auto", "none"] = Field("auto", description="Correlated noise of drizzled cubes: auto estimates the spatial noise correlation from the cube's sky voxels and inflates the extraction errors by it (header ERRCOV); none treats voxels as independent (jwst's assumption). s3d cubes only; slit images keep their errors.")
+    covariance: Literal["auto", "none"] = Field("auto", description="Correlated noise of drizzled cubes: auto estimates the spatial noise correlation from the cube's sky voxels and inflates the extraction errors by it (header ERRCOV); none treats voxels as independent (jwst's assumption). Slit images: the correlation along the slit.")
 
     _variant = field_validator("variant")(classmethod(lambda cls, v: _variant(v)))
 

@@ -28,8 +28,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--save-cleaned", action="store_true",
                         help="s3d only: also write the cube with its replaced voxels filled (<output stem>_cleaned_s3d.fits)")
     parser.add_argument("--covariance", choices=["auto", "none"], default="auto",
-                        help="s3d: auto inflates the errors by the cube's measured spatial noise correlation "
-                             "(header ERRCOV); none treats voxels as independent, as jwst does (default auto)")
+                        help="auto inflates the errors by the measured spatial noise correlation (s3d: between spaxels, "
+                             "s2d: along the slit; header ERRCOV); none treats pixels as independent, as jwst does (default auto)")
     parser.add_argument("--ecsv", action="store_true", help="also write the spectrum as ECSV")
     parser.add_argument("--output", required=True, help="output EXTRACT1D FITS file")
 
