@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from prefect.artifacts import create_markdown_artifact, create_progress_artifact, create_table_artifact, update_progress_artifact
 
 from flows.cache import file_paths
-from jwstspec.crds import context_in_force
+from jwstspec.crds import ContextChoice, context_in_force
 from jwstspec.fileio import atomic_write_text
 from jwstspec.manifest import write_manifest
 
@@ -70,8 +70,13 @@ def _png_markdown(path: Path, title: str) -> str:
     return f"### {title}\n\n![{title}](data:image/png;base64,{data})\n"
 
 
-def summary(run: _Run, plan: RunPlan, products: dict[str, Any], notes: list[str]) -> dict[str, Any]:
-    """Create the summary, exposure-table and plot artifacts; write summary.md."""
+def summary(run: _Run, plan: RunPlan, products: dict[str, Any], notes: list[str],
+            crds_context: ContextChoice | None = None) -> dict[str, Any]:
+    """Create the summary, exposure-table and plot artifacts; write summary.md.
+
+    ``crds_context`` is the run's resolved context (default: what this
+    process's CRDS would use now).
+    """
     config, layout = run.config, run.layout
     states = task_states(run)
     per_stage: dict[str, Counter[str]] = defaultdict(Counter)
@@ -82,7 +87,7 @@ def summary(run: _Run, plan: RunPlan, products: dict[str, Any], notes: list[str]
         f"# jwstspec run: program {config.program}, observation {config.observation}",
         "",
         f"* config digest: `{config.digest()}` ({config.instrument} {config.mode}{' TSO' if config.tso else ''})",
-        f"* CRDS context: `{context_in_force()}`",
+        f"* CRDS context: {_context_line(crds_context)}",
         f"* exposures: {len(plan.science.exposures)} science in {len(plan.groups)} group(s) "
         f"({', '.join(plan.groups) or 'none'}); {sum(len(v) for v in plan.background.values())} background; "
         f"{len(plan.skipped)} skipped",
@@ -126,11 +131,18 @@ def summary(run: _Run, plan: RunPlan, products: dict[str, Any], notes: list[str]
     from prefect.runtime import flow_run
 
     return {"status": "completed", "summary": str(out_dir / "summary.md"), "products": final, "tasks": states,
-            "notes": notes, "flow_run_id": str(flow_run.id), "artifact_keys": [_key(run, k) for k in ("summary", "exposures", "plots")]}
+            "notes": notes, "crds_context": crds_context.name if crds_context else context_in_force(),
+            "flow_run_id": str(flow_run.id), "artifact_keys": [_key(run, k) for k in ("summary", "exposures", "plots")]}
 
 
-def manifest(run: _Run, plan: RunPlan, products: dict[str, Any]) -> Path:
-    """Write manifest.json beside the outputs."""
+def _context_line(choice: ContextChoice | None) -> str:
+    if choice is None:
+        return f"`{context_in_force()}`"
+    return f"`{choice.name or 'none'}` ({choice.source}{': ' + choice.detail if choice.detail else ''})"
+
+
+def manifest(run: _Run, plan: RunPlan, products: dict[str, Any], crds_context: ContextChoice | None = None) -> Path:
+    """Write manifest.json beside the outputs (``crds_context``: the run's resolved context)."""
     config, layout = run.config, run.layout
     outputs: list[str] = []
     for _stage, _label, future in run.records:
@@ -144,5 +156,6 @@ def manifest(run: _Run, plan: RunPlan, products: dict[str, Any]) -> Path:
         inputs=[e.path for e in plan.all_exposures],
         outputs=outputs,
         tasks=task_states(run),
-        crds_context=context_in_force(),
+        crds_context=crds_context.name if crds_context else context_in_force(),
+        crds_context_source=f"{crds_context.source}: {crds_context.detail}" if crds_context else "",
     )

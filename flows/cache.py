@@ -5,11 +5,19 @@
 * the identity of every input file (absolute path, size, mtime; files are
   never read, so a multi-GB uncal costs nothing),
 * every other argument (options, step overrides) as canonical JSON,
-* the task's name, the ``jwst`` version and the CRDS context in force.
+* the task's name, the ``jwst`` version and the CRDS cache path.
+
+The CRDS context is not read from the environment (which differs between
+the flow process and a worker that already served a run): the tasks that
+ask CRDS take the run's resolved context as an explicit ``crds_context``
+parameter (:mod:`flows.tasks`), so it is keyed like any other option.
 
 A cache hit is validated before it is used: when the cached result names
-product files that are gone or empty, the key is replaced by a fresh one,
-so the task runs again (a hit whose outputs are gone is a miss).  Because
+product files that are gone, empty, or rewritten after the result was
+recorded (another run with other options or another CRDS context wrote
+the same path), the stale record is removed (local storage; elsewhere
+the key is replaced by a fresh one), so the task runs again and its new
+result takes the key (a hit whose outputs are not its own is a miss).  Because
 the key includes the mtime of each input, a recomputed upstream product
 changes the keys of exactly the tasks downstream of it.
 """
@@ -86,19 +94,36 @@ def file_paths(value: Any) -> list[Path]:
     return out
 
 
-def outputs_valid(result: Any) -> bool:
-    """Cheap validity check of a cached result: every file exists and is non-empty."""
+def outputs_valid(result: Any, recorded_ns: int | None = None) -> bool:
+    """Cheap validity check of a cached result: every file exists, is non-empty, and is not newer than the record.
+
+    ``recorded_ns`` is the mtime of the cached result record: a product
+    rewritten after it (another run with other options or another CRDS
+    context wrote the same path, e.g. context A -> B -> back to A) is no
+    longer the product that record describes.
+    """
     for path in file_paths(result):
         try:
-            if path.stat().st_size == 0:
-                return False
+            st = path.stat()
         except OSError:
+            return False
+        if st.st_size == 0 or (recorded_ns is not None and st.st_mtime_ns > recorded_ns):
             return False
     return True
 
 
+def record_time_ns(storage: Path | str | None, key: str) -> int | None:
+    """mtime of the result record ``key`` in a local result storage (None when unknown)."""
+    if storage is None:
+        return None
+    try:
+        return (Path(storage) / key).stat().st_mtime_ns
+    except OSError:
+        return None
+
+
 class ProductCachePolicy(CachePolicy):
-    """Cache key from input-file identity, options, jwst version and CRDS context."""
+    """Cache key from input-file identity, options (the CRDS context among them) and jwst version."""
 
     def compute_key(
         self,
@@ -111,7 +136,11 @@ class ProductCachePolicy(CachePolicy):
         store = getattr(task_ctx, "result_store", None)
         if store is not None:
             try:
-                if store.exists(key) and not outputs_valid(store.read(key).result):
+                basepath = getattr(getattr(store, "result_storage", None), "basepath", None)
+                if store.exists(key) and not outputs_valid(store.read(key).result, record_time_ns(basepath, key)):
+                    if basepath is not None:  # local storage: drop the stale record, the new result takes its key
+                        (Path(basepath) / key).unlink(missing_ok=True)
+                        return key
                     return f"{key}-stale-{uuid.uuid4().hex}"
             except Exception:
                 return f"{key}-unreadable-{uuid.uuid4().hex}"
@@ -127,7 +156,6 @@ class ProductCachePolicy(CachePolicy):
             "task": task_name,
             "inputs": canonical,
             "jwst": _jwst_version(),
-            "crds_context": os.environ.get("CRDS_CONTEXT", ""),
             "crds_path": os.environ.get("CRDS_PATH", ""),
         }
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
@@ -153,7 +181,7 @@ def cached_result(storage: Path, key: str) -> Any:
         value = store.read(key).result
     except Exception:
         return _MISS
-    return value if outputs_valid(value) else _MISS
+    return value if outputs_valid(value, record_time_ns(storage, key)) else _MISS
 
 
 def is_miss(value: Any) -> bool:

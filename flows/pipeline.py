@@ -39,7 +39,7 @@ from flows.tasks import (
 )
 from jwstspec import plan as planning
 from jwstspec.config import PipelineConfig, save_config
-from jwstspec.crds import apply_environment, crds_environment
+from jwstspec.crds import ContextChoice, apply_environment, crds_environment, resolve_context
 from jwstspec.fileio import remove_stale_temporaries
 from jwstspec.layout import Layout, product_name
 from jwstspec.locking import run_lock
@@ -166,6 +166,8 @@ def jwstspec_pipeline(config: PipelineConfig) -> dict[str, Any]:
     observations = [config.observation] + ([config.background_observation] if config.background_observation and not config.nod_subtraction else [])
     layout.create(observations)
     apply_environment(crds_environment(config))
+    context = run_context(config)
+    logger.info("CRDS context %s", context)
     run = _Run(config, layout)
     notes: list[str] = []
 
@@ -199,15 +201,15 @@ def jwstspec_pipeline(config: PipelineConfig) -> dict[str, Any]:
         if plan.is_empty and _stage(config, "stage1"):
             message = f"no new data: no spectroscopic uncal exposure in {layout.uncal_dir(config.observation)}"
             logger.info(message)
-            artifacts.summary(run, plan, {}, [message])
-            return {"status": "no data", "message": message, "products": {}}
+            artifacts.summary(run, plan, {}, [message], crds_context=context)
+            return {"status": "no data", "message": message, "products": {}, "crds_context": context.name}
 
-        rates = _stage1(run, plan)
+        rates = _stage1(run, plan, context.name)
         stage2_inputs = _background(run, plan, rates, notes)
-        stage2 = _stage2(run, plan, stage2_inputs)
-        stage3 = _stage3(run, plan, stage2)
+        stage2 = _stage2(run, plan, stage2_inputs, context.name)
+        stage3 = _stage3(run, plan, stage2, context.name)
         spectra = _extract(run, plan, stage2, stage3, logger)
-        products = _combine(run, spectra)
+        products = _combine(run, spectra, context.name)
         for note in notes:
             logger.warning(note)
         states = artifacts.task_states(run)
@@ -215,14 +217,33 @@ def jwstspec_pipeline(config: PipelineConfig) -> dict[str, Any]:
             message = "no new data: every task was served from the cache; products unchanged"
             logger.info(message)
             notes.append(message)
-        summary = artifacts.summary(run, plan, products, ([config.description] if config.description else []) + notes)
-        artifacts.manifest(run, plan, products)
+        summary = artifacts.summary(run, plan, products, ([config.description] if config.description else []) + notes,
+                                    crds_context=context)
+        artifacts.manifest(run, plan, products, crds_context=context)
     logger.info("final products in %s", layout.stage_dir(config.observation, "combined"))
     return summary
 
 
 # -------------------------------------------------------------------------- stages
-def _stage1(run: _Run, plan: planning.RunPlan) -> dict[Path, Any]:
+def run_context(config: PipelineConfig) -> ContextChoice:
+    """The CRDS context of a run starting now (:func:`jwstspec.crds.resolve_context`).
+
+    A run that asks CRDS nothing (only extraction/combination without the
+    MIRI spectral leak) does not need one: its failure to resolve is then
+    recorded as the reason, not raised.
+    """
+    asks_crds = bool({"stage1", "stage2", "stage3"} & set(config.stages)) or (
+        "combine" in config.stages and config.combine.stitch and config.combine.spectral_leak
+        and config.instrument == "miri" and config.mode == "ifu" and config.combine.leak_reference is None)
+    try:
+        return resolve_context(config)
+    except Exception as exc:
+        if asks_crds:
+            raise
+        return ContextChoice("", "unresolved", " ".join(str(exc).split()))
+
+
+def _stage1(run: _Run, plan: planning.RunPlan, crds_context: str) -> dict[Path, Any]:
     """Detector1 and 1/f correction per exposure -> {uncal path: rate (future or path)}."""
     config, layout = run.config, run.layout
     rates: dict[Path, Any] = {}
@@ -231,7 +252,7 @@ def _stage1(run: _Run, plan: planning.RunPlan) -> dict[Path, Any]:
         if _stage(config, "stage1"):
             rate = run.submit(detector1_task, "stage1", exp.name, uncal=str(exp.path), output_dir=str(stage1_dir),
                               steps=config.stage1.steps, log_file=str(layout.log_file(exp.observation, exp.name, "stage1")),
-                              tso=config.tso)
+                              crds_context=crds_context, tso=config.tso)
         else:
             rate = layout.rate_path(exp.observation, exp.path, tso=config.tso)
         if config.instrument == "nirspec" and config.readnoise_method != "none":
@@ -239,7 +260,7 @@ def _stage1(run: _Run, plan: planning.RunPlan) -> dict[Path, Any]:
             if _stage(config, "stage1"):
                 rate = run.submit(clean1f_task, "stage1", exp.name, rate=rate, output=str(corr),
                                   method=config.readnoise_method, window=config.stage1.readnoise_window,
-                                  clip_sigma=config.stage1.readnoise_clip_sigma)
+                                  clip_sigma=config.stage1.readnoise_clip_sigma, crds_context=crds_context)
             else:
                 rate = corr
         rates[exp.path] = rate
@@ -317,7 +338,7 @@ def _resolve(value: Any) -> Any:
     return value
 
 
-def _stage2(run: _Run, plan: planning.RunPlan, inputs: dict[Path, Any]) -> dict[Path, Any]:
+def _stage2(run: _Run, plan: planning.RunPlan, inputs: dict[Path, Any], crds_context: str) -> dict[Path, Any]:
     """Spec2 per science exposure -> {uncal path: list of products (future or list)}."""
     config, layout = run.config, run.layout
     out: dict[Path, Any] = {}
@@ -327,13 +348,14 @@ def _stage2(run: _Run, plan: planning.RunPlan, inputs: dict[Path, Any]) -> dict[
         if _stage(config, "stage2"):
             out[exp.path] = run.submit(spec2_task, "stage2", exp.name, input_path=_pass(inputs[exp.path]),
                                        output_dir=str(stage2_dir), steps=steps,
-                                       log_file=str(layout.log_file(exp.observation, exp.name, "stage2")))
+                                       log_file=str(layout.log_file(exp.observation, exp.name, "stage2")),
+                                       crds_context=crds_context)
         else:
             out[exp.path] = [str(p) for p in sorted(stage2_dir.glob(f"{exp.name}*.fits"))]
     return out
 
 
-def _stage3(run: _Run, plan: planning.RunPlan, stage2: dict[Path, Any]) -> dict[str, Any]:
+def _stage3(run: _Run, plan: planning.RunPlan, stage2: dict[Path, Any], crds_context: str) -> dict[str, Any]:
     """Spec3/Tso3 per group -> {group: products (future or list)}."""
     config, layout = run.config, run.layout
     out: dict[str, Any] = {}
@@ -354,7 +376,8 @@ def _stage3(run: _Run, plan: planning.RunPlan, stage2: dict[Path, Any]) -> dict[
         out[key] = run.submit(spec3_task, "stage3", key, members=members,
                               output_asn=str(layout.spec3_asn_path(obs, key, tso=config.tso)),
                               product_name=layout.stage3_product(obs, key), output_dir=str(stage3_dir),
-                              steps=config.stage3.steps, log_file=str(layout.log_file(obs, key, "stage3")), tso=config.tso)
+                              steps=config.stage3.steps, log_file=str(layout.log_file(obs, key, "stage3")),
+                              crds_context=crds_context, tso=config.tso)
     return out
 
 
@@ -426,7 +449,7 @@ def combine_options(config: PipelineConfig) -> dict[str, Any]:
     }
 
 
-def _combine(run: _Run, spectra: dict[str, list[Any]]) -> dict[str, Any]:
+def _combine(run: _Run, spectra: dict[str, list[Any]], crds_context: str) -> dict[str, Any]:
     """Combine per band, then stitch -> {band or 'stitched': product record}."""
     config, layout = run.config, run.layout
     obs = config.observation
@@ -452,7 +475,8 @@ def _combine(run: _Run, spectra: dict[str, list[Any]]) -> dict[str, Any]:
             "leak_reference": str(config.combine.leak_reference) if config.combine.leak_reference else None,
         }
         out["stitched"] = run.submit(stitch_task, "combine", "all bands", spectra=[out[b]["fits"] for b in sorted(out)],
-                                     output=str(layout.stitched_path(obs)), options=stitch_opts).result()
+                                     output=str(layout.stitched_path(obs)), options=stitch_opts,
+                                     crds_context=crds_context).result()
     return out
 
 

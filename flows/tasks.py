@@ -6,6 +6,13 @@ to another process or cluster node.  The science lives in ``jwstspec``;
 a task only calls one library function.  Cache policy, result storage and
 task-run names are set per run by :mod:`flows.pipeline` with
 ``Task.with_options``.
+
+Every task that asks CRDS for references takes the run's resolved context
+(``crds_context``, :func:`jwstspec.crds.resolve_context`) as a parameter:
+it is part of the task's cache key, so a new context recomputes Stage 1-3
+(and, through the new products, everything downstream), and the task pins
+it in its worker (:func:`jwstspec.crds.use_context`) so the references
+really come from the context the manifest records.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ from prefect import task
 from prefect.tasks import exponential_backoff
 
 from flows.cache import ProductCachePolicy
+from jwstspec.crds import use_context
 
 CACHE = ProductCachePolicy()
 
@@ -87,8 +95,10 @@ def ingest_task(sources: list[str], program: str, instrument: str, mode: str, da
 
 # ------------------------------------------------------------------ stage 1
 @task(name="detector1", cache_policy=CACHE, result_serializer="json")
-def detector1_task(uncal: str, output_dir: str, steps: dict[str, dict[str, Any]], log_file: str, tso: bool = False) -> str:
-    """calwebb_detector1 on one exposure -> rate (rateints for TSO)."""
+def detector1_task(uncal: str, output_dir: str, steps: dict[str, dict[str, Any]], log_file: str, crds_context: str,
+                   tso: bool = False) -> str:
+    """calwebb_detector1 on one exposure -> rate (rateints for TSO), with the run's CRDS context."""
+    use_context(crds_context)
     from jwstspec.stages.pipelines import run_detector1, run_detector1_tso
 
     run = run_detector1_tso if tso else run_detector1
@@ -96,8 +106,9 @@ def detector1_task(uncal: str, output_dir: str, steps: dict[str, dict[str, Any]]
 
 
 @task(name="clean1f", cache_policy=CACHE, result_serializer="json")
-def clean1f_task(rate: str, output: str, method: str, window: int, clip_sigma: float) -> str:
-    """NIRSpec 1/f correction of one rate file."""
+def clean1f_task(rate: str, output: str, method: str, window: int, clip_sigma: float, crds_context: str) -> str:
+    """NIRSpec 1/f correction of one rate file (``pipeline``: jwst's step, with the run's CRDS context)."""
+    use_context(crds_context)
     from jwstspec.stages.clean1f import clean_1f
 
     return str(clean_1f(Path(rate), Path(output), method=method, window=window, clip_sigma=clip_sigma))  # type: ignore[arg-type]
@@ -129,8 +140,9 @@ def spec2_asn_task(science: str, backgrounds: list[str], output: str, product_na
 
 # ------------------------------------------------------------------ stage 2
 @task(name="spec2", cache_policy=CACHE, result_serializer="json")
-def spec2_task(input_path: str, output_dir: str, steps: dict[str, dict[str, Any]], log_file: str) -> list[str]:
-    """calwebb_spec2 on one exposure (rate or level-2 association)."""
+def spec2_task(input_path: str, output_dir: str, steps: dict[str, dict[str, Any]], log_file: str, crds_context: str) -> list[str]:
+    """calwebb_spec2 on one exposure (rate or level-2 association), with the run's CRDS context."""
+    use_context(crds_context)
     from jwstspec.stages.pipelines import run_spec2
 
     return [str(p) for p in run_spec2(Path(input_path), Path(output_dir), steps=steps, log_file=Path(log_file))]
@@ -139,8 +151,9 @@ def spec2_task(input_path: str, output_dir: str, steps: dict[str, dict[str, Any]
 # ------------------------------------------------------------------ stage 3
 @task(name="spec3", cache_policy=CACHE, result_serializer="json")
 def spec3_task(members: list[str], output_asn: str, product_name: str, output_dir: str,
-               steps: dict[str, dict[str, Any]], log_file: str, tso: bool = False) -> list[str]:
-    """Association of one group's cal files, then calwebb_spec3 (or tso3)."""
+               steps: dict[str, dict[str, Any]], log_file: str, crds_context: str, tso: bool = False) -> list[str]:
+    """Association of one group's cal files, then calwebb_spec3 (or tso3), with the run's CRDS context."""
+    use_context(crds_context)
     from jwstspec.stages.associations import write_spec3_asn, write_tso3_asn
     from jwstspec.stages.pipelines import run_spec3, run_tso3
 
@@ -174,8 +187,9 @@ def combine_task(spectra: list[str], output: str, options: dict[str, Any]) -> di
 
 
 @task(name="stitch", cache_policy=CACHE, result_serializer="json")
-def stitch_task(spectra: list[str], output: str, options: dict[str, Any]) -> dict[str, Any]:
-    """Stitch the combined bands into one spectrum (+ MIRI spectral leak)."""
+def stitch_task(spectra: list[str], output: str, options: dict[str, Any], crds_context: str) -> dict[str, Any]:
+    """Stitch the combined bands into one spectrum (+ MIRI spectral leak, its reference from the run's CRDS context)."""
+    use_context(crds_context)
     from jwstspec.products import stitch_bands
 
     return stitch_bands([Path(s) for s in spectra], Path(output), **options)

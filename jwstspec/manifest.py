@@ -52,9 +52,15 @@ def write_manifest(
     outputs: Iterable[str | Path],
     tasks: Iterable[Mapping[str, Any]],
     crds_context: str,
+    crds_context_source: str = "",
     notes: Iterable[str] = (),
 ) -> Path:
-    """Write ``manifest.json`` atomically and return its path."""
+    """Write ``manifest.json`` atomically and return its path.
+
+    ``crds_context`` is the context the run resolved at its start and used
+    for every reference; ``crds_context_source`` says where it came from
+    (pinned, server, local cache).
+    """
     manifest = {
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "host": platform.node(),
@@ -62,6 +68,7 @@ def write_manifest(
         "config_digest": config.digest(),
         "versions": package_versions(),
         "crds_context": crds_context,
+        "crds_context_source": crds_context_source,
         "inputs": [file_record(p) for p in sorted(set(map(str, inputs))) if Path(p).is_file()],
         "outputs": [file_record(p) for p in sorted(set(map(str, outputs))) if Path(p).is_file()],
         "tasks": list(tasks),

@@ -146,3 +146,92 @@ def test_cached_results_are_taken_in_the_flow_process(prefect_api: Any, tmp_path
 
     # a forced stage: no lookup, the task runs with refresh_cache
     assert _flow_run(tmp_path, src, force=["stage2"]) == [(False, "Cached"), (True, "Completed")]
+
+
+@task(name="calibrate")
+def calibrate(source: str, output: str, crds_context: str) -> str:
+    """A Stage 1-3 stand-in: its product records the CRDS context it was given (as jwst's CRDS_CTX does)."""
+    CALLS.append(Path(output).name)
+    Path(output).write_text(f"{crds_context} {Path(source).read_text()}")
+    return output
+
+
+@task(name="measure")
+def measure(source: str, output: str) -> str:
+    """An extraction stand-in downstream of ``calibrate`` (no CRDS parameter)."""
+    CALLS.append(Path(output).name)
+    Path(output).write_text(Path(source).read_text() + " measured")
+    return output
+
+
+@pytest.fixture
+def unpinned(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No CRDS_CONTEXT from the environment (the test session pins one)."""
+    import jwstspec.crds as jc
+
+    monkeypatch.delenv("CRDS_CONTEXT", raising=False)
+    monkeypatch.setattr(jc, "_user_context", "")
+
+
+def _context_run(tmp: Path, source: Path, crds: Path, pin: str | None = None) -> tuple[str, list[tuple[bool, str]]]:
+    """Resolve the run's context as the flow does, then a Stage 1 task keyed on it and an extraction downstream."""
+    from prefect.futures import PrefectFuture
+
+    from flows.pipeline import _Run, run_context
+    from jwstspec.config import validate_config
+    from jwstspec.layout import Layout
+
+    config = validate_config({"program": "01234", "observation": "001", "instrument": "miri", "data_dir": str(tmp),
+                              "crds": {"path": str(crds), "server_url": "https://jwst-serverless-mode.stsci.edu", "context": pin}})
+
+    @flow(name="cache-test-context", persist_result=False)
+    def f() -> tuple[str, list[tuple[bool, str]]]:
+        context = run_context(config)
+        run = _Run(config, Layout.from_config(config))
+        a = run.submit(calibrate, "stage1", "a", source=str(source), output=str(tmp / "a.txt"), crds_context=context.name)
+        b = run.submit(measure, "extract", "b", source=a, output=str(tmp / "b.txt"))
+        b.result()
+        return context.name, [(isinstance(x, PrefectFuture), x.state.name) for x in (a, b)]
+
+    return f()
+
+
+def test_crds_context_change_recomputes_and_same_context_is_fully_cached(prefect_api: Any, tmp_path: Path, unpinned: None) -> None:
+    """A second context in the synthetic CRDS cache recomputes Stage 1-3 and what follows; the same one keeps every hit."""
+    from jwstspec.fileio import sha256sum
+    from jwstspec.synthetic.crds_cache import write_crds_cache
+
+    crds = write_crds_cache(tmp_path / "crds", [], context="jwst_0000.pmap")
+    src = tmp_path / "src.txt"
+    src.write_text("3")
+    products = [tmp_path / "a.txt", tmp_path / "b.txt"]
+    CALLS.clear()
+    assert _context_run(tmp_path, src, crds) == ("jwst_0000.pmap", [(True, "Completed"), (True, "Completed")])
+    ident = {p: (sha256sum(p), p.stat().st_mtime_ns) for p in products}
+
+    # same context: 100 % cached in the flow process (no task run), products untouched and byte-identical
+    assert _context_run(tmp_path, src, crds) == ("jwst_0000.pmap", [(False, "Cached"), (False, "Cached")])
+    assert {p: (sha256sum(p), p.stat().st_mtime_ns) for p in products} == ident
+
+    # the cache's operational context moves on: the Stage 1 task and its downstream recompute
+    write_crds_cache(crds, [], context="jwst_0001.pmap")
+    assert _context_run(tmp_path, src, crds) == ("jwst_0001.pmap", [(True, "Completed"), (True, "Completed")])
+    assert (tmp_path / "a.txt").read_text() == "jwst_0001.pmap 3"
+    assert _context_run(tmp_path, src, crds) == ("jwst_0001.pmap", [(False, "Cached"), (False, "Cached")])
+
+    # pinned back to the first context: its cached record is older than the products the second context
+    # wrote over the same paths, so it is not served (flow lookup and Prefect's own key agree)
+    assert _context_run(tmp_path, src, crds, pin="jwst_0000.pmap") == ("jwst_0000.pmap", [(True, "Completed"), (True, "Completed")])
+    assert (tmp_path / "b.txt").read_text() == "jwst_0000.pmap 3 measured"
+    assert CALLS == ["a.txt", "b.txt", "a.txt", "b.txt", "a.txt", "b.txt"]
+
+
+def test_outputs_valid_rejects_products_newer_than_the_record(tmp_path: Path) -> None:
+    import os
+
+    product = tmp_path / "p.fits"
+    product.write_text("x")
+    t = product.stat().st_mtime_ns
+    assert outputs_valid(str(product), recorded_ns=t)
+    os.utime(product, ns=(t + 10**9, t + 10**9))  # rewritten one second after the record
+    assert not outputs_valid(str(product), recorded_ns=t)
