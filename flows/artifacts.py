@@ -71,11 +71,12 @@ def _png_markdown(path: Path, title: str) -> str:
 
 
 def summary(run: _Run, plan: RunPlan, products: dict[str, Any], notes: list[str],
-            crds_context: ContextChoice | None = None) -> dict[str, Any]:
+            crds_context: ContextChoice | None = None, failure: str | None = None) -> dict[str, Any]:
     """Create the summary, exposure-table and plot artifacts; write summary.md.
 
     ``crds_context`` is the run's resolved context (default: what this
-    process's CRDS would use now).
+    process's CRDS would use now); ``failure`` the one-line reason of a run
+    that made no final product (status ``failed``).
     """
     config, layout = run.config, run.layout
     states = task_states(run)
@@ -87,6 +88,7 @@ def summary(run: _Run, plan: RunPlan, products: dict[str, Any], notes: list[str]
         f"# jwstspec run: program {config.program}, observation {config.observation}",
         "",
         f"* config digest: `{config.digest()}` ({config.instrument} {config.mode}{' TSO' if config.tso else ''})",
+        *([f"* **FAILED**: {failure}"] if failure else []),
         f"* CRDS context: {_context_line(crds_context)}",
         f"* exposures: {len(plan.science.exposures)} science in {len(plan.groups)} group(s) "
         f"({', '.join(plan.groups) or 'none'}); {sum(len(v) for v in plan.background.values())} background; "
@@ -130,7 +132,7 @@ def summary(run: _Run, plan: RunPlan, products: dict[str, Any], notes: list[str]
         logging.getLogger("jwstspec").warning("could not create artifacts: %s", exc)
     from prefect.runtime import flow_run
 
-    return {"status": "completed", "summary": str(out_dir / "summary.md"), "products": final, "tasks": states,
+    return {"status": "failed" if failure else "completed", "summary": str(out_dir / "summary.md"), "products": final, "tasks": states,
             "notes": notes, "crds_context": crds_context.name if crds_context else context_in_force(),
             "flow_run_id": str(flow_run.id), "artifact_keys": [_key(run, k) for k in ("summary", "exposures", "plots")]}
 

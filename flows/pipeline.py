@@ -39,6 +39,7 @@ from flows.tasks import (
 )
 from jwstspec import plan as planning
 from jwstspec.config import PipelineConfig, save_config
+from jwstspec.errors import EmptyRunError
 from jwstspec.crds import ContextChoice, apply_environment, crds_environment, resolve_context
 from jwstspec.fileio import remove_stale_temporaries
 from jwstspec.layout import Layout, product_name
@@ -209,9 +210,19 @@ def jwstspec_pipeline(config: PipelineConfig) -> dict[str, Any]:
         stage2 = _stage2(run, plan, stage2_inputs, context.name)
         stage3 = _stage3(run, plan, stage2, context.name)
         spectra = _extract(run, plan, stage2, stage3, logger)
-        products = _combine(run, spectra, context.name)
+        try:
+            products = _combine(run, spectra, context.name)
+            failure = empty_run_reason(config, layout, plan, spectra, products)
+        except EmptyRunError as exc:
+            products, failure = {}, exc.reason
         for note in notes:
             logger.warning(note)
+        if failure:  # stages ran and made nothing: a failed run, with the reason in one line
+            logger.error("no final product: %s", failure)
+            summary = artifacts.summary(run, plan, products, ([config.description] if config.description else []) + notes,
+                                        crds_context=context, failure=failure)
+            artifacts.manifest(run, plan, products, crds_context=context)
+            raise EmptyRunError(failure, summary["summary"])
         states = artifacts.task_states(run)
         if states and all(t["state"] == "cached" for t in states if t["stage"] != "download"):
             message = "no new data: every task was served from the cache; products unchanged"
@@ -241,6 +252,64 @@ def run_context(config: PipelineConfig) -> ContextChoice:
         if asks_crds:
             raise
         return ContextChoice("", "unresolved", " ".join(str(exc).split()))
+
+
+def empty_run_reason(config: PipelineConfig, layout: Layout, plan: planning.RunPlan,
+                     spectra: dict[str, list[Any]], products: dict[str, Any]) -> str | None:
+    """Why a run that extracts or combines wrote no final spectrum (None: it wrote one, or was not asked to).
+
+    A run of Stage 1-3 only makes no final spectrum by design; with
+    ``extract`` or ``combine`` among its stages it must write at least one.
+    """
+    if not (_stage(config, "extract") or _stage(config, "combine")):
+        return None
+    if _stage(config, "combine") and products:
+        return None
+    resolved = _collect_spectra(spectra)
+    if not _stage(config, "combine") and resolved:
+        return None
+    obs = config.observation
+    if not _stage(config, "extract"):
+        return f"no extracted spectrum (*_x1d.fits) in {layout.stage_dir(obs, 'extract')} to combine"
+    suffix = "s3d" if config.mode == "ifu" else "s2d"
+    where = layout.stage_dir(obs, "stage2" if config.extract.stage == "stage2" else "stage3")
+    if not spectra:
+        reason = (f"no extractable product found: no *_{suffix}.fits from {len(plan.science.exposures)} science "
+                  f"exposure(s) in {where}")
+        if config.tso:
+            reason += " (time series: calwebb_tso3 writes x1dints, whose products jwstspec does not build yet)"
+        return reason
+    return f"the extraction of {sum(len(v) for v in spectra.values())} product(s) wrote no spectrum"
+
+
+def _collect_spectra(spectra: dict[str, list[Any]]) -> dict[str, list[str]]:
+    """{band: spectrum paths} from the extraction results.
+
+    Raises
+    ------
+    EmptyRunError
+        Every extraction failed (the first failure is named).
+    Exception
+        Some, not all, failed: the first failure, as before.
+    """
+    out: dict[str, list[str]] = {}
+    failures: list[BaseException] = []
+    total = 0
+    for band, items in sorted(spectra.items()):
+        for item in items:
+            total += 1
+            try:
+                paths = _resolve(item)
+            except Exception as exc:  # a failed extraction task re-raises its error here
+                failures.append(exc)
+                continue
+            out.setdefault(band, []).extend(str(p) for p in paths)
+    if failures and len(failures) == total:
+        first = " ".join(str(failures[0]).split()) or type(failures[0]).__name__
+        raise EmptyRunError(f"every extraction failed ({total} of {total}); first: {first}")
+    if failures:
+        raise failures[0]
+    return {band: paths for band, paths in out.items() if paths}
 
 
 def _stage1(run: _Run, plan: planning.RunPlan, crds_context: str) -> dict[Path, Any]:
@@ -457,10 +526,7 @@ def _combine(run: _Run, spectra: dict[str, list[Any]], crds_context: str) -> dic
         return {}
     out: dict[str, Any] = {}
     futures = {}
-    for band, items in sorted(spectra.items()):
-        paths = [p for item in items for p in _resolve(item)]
-        if not paths:
-            continue
+    for band, paths in _collect_spectra(spectra).items():
         by_slit = group_by_slit(paths) if config.mode != "ifu" else {"": [Path(p) for p in paths]}
         for slit, group in by_slit.items():  # several slits (MOS): one combination per slit
             key = f"{band}_{slit}" if slit and len(by_slit) > 1 else band

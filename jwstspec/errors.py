@@ -80,6 +80,15 @@ class StageError(JwstspecError, RuntimeError):
     exit_code = 3
 
 
+class EmptyRunError(StageError):
+    """Stages ran but wrote no final product (no extractable product, every extraction failed, ...)."""
+
+    def __init__(self, reason: str, summary: str | None = None) -> None:
+        self.reason = reason
+        self.summary = summary
+        super().__init__(f"no final product: {reason}" + (f" (summary: {summary})" if summary else ""))
+
+
 class NetworkError(JwstspecError, RuntimeError):
     """A network operation failed (retryable)."""
 
