@@ -88,6 +88,7 @@ class Exposure:
     subarray: str = ""
     readpatt: str = ""
     tso: bool = False
+    nints: int | None = None
     patt_num: int = 1
     num_dither: int = 1
     gwa_xtilt: float | None = None
@@ -168,12 +169,47 @@ def read_exposure(path: str | Path) -> Exposure:
         subarray=_text(header, "SUBARRAY").upper(),
         readpatt=_text(header, "READPATT").upper(),
         tso=bool(header.get("TSOVISIT", False)),
+        nints=int(header["NINTS"]) if header.get("NINTS") is not None else None,
         patt_num=int(header.get("PATT_NUM", 1) or 1),
         num_dither=int(header.get("NUMDTHPT", 1) or 1),
         gwa_xtilt=None if tilt[0] is None else float(tilt[0]),
         gwa_ytilt=None if tilt[1] is None else float(tilt[1]),
         target=_text(header, "TARGPROP") or _text(header, "TARGNAME"),
     )
+
+
+def is_time_series(exp: Exposure) -> bool:
+    """Whether ``exp`` is a time series by jwst's own rule (``jwst.lib.pipe_utils.is_tso``).
+
+    ``TSOVISIT`` true or a TSO exposure type (``NRS_BRIGHTOBJ``, ...), and
+    not a single integration.  jwst's function is applied to the header's
+    values, so the rule cannot drift from the pipeline's.
+    """
+    from types import SimpleNamespace
+
+    from jwst.lib.pipe_utils import is_tso
+
+    meta = SimpleNamespace(visit=SimpleNamespace(tsovisit=exp.tso),
+                           exposure=SimpleNamespace(type=exp.exp_type, nints=exp.nints))
+    return bool(is_tso(SimpleNamespace(meta=meta)))
+
+
+def check_time_series(exposures: Iterable[Exposure], tso: bool) -> None:
+    """The configuration's ``tso`` must match what the exposures' headers say.
+
+    Raises
+    ------
+    ConfigError
+        Field ``tso``, naming the first exposure that disagrees and its
+        ``TSOVISIT``, ``EXP_TYPE`` and ``NINTS``.
+    """
+    for exp in exposures:
+        header_tso = is_time_series(exp)
+        if header_tso != tso:
+            seen = f"TSOVISIT = {'T' if exp.tso else 'F'}, EXP_TYPE = {exp.exp_type}, NINTS = {exp.nints if exp.nints is not None else 'missing'}"
+            if tso:
+                raise ConfigError("tso", f"tso = true, but {exp.path.name} is not a time series ({seen}); set tso = false")
+            raise ConfigError("tso", f"tso = false, but {exp.path.name} is a time series ({seen}); set tso = true")
 
 
 def skip_reason(exp: Exposure) -> str | None:

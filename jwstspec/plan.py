@@ -14,7 +14,7 @@ from pathlib import Path
 from astropy.io import fits
 
 from jwstspec.config import PipelineConfig
-from jwstspec.exposures import Exposure, Selection, check_compatible, match_backgrounds, select_exposures
+from jwstspec.exposures import Exposure, Selection, check_compatible, check_time_series, match_backgrounds, select_exposures
 from jwstspec.layout import Layout, product_name
 
 INPUT_PATTERNS: tuple[str, ...] = ("*_uncal.fits",)
@@ -63,7 +63,8 @@ def plan_run(config: PipelineConfig, layout: Layout) -> RunPlan:
     Raises
     ------
     ConfigError
-        A science group has no matching background group.
+        A science group has no matching background group, or ``tso``
+        disagrees with the exposures' headers.
     InputFileError
         An input file is unreadable or belongs to another program/instrument.
     """
@@ -75,6 +76,7 @@ def plan_run(config: PipelineConfig, layout: Layout) -> RunPlan:
         observation=config.observation,
         mode=config.mode,
     )
+    check_time_series(science.exposures, config.tso)  # before anything runs
     skipped = list(science.skipped)
     background: dict[str, list[Exposure]] = {}
     notes: list[str] = []
@@ -96,6 +98,21 @@ def plan_run(config: PipelineConfig, layout: Layout) -> RunPlan:
                 for exp in group:
                     check_compatible(exp, background[key][0])
     return RunPlan(science, background, skipped, notes)
+
+
+def check_inputs(config: PipelineConfig, layout: Layout) -> None:
+    """Checks of the configuration against the exposures already present (before a run starts anything).
+
+    Raises
+    ------
+    ConfigError
+        ``tso`` disagrees with the headers of the science exposures.
+    InputFileError
+        An exposure is unreadable or belongs to another program/instrument.
+    """
+    science = select_exposures(find_uncal(layout, config.observation), instrument=config.instrument.upper(),
+                               program=config.program, observation=config.observation, mode=config.mode)
+    check_time_series(science.exposures, config.tso)
 
 
 def stage2_products(directory: Path, exposure_name: str, mode: str) -> list[Path]:

@@ -120,3 +120,36 @@ def test_corrupt_inputs_name_the_file(tmp_path: Path, capsys: pytest.CaptureFixt
         message = str(info.value)
         assert str(path) in message and "\n" not in message
         assert reason in message
+
+
+@pytest.mark.parametrize(("tso", "exp_type", "tsovisit", "nints", "says"), [
+    (True, "NRS_FIXEDSLIT", False, 1, "tso = true, but"),
+    (False, "NRS_BRIGHTOBJ", True, 200, "tso = false, but"),
+])
+def test_tso_mismatch_with_headers_stops_before_anything_runs(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                              tso: bool, exp_type: str, tsovisit: bool, nints: int,
+                                                              says: str) -> None:
+    """`tso` against the exposures' TSOVISIT / EXP_TYPE / NINTS: exit 2, one line, no flow started, nothing written."""
+    import os
+
+    import tomli_w
+
+    data = tmp_path / "data"
+    uncal = data / "01234" / "Obs001" / "uncal"
+    uncal.mkdir(parents=True)
+    name = "jw01234001001_04101_00001_nrs1_uncal.fits"
+    fits.PrimaryHDU(header=fits.Header({
+        "TELESCOP": "JWST", "INSTRUME": "NIRSPEC", "DETECTOR": "NRS1", "EXP_TYPE": exp_type, "PROGRAM": "01234",
+        "OBSERVTN": "001", "VISIT": "001", "EXPOSURE": "1", "GRATING": "G395H", "FILTER": "F290LP",
+        "TSOVISIT": tsovisit, "NINTS": nints})).writeto(uncal / name)
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(tomli_w.dumps({"program": "01234", "observation": "001", "instrument": "nirspec", "mode": "slit",
+                                  "tso": tso, "data_dir": str(data), "download": {"enabled": False}}))
+    before = _snapshot(tmp_path)
+    rc = main(["run", str(cfg)])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2
+    assert len(err.splitlines()) == 1, err
+    assert f"'tso': {says} {name}" in err and f"EXP_TYPE = {exp_type}, NINTS = {nints}" in err, err
+    assert _snapshot(tmp_path) == before  # nothing written, not even the run's directories
+    assert "PREFECT_API_URL" not in os.environ  # stopped before the embedded Prefect started

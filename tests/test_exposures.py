@@ -96,3 +96,42 @@ def test_background_matching_and_compatibility(tmp_path: Path) -> None:
     with pytest.raises(InputFileError, match="subarray SUB512 differs"):
         check_compatible(sci["g395h-f290lp_nrs1"][0], sub)
     assert np.isclose(sci["g395h-f290lp_nrs1"][0].gwa_xtilt, 0.3)
+
+
+@pytest.mark.parametrize("tsovisit", [True, False])
+def test_time_series_rule_is_jwsts_on_the_shipped_tso_product(tmp_path: Path, tsovisit: bool) -> None:
+    """Header rule vs jwst's is_tso on the datamodel of the same real-format file (MIRI LRS slitless, 10 ints)."""
+    import shutil
+
+    from stdatamodels.jwst import datamodels
+
+    from jwst.lib.pipe_utils import is_tso
+    from jwstspec.exposures import is_time_series
+    from jwstspec.synthetic.miri_lrs import shipped_tso_file
+
+    path = tmp_path / "jw00623026001_03102_00001_mirimage_calints.fits"
+    shutil.copy(shipped_tso_file(), path)
+    with fits.open(path, mode="update") as hdul:
+        hdul[0].header["TSOVISIT"] = tsovisit
+    with datamodels.open(str(path)) as model:
+        expected = is_tso(model)
+    assert expected is tsovisit  # MIR_LRS-SLITLESS is a time series only through TSOVISIT
+    assert is_time_series(read_exposure(path)) is expected
+
+
+def test_tso_setting_checked_against_headers_both_ways(tmp_path: Path) -> None:
+    from jwstspec.exposures import check_time_series
+
+    bots = read_exposure(make(tmp_path, "bots_uncal.fits", EXP_TYPE="NRS_BRIGHTOBJ", TSOVISIT=True, NINTS=500,
+                              GRATING="G395H", SUBARRAY="SUB2048"))
+    slit = read_exposure(make(tmp_path, "fs_uncal.fits", EXP_TYPE="NRS_FIXEDSLIT", TSOVISIT=False, NINTS=1))
+    one_int = read_exposure(make(tmp_path, "bots1_uncal.fits", EXP_TYPE="NRS_BRIGHTOBJ", NINTS=1))
+    check_time_series([bots], tso=True)
+    check_time_series([slit, one_int], tso=False)  # a single integration is no time series (jwst's rule)
+    with pytest.raises(ConfigError) as info:
+        check_time_series([slit], tso=True)
+    assert str(info.value) == ("config field 'tso': tso = true, but fs_uncal.fits is not a time series "
+                               "(TSOVISIT = F, EXP_TYPE = NRS_FIXEDSLIT, NINTS = 1); set tso = false")
+    with pytest.raises(ConfigError, match=r"tso = false, but bots_uncal.fits is a time series \(TSOVISIT = T, "
+                                          r"EXP_TYPE = NRS_BRIGHTOBJ, NINTS = 500\); set tso = true"):
+        check_time_series([slit, bots], tso=False)

@@ -37,6 +37,11 @@ def run(args: argparse.Namespace) -> int:
 
     config = validate_config({**config.model_dump(), **{k: (v.model_dump() if hasattr(v, "model_dump") else v) for k, v in updates.items()}})
 
+    from jwstspec.layout import Layout
+    from jwstspec.plan import check_inputs
+
+    check_inputs(config, Layout.from_config(config))  # exposures already there: checked before Prefect starts
+
     from flows.runtime import configure_environment, embedded_prefect
 
     configure_environment()
