@@ -188,7 +188,8 @@ def jwstspec_pipeline(config: PipelineConfig) -> dict[str, Any]:
             for obs in observations:
                 if config.download.enabled:
                     run.submit(download_task, "download", f"o{obs}", program=config.program, observation=obs,
-                               output_dir=str(layout.uncal_dir(obs)), products=config.download.products,
+                               output_dir=str(layout.download_dir), uncal_dir=str(layout.uncal_dir(obs)),
+                               products=config.download.products,
                                all_products=config.download.all_products, instrument=config.instrument.upper(),
                                token_file=str(config.download.token_file) if config.download.token_file else None).result()
                 elif config.download.ingest_from and obs == config.observation:

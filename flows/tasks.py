@@ -52,9 +52,12 @@ def _network_only(task: Any, task_run: Any, state: Any) -> bool:
     persist_result=False,
 )
 def download_task(program: str, observation: str, output_dir: str, products: list[str], all_products: bool,
-                  instrument: str, token_file: str | None) -> list[str]:
-    """Download one observation's products from MAST (retried on network errors only)."""
-    from jwstspec.download import download_observation
+                  instrument: str, token_file: str | None, uncal_dir: str | None = None) -> list[str]:
+    """Download one observation's products from MAST into the staging area ``output_dir`` (retried on network errors only).
+
+    With ``uncal_dir``, the raw exposures are then linked into it (:func:`jwstspec.download.place_uncal`).
+    """
+    from jwstspec.download import download_observation, place_uncal
 
     result = download_observation(
         program,
@@ -65,6 +68,8 @@ def download_task(program: str, observation: str, output_dir: str, products: lis
         instrument=instrument,
         token_file=Path(token_file) if token_file else None,
     )
+    if uncal_dir is not None:
+        place_uncal(result.paths, Path(uncal_dir), program=program, instrument=instrument, observation=observation)
     return [str(p) for p in result.paths]
 
 

@@ -124,7 +124,7 @@ class DownloadOptions(_Model):
     """Stage 0: MAST download or ingest of files the user already has."""
 
     enabled: bool = Field(True, description="Download from MAST (false: ingest local files or use what is in the data directory).")
-    directory: Path | None = Field(None, description="Staging area for MAST downloads (default: <data_dir>/<program>/download).")
+    directory: Path | None = Field(None, description="Staging area for MAST downloads (default: <data_dir>/<program>/download); the uncal files are linked from it into Obs<NNN>/uncal/.")
     all_products: bool = Field(False, description="Download all available products, not only uncal files.")
     products: list[str] = Field(default_factory=lambda: ["uncal"], description="Product types to download (file suffixes).")
     token_file: Path | None = Field(None, description="File holding the MAST API token (else the MAST_API_TOKEN environment variable). Never logged or saved.")

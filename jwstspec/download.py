@@ -525,3 +525,28 @@ def download_observation(program: str, observation: str, dest_dir: Path, *, prod
             downloaded.append(dest)
     log.info("%s: %d file(s) downloaded, %d already present", what, len(downloaded), len(present))
     return DownloadResult([dest_dir / it.name for it in items], downloaded, present)
+
+
+def place_uncal(paths: Sequence[Path], uncal_dir: Path, *, program: str, instrument: str, observation: str) -> list[Path]:
+    """Link the observation's downloaded ``*_uncal.fits`` from the staging area into its ``uncal/`` directory.
+
+    The staging area (``[download] directory``, default
+    ``<data_dir>/<program>/download``) keeps everything MAST returned
+    (with ``all_products``: rate, cal, x1d ...); only the raw exposures
+    enter the layout, as hard links (a symbolic link across file systems),
+    checked like ingested files (:func:`jwstspec.ingest.ingest_files`).
+
+    Returns
+    -------
+    list of Path
+        The uncal files in ``uncal_dir`` (none when MAST returned none).
+    """
+    from jwstspec.ingest import ingest_files
+
+    uncal = [Path(p) for p in paths if Path(p).name.endswith("_uncal.fits")]
+    if not uncal:
+        return []
+    result = ingest_files(uncal, Path(uncal_dir), program=program, instrument=instrument, mode="link",
+                          observations=[observation], destination=lambda _obs, name: Path(uncal_dir) / name,
+                          suffixes=["uncal"])
+    return list(result.paths)

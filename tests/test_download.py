@@ -9,6 +9,7 @@ left, and that the token appears in no log record and no exception.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -220,3 +221,35 @@ def test_real_mast_lists_public_products(tmp_path: Path) -> None:
 
     items, base = query_products("01523", "001", instrument="miri", products=["uncal"])
     assert items and all(i.name.endswith("_uncal.fits") and i.size for i in items) and base.startswith("https://")
+
+
+def test_download_stages_in_the_configured_directory_and_links_uncal(mast: FakeMast, tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """`[download] directory` is the staging area: everything MAST gave stays there, uncal files are linked into the layout."""
+    import jwstspec.download as dl
+    from flows.tasks import download_task
+    from jwstspec.config import validate_config
+    from jwstspec.layout import Layout
+
+    monkeypatch.setattr(dl, "MAST_SERVER", mast.url)  # the flow's task names no server: point the default at the fake
+    data = tmp_path / "data"
+    data.mkdir()
+    config = validate_config({"program": "01234", "observation": "001", "instrument": "miri", "data_dir": str(data),
+                              "download": {"directory": str(tmp_path / "staging"), "products": ["uncal", "rate"]}})
+    layout = Layout.from_config(config)
+    assert layout.download_dir == tmp_path / "staging"
+    args = dict(program="01234", observation="001", output_dir=str(layout.download_dir), products=["uncal", "rate"],
+                all_products=False, instrument="MIRI", token_file=None, uncal_dir=str(layout.uncal_dir("001")))
+    paths = download_task.fn(**args)
+    rates = [n.replace("uncal", "rate") for n in EXPECTED]
+    assert _names([Path(p) for p in paths]) == sorted(EXPECTED + rates)
+    assert sorted(p.name for p in (tmp_path / "staging").iterdir()) == sorted(EXPECTED + rates)
+    placed = sorted(layout.uncal_dir("001").iterdir())
+    assert [p.name for p in placed] == EXPECTED  # raw exposures only
+    for p in placed:
+        assert os.path.samefile(p, tmp_path / "staging" / p.name)  # a link, not a copy
+    assert not (layout.program_dir / "download").exists()  # the default staging area is not used
+    # a second run downloads and places nothing
+    n = len(mast.downloads())
+    download_task.fn(**args)
+    assert len(mast.downloads()) == n and sorted(layout.uncal_dir("001").iterdir()) == placed
