@@ -48,3 +48,30 @@ def test_step_settings_merge() -> None:
     assert spec2_steps("ifu", "ifu", "nirspec") == {"cube_build": {"coord_system": "ifualign"}}
     merged = merge_steps({"jump": {"rejection_threshold": 4.0, "skip": False}}, {"jump": {"rejection_threshold": 5.0}})
     assert merged == {"jump": {"rejection_threshold": 5.0, "skip": False}}
+
+
+@pytest.mark.parametrize("suffix", ["ratecorr", "rateintscorr", "rate_bkgsub", "ratecorr_bkgsub", "rate"])
+def test_spec2_products_of_our_stage1_products_keep_jwsts_names(suffix: str, monkeypatch: pytest.MonkeyPatch,
+                                                                 tmp_path: Path) -> None:
+    """jwst names the products of a plain rate file ``<exposure>_cal.fits``; ours (1/f, background) must get the same."""
+    import jwstspec.stages.pipelines as pipelines
+    from jwst.pipeline import Spec2Pipeline
+
+    root = "jw01234003001_03101_00001_nrs1"
+    jwst = Spec2Pipeline()
+    expected = jwst.make_output_path(basepath=jwst.load_as_level2_asn(f"{root}_rate.fits")["products"][0]["name"], suffix="cal")
+    name = f"{root}_{suffix}.fits"
+    given = pipelines.spec2_product_root(name)
+    assert Spec2Pipeline(output_file=given).make_output_path(basepath=given, suffix="cal") == expected == f"{root}_cal.fits"
+    if suffix != "rate":  # what jwst alone makes of our names: the suffix becomes part of the product name
+        default = jwst.load_as_level2_asn(name)["products"][0]["name"]
+        assert jwst.make_output_path(basepath=default, suffix="cal") == f"{root}_{suffix}_cal.fits"
+    # run_spec2 hands that name to the pipeline; an association names its own product
+    seen: dict = {}
+    monkeypatch.setattr(pipelines, "_run", lambda *args, **kwargs: seen.update(kwargs) or [])
+    (tmp_path / name).write_bytes(b"x")
+    pipelines.run_spec2(tmp_path / name, tmp_path)
+    assert seen == {"output_file": root}
+    seen.clear()
+    pipelines.run_spec2(tmp_path / f"{root}_spec2_asn.json", tmp_path)
+    assert seen == {}

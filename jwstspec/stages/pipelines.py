@@ -190,7 +190,24 @@ def run_spec2(input_path: Path, output_dir: Path, *, steps: Mapping[str, Mapping
     """
     from jwst.pipeline import Spec2Pipeline
 
-    return _run(Spec2Pipeline, input_path, output_dir, steps, log_file, "spec2")
+    root = spec2_product_root(input_path)
+    return _run(Spec2Pipeline, input_path, output_dir, steps, log_file, "spec2", **({"output_file": root} if root else {}))
+
+
+def spec2_product_root(input_path: str | Path) -> str | None:
+    """The product name ``calwebb_spec2`` must give the products of a rate-like input (None for an association).
+
+    jwst strips only its own suffixes from an input's name, so our Stage 1
+    products (``_ratecorr``, ``_rateintscorr``, ``_rate_bkgsub``) would give
+    ``<exposure>_ratecorr_cal.fits``; passed as ``output_file`` the
+    exposure root gives jwst's own names (``<exposure>_cal.fits``,
+    ``_s2d``, ``_s3d``, ``_x1d``).  Associations name their product.
+    """
+    from jwstspec.layout import product_name
+
+    if str(input_path).endswith(".json"):
+        return None
+    return product_name(input_path)
 
 
 def run_spec3(asn: Path, output_dir: Path, *, steps: Mapping[str, Mapping[str, Any]] | None = None,
