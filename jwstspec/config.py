@@ -17,8 +17,8 @@ from __future__ import annotations
 import functools
 import re
 import tomllib
-from pathlib import Path
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal, Self
 
 from pydantic import (

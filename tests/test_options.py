@@ -86,15 +86,18 @@ class _Grown(ExtractionOptions):
     apcorr: Literal["auto", "none"] = Field("auto", description="Aperture correction.")
     slits: list[str] = Field(default_factory=list, description="Slits to extract.")
     trace_width: Length | None = Field(None, description="Width of the trace.")
+    nod_pattern: bool | None = Field(None, description="Nod subtraction (default: from the headers).")
 
 
 def test_a_new_field_is_a_flag_without_code() -> None:
     parser = argparse.ArgumentParser()
     add_option_arguments(parser, _Grown)
     args = parser.parse_args(["--nod-subtracted", "--no-spectral-leak", "--apcorr", "none", "--slits", "S1", "S2",
-                              "--radius", "2px"])
+                              "--radius", "2px", "--no-nod-pattern"])
     opts = _Grown.resolve(overrides=given_options(_Grown, args))
     assert opts.nod_subtracted is True and opts.spectral_leak is False and opts.apcorr == "none"
+    assert opts.nod_pattern is False and _Grown.resolve(overrides={}).nod_pattern is None
+    assert _Grown.resolve(overrides=given_options(_Grown, parser.parse_args(["--nod-pattern"]))).nod_pattern is True
     assert opts.slits == ["S1", "S2"] and opts.radius == Length(2, "px")
     with pytest.raises(SystemExit):  # choices come from the Literal
         parser.parse_args(["--apcorr", "maybe"])

@@ -8,7 +8,7 @@ with no code here:
 
 * the flag is ``--field-name`` (or the older spelling in ``cli_flags``);
 * a boolean is ``--field-name`` when off by default, ``--no-field-name``
-  when on;
+  when on, both when undecided (default None);
 * a ``Literal`` gives the choices, a number its type, a pair two values
   (``nargs=2``), a list of pairs a repeatable two-value flag, a list one or
   more values;
@@ -84,6 +84,8 @@ def _argument(model: type[OptionSet], field: str) -> tuple[str, dict[str, Any]]:
     origin = typing.get_origin(annotation)
     metavar = model.cli_metavars.get(field)
     if annotation is bool:
+        if default is None:  # undecided by default (e.g. detected from the product): both --x and --no-x
+            return flag, {**kwargs, "action": argparse.BooleanOptionalAction, "help": _help(info, default, False)}
         if default is True:  # the flag turns off what the description says
             return flag, {**kwargs, "action": "store_false", "help": "Turn off (on by default): " + _help(info, default, False)}
         return flag, {**kwargs, "action": "store_true", "help": _help(info, default, False)}

@@ -6,9 +6,9 @@ import dataclasses
 import time
 import typing
 import warnings
+from collections.abc import Mapping
 from importlib.metadata import version
 from pathlib import Path
-from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -92,9 +92,30 @@ def _background(flux: np.ndarray, valid: np.ndarray, mask: np.ndarray, clip: flo
     return np.where(np.isfinite(bkg), bkg, 0.0), np.where(np.isfinite(var), var, 0.0)
 
 
+@dataclasses.dataclass
+class SliceExtraction:
+    """What the extraction core measured, slice by slice (arrays of length nw unless noted).
+
+    Fluxes are in the input's units summed over pixels (e.g. MJy/sr x pixels);
+    :func:`_spectrum` converts them to Jy.
+    """
+
+    value: np.ndarray  #: source flux (NaN where the fit failed)
+    error: np.ndarray  #: its 1-sigma error (correlated noise included when measured)
+    background: np.ndarray  #: background under the extraction region (level x area)
+    area: np.ndarray  #: pixels of the extraction region (fractional pixels counted)
+    replaced_frac: np.ndarray  #: fraction of the region's pixels replaced by the scaled profile
+    n_replaced: np.ndarray  #: number of those pixels
+    nodata: np.ndarray  #: no usable value (half the region replaced, or no fit)
+    box: tuple[slice, slice]  #: (y, x) bounding box of the extraction region in the arrays given
+    replaced: np.ndarray  #: (nw, ny, nx) of the box: pixels replaced (outliers, DQ-bad)
+    model: np.ndarray  #: (nw, ny, nx) of the box: scaled profile + background, what replaced them
+    errcov: np.ndarray  #: error factor of the source from the noise correlation (1: independent pixels)
+    errcov_bkg: np.ndarray  #: the same for the background estimate
+
+
 def _core(flux: np.ndarray, err: np.ndarray, valid: np.ndarray, weights: np.ndarray, bkg_mask: np.ndarray | None,
-          method: str, window: int, clip_sigma: float, bkg_clip_sigma: float,
-          fit_background: bool = False, rho: np.ndarray | None = None) -> dict[str, np.ndarray]:
+          o: ExtractionOptions, rho: np.ndarray | None = None) -> SliceExtraction:
     """Background, profile, outliers and the chosen method on (nw, ny, nx) arrays; all slices at once.
 
     ``rho``: spatial noise correlation kernel (:mod:`.covariance`); the
@@ -102,12 +123,13 @@ def _core(flux: np.ndarray, err: np.ndarray, valid: np.ndarray, weights: np.ndar
     (``errcov``, ``errcov_bkg`` in the result), None for independent voxels.
     """
     nw = flux.shape[0]
+    method, window, fit_background = o.method, o.window, o.fit_background
     if bkg_mask is None and fit_background:
         # no background region: the pixels of the crop outside the extraction region give the level the
         # empirical profile is built on; the fit below then adds a constant to it
         bkg_mask = weights == 0
     if bkg_mask is not None:
-        bkg, bkg_var = _background(flux, valid, bkg_mask, bkg_clip_sigma)
+        bkg, bkg_var = _background(flux, valid, bkg_mask, o.bkg_clip_sigma)
     else:
         bkg, bkg_var = np.zeros(nw), np.zeros(nw)
     errcov_bkg = np.ones(nw)
@@ -128,7 +150,7 @@ def _core(flux: np.ndarray, err: np.ndarray, valid: np.ndarray, weights: np.ndar
     errf = np.where(np.isfinite(errf), errf, np.nan_to_num(typical, nan=np.inf)[:, None, None])
     profile = local_profile(sub, valid, weights, window)
     region = weights > 0
-    outlier, amp = flag_outliers(sub, valid, errf, profile, region, clip_sigma)
+    outlier, amp = flag_outliers(sub, valid, errf, profile, region, o.clip_sigma)
     good = valid & ~outlier
     region3 = np.broadcast_to(region, flux.shape)
     replaced = ~good & region3
@@ -154,34 +176,34 @@ def _core(flux: np.ndarray, err: np.ndarray, valid: np.ndarray, weights: np.ndar
         value_err = np.sqrt(var)
     frac = n_rep / np.maximum(n_region, 1)
     nodata = (frac >= 0.5) | ~np.isfinite(value) | ~np.isfinite(amp) | ((good & region3).sum(axis=(1, 2)) == 0)
-    return {"value": value, "error": value_err, "bkg": bkg * area, "area": area, "frac": frac, "n_rep": n_rep,
-            "nodata": nodata, "box": (ys, xs), "replaced": replaced, "errcov": errcov, "errcov_bkg": errcov_bkg,
-            "model": amp[:, None, None] * profile + bkg[:, None, None]}
+    return SliceExtraction(value=value, error=value_err, background=bkg * area, area=area, replaced_frac=frac,
+                           n_replaced=n_rep, nodata=nodata, box=(ys, xs), replaced=replaced,
+                           model=amp[:, None, None] * profile + bkg[:, None, None], errcov=errcov, errcov_bkg=errcov_bkg)
 
 
-def _spectrum(out: dict[str, np.ndarray], wave: np.ndarray, to_jy: float, x: np.ndarray, y: np.ndarray,
+def _spectrum(out: SliceExtraction, wave: np.ndarray, to_jy: float, x: np.ndarray, y: np.ndarray,
               meta: dict[str, Any]) -> Spectrum:
-    nodata = out["nodata"]
-    dq = np.where(nodata, DQ_FLAGS["NO_DATA"], 0) | np.where((out["n_rep"] > 0) & ~nodata, DQ_FLAGS["OUTLIER_REPLACED"], 0)
+    nodata = out.nodata
+    dq = np.where(nodata, DQ_FLAGS["NO_DATA"], 0) | np.where((out.n_replaced > 0) & ~nodata, DQ_FLAGS["OUTLIER_REPLACED"], 0)
     return Spectrum(
-        wave, np.where(nodata, np.nan, out["value"] * to_jy), np.where(nodata, np.nan, out["error"] * to_jy),
-        background=out["bkg"] * to_jy, dq=dq, npixels=out["area"], x_center=x, y_center=y,
-        replaced_frac=out["frac"], meta=meta,
+        wave, np.where(nodata, np.nan, out.value * to_jy), np.where(nodata, np.nan, out.error * to_jy),
+        background=out.background * to_jy, dq=dq, npixels=out.area, x_center=x, y_center=y,
+        replaced_frac=out.replaced_frac, meta=meta,
     )
 
 
-def _covariance_meta(mode: str, corr: Correlation, out: dict[str, np.ndarray]) -> dict[str, Any]:
+def _covariance_meta(mode: str, corr: Correlation, out: SliceExtraction) -> dict[str, Any]:
     """``COVMODE``, ``ERRCOV`` (median error factor), ``ERRCOVBK``, ``COVRHOX/Y/L`` and ``COVNOTE`` (why none).
 
     Slit images: ``COVRHOY`` is the correlation along the slit (``COVRHOX`` 0: one column).
     """
-    use = ~out["nodata"]
+    use = ~out.nodata
 
     def med(values: np.ndarray) -> float:
         v = values[use] if use.any() else values
         return round(float(np.median(v)), 4) if len(v) else 1.0
 
-    meta: dict[str, Any] = {"COVMODE": mode, "ERRCOV": med(out["errcov"]), "ERRCOVBK": med(out["errcov_bkg"])}
+    meta: dict[str, Any] = {"COVMODE": mode, "ERRCOV": med(out.errcov), "ERRCOVBK": med(out.errcov_bkg)}
     if corr.ok:
         meta.update(COVRHOX=round(corr.rho_x, 4), COVRHOY=round(corr.rho_y, 4))
         if np.isfinite(corr.rho_wave):
@@ -354,16 +376,15 @@ def _extract_cube(cube: Cube, o: ExtractionOptions) -> SourceExtraction:
         yy, xx = np.mgrid[0:ny, 0:nx]
         far = extent * (np.sqrt(2.0) if method == "box" else 1.0) + drift + SKY_MARGIN
         corr = estimate_correlation(cube.flux, cube.err, valid_field, np.hypot(xx - mx, yy - my) > far)
-    out = _core(flux, err, valid, weights, bkg_mask, method, window, o.clip_sigma, o.bkg_clip_sigma, o.fit_background,
-                rho=corr.rho if corr.ok else None)
+    out = _core(flux, err, valid, weights, bkg_mask, o, rho=corr.rho if corr.ok else None)
     meta = {**cube.meta, "METHOD": method, "RADIUS": r, "PIXSCALE": cube.pixel_arcsec, "BKGIN": rin, "BKGOUT": rout,
             "ANNIN": ain if method == "annulus" else 0.0, "ANNOUT": aout if method == "annulus" else 0.0,
             "WINDOW": window, "CLIPSIG": o.clip_sigma, "FITBKG": o.fit_background, "CENTMODE": mode, "SRCFILE": p.name,
             **_covariance_meta(o.covariance, corr, out), **_versions()}
-    ys, xs = out["box"]
+    ys, xs = out.box
     box = (slice(y0 + ys.start, y0 + ys.stop), slice(x0 + xs.start, x0 + xs.stop))
-    return SourceExtraction(_spectrum(out, cube.wavelength, 1e6 * cube.pixel_sr, cx, cy, meta), int(out["n_rep"].sum()),
-                            CleanedRegion(box, out["replaced"], out["model"]))
+    return SourceExtraction(_spectrum(out, cube.wavelength, 1e6 * cube.pixel_sr, cx, cy, meta), int(out.n_replaced.sum()),
+                            CleanedRegion(box, out.replaced, out.model))
 
 
 
@@ -475,10 +496,9 @@ def _extract_slit(slit: Slit, o: ExtractionOptions) -> SourceExtraction:
     else:
         far = np.abs(np.arange(ncross)[None, :] - yc[:, None]) > r + float(np.ptp(yc)) + SKY_MARGIN
         corr = estimate_correlation(flux, err, valid, bkg_mask if bkg_mask is not None else far[:, :, None])
-    out = _core(flux, err, valid, weights, bkg_mask, method, window, o.clip_sigma, o.bkg_clip_sigma, o.fit_background,
-                rho=corr.rho if corr.ok else None)
+    out = _core(flux, err, valid, weights, bkg_mask, o, rho=corr.rho if corr.ok else None)
     meta = {**slit.meta, "METHOD": method, "RADIUS": r, "PIXSCALE": pixel_arcsec, "BKGIN": rin, "BKGOUT": rout,
             "WINDOW": window, "CLIPSIG": o.clip_sigma, "FITBKG": o.fit_background, "CENTMODE": mode, "SRCFILE": p.name,
             **_covariance_meta(o.covariance, corr, out), **_versions()}
     return SourceExtraction(_spectrum(out, slit.wavelength, 1e6 * slit.pixel_sr, np.full(nw, np.nan), yc, meta),
-                            int(out["n_rep"].sum()))
+                            int(out.n_replaced.sum()))
