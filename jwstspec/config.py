@@ -8,6 +8,13 @@ the outputs (:func:`save_config`).  ``jwstspec init`` writes a commented
 template generated from the field descriptions below (:func:`template`),
 so the template can never drift from the model.
 
+The ``[extract]`` and ``[combine]`` sections are :class:`OptionSet` s: the
+same model gives the configuration keys, the flags of ``jwstspec extract``
+and ``jwstspec combine`` (:mod:`jwstspec.commands.options`) and the options
+of the library functions (:meth:`OptionSet.resolve`), so a field added here
+is all three.  Extraction lengths are :class:`~jwstspec.length.Length`
+values, parsed here once.
+
 Every option of the research code's ``example_run_jwstspec.py`` has a home
 here; :data:`RESEARCH_CODE_NAMES` maps the old variable names to fields.
 """

@@ -253,44 +253,39 @@ def extract_file(
     **overrides
         Any field of :class:`~jwstspec.config.ExtractionOptions`, replacing
         the value of ``options``; errors name them by their command-line
-        flag (``--radius``).  The fields:
+        flag (``--radius``).  Their meanings and defaults are the model's
+        field descriptions (``jwstspec extract --help`` lists them).
 
-    method : {"aperture", "box", "annulus", "psf"}
-        Extraction method (slits: aperture or psf).
-    radius : float, str or Length
-        Aperture radius / box half-side / PSF normalisation radius; arcsec, or ``"3px"``.
-    annulus_radii : pair, optional
-        Inner and outer radius of the ``annulus`` extraction region.
-    bkg_annulus : pair
-        Background annulus (IFU) or the distances of the side regions from the trace (slit).
-    background : bool
-        Subtract the sigma-clipped background.
-    window : int
-        Half-width, in slices, of the empirical-profile window.
-    clip_sigma, bkg_clip_sigma : float
-        Outlier threshold against the scaled profile; background clipping.
-    center, center_radec, center_offset : pair, optional
-        Fixed centre in pixels (x, y; slits: ``(y, _)`` or y in the first element),
-        in RA/Dec degrees, or an offset from the centroid track.
-    fit_background : bool
-        ``psf`` only: fit a constant background with the PSF amplitude in
-        each slice (on top of the annulus/side-region estimate when
-        ``background``), instead of relying on the subtracted estimate alone.
-    save_cleaned : bool
-        Cubes: also write the cube with its replaced voxels filled
-        (:func:`write_cleaned_cube`, :func:`cleaned_cube_path`).  Slit
-        images: not available (an :class:`OptionError`).
-    covariance : {"auto", "none"}
-        Cubes: ``auto`` estimates the spatial noise correlation of the
-        drizzled cube from its sky voxels (background annulus, or the field
-        beyond the extraction region) and inflates the source and background
-        variances by it (:mod:`jwstspec.extract.covariance`; all methods, psf
-        with its least-squares weights); ``none`` treats voxels as
-        independent, as jwst does.  The median factor is written as
-        ``ERRCOV`` (``COVRHOX``/``COVRHOY``: correlation one spaxel apart in
-        x/y, ``COVRHOL``: adjacent slices).  Slit images: the correlation
-        along the slit, from the background rows (or the rows beyond the
-        trace), in ``COVRHOY``.
+    Returns
+    -------
+    ExtractResult
+        The written file(s), their spectra, counts and the time taken.
+
+    Raises
+    ------
+    OptionError
+        An invalid option or one the product cannot take (a region leaving
+        the field, a slit-image method, ...), named as the user wrote it.
+    InputFileError
+        A missing or unusable input file.
+
+    Notes
+    -----
+    How the product shapes the options:
+
+    * slit images take ``aperture`` or ``psf``; ``center`` is the trace row
+      (the last of the pair), ``center_offset`` its last element;
+      ``center_radec`` and ``save_cleaned`` are cubes only;
+    * ``save_cleaned`` writes the cube with its replaced voxels filled
+      (:func:`write_cleaned_cube`, :func:`cleaned_cube_path`);
+    * ``covariance = "auto"`` estimates the noise correlation of the
+      resampled product from its sky pixels (background annulus or side
+      rows, else the field beyond the extraction region) and inflates the
+      source and background variances by it
+      (:mod:`jwstspec.extract.covariance`); the median factor is written as
+      ``ERRCOV`` (``COVRHOX``/``COVRHOY``: correlation one pixel apart in
+      x/y, ``COVRHOL``: adjacent slices).  ``"none"`` treats pixels as
+      independent, as jwst does.
     """
     t0 = time.perf_counter()
     o = ExtractionOptions.resolve(options, overrides, path=input_path)
