@@ -199,7 +199,7 @@ def defringe_1d(spectrum: Spectrum, *, max_fits: int = MAX_FITS) -> tuple[Spectr
     wave = spectrum.wavelength
     flux = spectrum.flux.astype(float).copy()
     err = spectrum.flux_error.astype(float).copy()
-    dq = spectrum.dq.astype(np.int32).copy()
+    dq = spectrum.dq.astype(np.int64).copy()
     messages: list[str] = []
     done: list[str] = []
     for seg in channel_segments(wave):
@@ -375,7 +375,7 @@ def spectral_leak(ch1b: Spectrum, ch3a: Spectrum, table: LeakTable) -> Spectrum:
     with np.errstate(invalid="ignore"):
         var_leak = (frac * e1i) ** 2 + (efrac * f1i) ** 2
         err = np.where(inside, np.sqrt(ch3a.flux_error**2 + var_leak), ch3a.flux_error)
-    dq = ch3a.dq.astype(np.int32) | np.where(inside, 0, DQ_FLAGS["LEAK_UNCORRECTED"]).astype(np.int32)
+    dq = ch3a.dq.astype(np.int64) | np.where(inside, 0, DQ_FLAGS["LEAK_UNCORRECTED"]).astype(np.int64)
     meta = dict(ch3a.meta)
     meta["LEAKCORR"] = Path(table.source).name
     n_out = int((~inside & np.isfinite(w3)).sum())

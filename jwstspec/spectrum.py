@@ -14,7 +14,7 @@ WAVELENGTH     um     wavelength of the slice / pixel column
 FLUX           Jy     extracted flux density (background subtracted)
 FLUX_ERROR     Jy     1-sigma uncertainty of ``FLUX``
 BACKGROUND     Jy     background in the aperture that was subtracted
-DQ                    0 = good; see :data:`DQ_FLAGS`
+DQ                    0 = good; 64-bit flags, see :data:`DQ_FLAGS`
 NPIXELS               number of (partial) pixels in the aperture
 X_CENTER       pix    aperture centre used, 0-based x (columns)
 Y_CENTER       pix    aperture centre used, 0-based y (rows)
@@ -23,6 +23,15 @@ NCOMBINED             number of dithers averaged (combined spectra only)
 ============== ====== ==================================================
 
 Optional columns are written only when present on the record.
+
+``DQ`` is a 64-bit integer column of bit flags (:data:`DQ_FLAGS`): a flag
+with a ``jwst`` meaning uses jwst's bit for it (``DO_NOT_USE`` = 1 for
+no data, ``OUTLIER`` = 16 for dithers clipped, ``NON_SCIENCE`` = 512 for
+an aperture beyond the field, ``FLUX_ESTIMATED`` = 2**28 for pixels
+replaced by the profile); jwstspec's own flags (1-D defringing failed
+2**32, spectral leak not corrected 2**33, user-masked range 2**34) use
+bits above jwst's 32, so no bit ever means one thing here and another in
+jwst (before, 2 meant "outlier replaced" here and SATURATED in jwst).
 """
 
 from __future__ import annotations
@@ -41,16 +50,40 @@ from jwstspec.fileio import atomic_path
 
 EXTNAME = "EXTRACT1D"
 
-#: Bit values of the ``DQ`` column.
+#: Bit values of the ``DQ`` column (64-bit integer).
+#:
+#: Flags with a ``jwst`` meaning carry jwst's bit (``stdatamodels``
+#: ``dqflags.pixel``), so a ``DQ`` read by jwst-aware tools means what they
+#: expect; jwstspec's own flags, which jwst has no meaning for, use bits 32
+#: and up, which jwst's 32-bit ``DQ`` never sets (all 32 of its bits are
+#: assigned):
+#:
+#: ==================== ======= ===================== ==============================================
+#: flag                 bit     jwst name             meaning here
+#: ==================== ======= ===================== ==============================================
+#: ``NO_DATA``          0       ``DO_NOT_USE``        no valid pixel in the aperture: FLUX is NaN
+#: ``DITHER_CLIPPED``   4       ``OUTLIER``           one or more dithers clipped here (combine)
+#: ``EDGE``             9       ``NON_SCIENCE``       aperture reaches beyond the valid field
+#: ``OUTLIER_REPLACED`` 28      ``FLUX_ESTIMATED``    aperture pixels replaced by the profile
+#: ``DEFRINGE_FAILED``  32      (jwstspec)            1-D residual-fringe correction failed here
+#: ``LEAK_UNCORRECTED`` 33      (jwstspec)            spectral-leak correction not applied here
+#: ``USER_MASKED``      34      (jwstspec)            inside a user-masked wavelength range
+#: ==================== ======= ===================== ==============================================
+#:
+#: Before session 5 the bits were 1, 2, 4, ... 64 (2 = SATURATED in jwst).
 DQ_FLAGS: dict[str, int] = {
-    "NO_DATA": 1,  # no valid pixel in the aperture: FLUX is NaN
-    "OUTLIER_REPLACED": 2,  # some aperture pixels were replaced by the profile
-    "EDGE": 4,  # aperture touches the edge of the valid field
-    "DITHER_CLIPPED": 8,  # one or more dithers clipped at this point (combine)
-    "DEFRINGE_FAILED": 16,  # 1-D residual-fringe correction failed on this segment
-    "LEAK_UNCORRECTED": 32,  # spectral-leak correction not applied here
-    "USER_MASKED": 64,  # inside a user-masked wavelength range
+    "NO_DATA": 1 << 0,
+    "DITHER_CLIPPED": 1 << 4,
+    "EDGE": 1 << 9,
+    "OUTLIER_REPLACED": 1 << 28,
+    "DEFRINGE_FAILED": 1 << 32,
+    "LEAK_UNCORRECTED": 1 << 33,
+    "USER_MASKED": 1 << 34,
 }
+
+#: the jwst ``dqflags.pixel`` name of each flag that has one (the test checks the bits against jwst)
+JWST_DQ_NAMES: dict[str, str] = {"NO_DATA": "DO_NOT_USE", "DITHER_CLIPPED": "OUTLIER", "EDGE": "NON_SCIENCE",
+                                 "OUTLIER_REPLACED": "FLUX_ESTIMATED"}
 
 _REQUIRED = ("WAVELENGTH", "FLUX", "FLUX_ERROR")
 _UNITS = {
@@ -114,13 +147,13 @@ class Spectrum:
             value = getattr(self, attr)
             if value is None:
                 continue
-            dtype = np.int32 if column in ("DQ", "NCOMBINED") else float
+            dtype = np.int64 if column == "DQ" else np.int32 if column == "NCOMBINED" else float
             arr = np.asarray(value, dtype=dtype)
             if arr.shape != (n,):
                 raise ValueError(f"Spectrum column {column} has shape {arr.shape}, expected ({n},)")
             setattr(self, attr, arr)
         if self.dq is None:
-            self.dq = np.zeros(n, dtype=np.int32)
+            self.dq = np.zeros(n, dtype=np.int64)
 
     def __len__(self) -> int:
         return int(self.wavelength.shape[0])

@@ -26,7 +26,7 @@ def test_roundtrip(tmp_path: Path, suffix: str) -> None:
     np.testing.assert_allclose(back.flux, s.flux)
     np.testing.assert_allclose(back.x_center, s.x_center)
     assert back.meta["METHOD"] == "psf"
-    assert back.dq.dtype == np.int32 and not back.dq.any()
+    assert back.dq.dtype == np.int64 and not back.dq.any()
 
 
 def test_fits_layout_and_specutils(tmp_path: Path) -> None:
@@ -62,3 +62,35 @@ def test_bad_spectrum_files(tmp_path: Path) -> None:
 def test_shape_mismatch_rejected() -> None:
     with pytest.raises(ValueError, match="FLUX_ERROR"):
         Spectrum(np.arange(3.0), np.ones(3), np.ones(4))
+
+
+def test_dq_bits_mean_what_jwst_means_or_are_outside_jwsts_32_bits() -> None:
+    """jwst's own dqflags are the oracle: a flag with a jwst name has jwst's bit; the others use no jwst bit."""
+    from stdatamodels.jwst.datamodels import dqflags
+
+    from jwstspec.spectrum import DQ_FLAGS, JWST_DQ_NAMES
+
+    jwst_bits = {int(v) for v in dqflags.pixel.values()}
+    for name, value in DQ_FLAGS.items():
+        assert value > 0 and value & (value - 1) == 0, name  # one bit each
+        if name in JWST_DQ_NAMES:
+            assert value == dqflags.pixel[JWST_DQ_NAMES[name]], name
+        else:
+            assert value >= 1 << 32 and value not in jwst_bits, name
+    assert len(set(DQ_FLAGS.values())) == len(DQ_FLAGS)
+    assert dqflags.pixel["SATURATED"] not in DQ_FLAGS.values()  # the old OUTLIER_REPLACED = 2
+
+
+@pytest.mark.parametrize("suffix", [".fits", ".ecsv"])
+def test_high_dq_bits_survive_the_files(tmp_path: Path, suffix: str) -> None:
+    from jwstspec.spectrum import DQ_FLAGS
+
+    dq = np.array([0, DQ_FLAGS["USER_MASKED"] | DQ_FLAGS["NO_DATA"], DQ_FLAGS["LEAK_UNCORRECTED"], DQ_FLAGS["OUTLIER_REPLACED"]])
+    spec = Spectrum(np.linspace(5, 6, 4), np.ones(4), np.ones(4), dq=dq)
+    path = tmp_path / f"s{suffix}"
+    spec.write_fits(path) if suffix == ".fits" else spec.write_ecsv(path)
+    back = read_spectrum(path)
+    np.testing.assert_array_equal(back.dq, dq)
+    if suffix == ".fits":
+        with fits.open(path) as hdul:
+            assert hdul[EXTNAME].columns["DQ"].format == "K"  # 64-bit integers on disk
