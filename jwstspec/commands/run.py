@@ -45,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
 
         summary = run_pipeline(config)
     if args.json:
-        print(json.dumps(summary, indent=2, default=str))
+        print(json.dumps(summary.to_dict(), indent=2, default=str))
     else:
         print(f"done: summary in {summary.get('summary', '-')}" if summary.get("status") == "completed" else summary.get("message", "done"))
     return 0
