@@ -40,7 +40,7 @@ from jwstspec import plan as planning
 from jwstspec.config import PipelineConfig, save_config
 from jwstspec.crds import apply_environment, crds_environment
 from jwstspec.fileio import remove_stale_temporaries
-from jwstspec.layout import Layout, product_name
+from jwstspec.layout import Layout, is_cal, is_extraction_source, product_name
 from jwstspec.locking import run_lock
 from jwstspec.products import group_by_slit
 from jwstspec.stages.pipelines import merge_steps, spec2_steps
@@ -140,7 +140,7 @@ def _stage1(run: Run, plan: planning.RunPlan) -> dict[Path, Any]:
         else:
             rate = layout.rate_path(exp.observation, exp.path, tso=config.tso)
         if config.instrument == "nirspec" and config.readnoise_method != "none":
-            corr = stage1_dir / f"{exp.name}_{'rateints' if config.tso else 'rate'}corr.fits"
+            corr = layout.corrected_rate_path(exp.observation, exp.name, tso=config.tso)
             if _stage(config, "stage1"):
                 rate = run.submit(clean1f_task, "stage1", exp.name, rate=rate, output=str(corr),
                                   method=config.readnoise_method, window=config.stage1.readnoise_window,
@@ -162,9 +162,8 @@ def _background(run: Run, plan: planning.RunPlan, rates: dict[Path, Any], notes:
             inputs[exp.path] = rates[exp.path]
         if method != "none" and not _stage(config, "stage1"):
             for exp in plan.science.exposures:  # reuse stage-1 products of an earlier run
-                d = layout.stage_dir(exp.observation, "stage1")
                 asn = layout.spec2_asn_path(exp.observation, exp.name)
-                sub = sorted(d.glob(f"{exp.name}_*bkgsub.fits"))
+                sub = layout.bkgsub_products(exp.observation, exp.name)
                 inputs[exp.path] = asn if asn.exists() else (sub[0] if sub else rates[exp.path])
         return inputs
 
@@ -186,14 +185,13 @@ def _background(run: Run, plan: planning.RunPlan, rates: dict[Path, Any], notes:
             logger.warning("%s: %s", key, why)
             notes.append(f"{key}: {why}")
         for exp in group:
-            stage1_dir = layout.stage_dir(exp.observation, "stage1")
             if use == "asn":
                 inputs[exp.path] = run.submit(spec2_asn_task, "stage1", exp.name, science=rates[exp.path],
                                               backgrounds=bkg_rates, output=str(layout.spec2_asn_path(exp.observation, exp.name)),
                                               product_name=exp.name)
             else:
                 inputs[exp.path] = run.submit(pixel_background_task, "stage1", exp.name, science=rates[exp.path],
-                                              backgrounds=bkg_rates, output=str(stage1_dir / f"{exp.name}_rate_bkgsub.fits"))
+                                              backgrounds=bkg_rates, output=str(layout.bkgsub_path(exp.observation, exp.name)))
     return inputs
 
 
@@ -203,13 +201,12 @@ def _stage2(run: Run, plan: planning.RunPlan, inputs: dict[Path, Any]) -> dict[P
     out: dict[Path, Any] = {}
     steps = merge_steps(spec2_steps(config.mode, config.stage2.cube_align, config.instrument), config.stage2.steps)
     for exp in plan.science.exposures:
-        stage2_dir = layout.stage_dir(exp.observation, "stage2")
         if _stage(config, "stage2"):
             out[exp.path] = run.submit(spec2_task, "stage2", exp.name, input_path=pass_on(inputs[exp.path]),
-                                       output_dir=str(stage2_dir), steps=steps,
+                                       output_dir=str(layout.stage_dir(exp.observation, "stage2")), steps=steps,
                                        log_file=str(layout.log_file(exp.observation, exp.name, "stage2")))
         else:
-            out[exp.path] = [str(p) for p in sorted(stage2_dir.glob(f"{exp.name}*.fits"))]
+            out[exp.path] = [str(p) for p in layout.stage2_products(exp.observation, exp.name)]
     return out
 
 
@@ -219,7 +216,6 @@ def _stage3(run: Run, plan: planning.RunPlan, stage2: dict[Path, Any]) -> dict[s
     out: dict[str, Any] = {}
     obs = config.observation
     stage3_dir = layout.stage_dir(obs, "stage3")
-    cal_suffix = "_calints.fits" if config.tso else "_cal.fits"
     if not _stage(config, "stage3"):
         return out
     stage3_groups: dict[str, list[Any]] = defaultdict(list)
@@ -228,7 +224,7 @@ def _stage3(run: Run, plan: planning.RunPlan, stage2: dict[Path, Any]) -> dict[s
     for key, group in stage3_groups.items():
         members = []
         for exp in group:
-            members += [p for p in resolve(stage2[exp.path]) if str(p).endswith(cal_suffix)]
+            members += [p for p in resolve(stage2[exp.path]) if is_cal(p, tso=config.tso)]
         if not members:
             continue
         out[key] = run.submit(spec3_task, "stage3", key, members=members,
@@ -266,20 +262,17 @@ def _extract(run: Run, plan: planning.RunPlan, stage2: dict[Path, Any], stage3: 
     sources: list[Path] = []
     if config.extract.stage == "stage2":
         for exp in plan.science.exposures:
-            products = [Path(p) for p in resolve(stage2[exp.path])]
-            suffix = "_s3d.fits" if config.mode == "ifu" else "_s2d.fits"
-            sources += [p for p in products if p.name.endswith(suffix)]
+            sources += [Path(p) for p in resolve(stage2[exp.path]) if is_extraction_source(p, config.mode)]
         if not _stage(config, "stage2") and not sources:
-            sources = planning.stage3_products(layout.stage_dir(obs, "stage2"), config.mode)
+            sources = layout.extraction_sources(obs, "stage2", config.mode)
     else:
         for fut in stage3.values():
-            suffix = "_s3d.fits" if config.mode == "ifu" else "_s2d.fits"
-            sources += [Path(p) for p in resolve(fut) if str(p).endswith(suffix)]
+            sources += [Path(p) for p in resolve(fut) if is_extraction_source(p, config.mode)]
         if not stage3:
-            sources = planning.stage3_products(layout.stage_dir(obs, "stage3"), config.mode)
+            sources = layout.extraction_sources(obs, "stage3", config.mode)
     by_band: dict[str, list[Any]] = defaultdict(list)
     if not _stage(config, "extract"):
-        for p in sorted(layout.stage_dir(obs, "extract").glob("*_x1d.fits")):
+        for p in layout.spectra(obs):
             by_band[planning.product_band(p)].append([str(p)])
         return dict(by_band)
     options = extraction_options(config)

@@ -93,7 +93,7 @@ def _nirspec_cubes(data_dir: Path, uncal: list[Path], seed: int = 7) -> dict[str
     for i, path in enumerate(sorted(uncal)):
         exp = read_exposure(path)
         cube = make_cube(nwave=600, ny=25, nx=25, wave_range=(2.87, 5.27), seed=seed + i)
-        out = stage2 / f"{exp.name}_s3d.fits"
+        out = layout.stage2_cube_path(NIRSPEC_OBS, exp.name)
         write_s3d(cube, out, instrument="NIRSPEC", detector=exp.detector, grating=exp.grating, filter=exp.filter,
                   program=PROGRAM, observation=NIRSPEC_OBS, exposure=i + 1)
         truth["cubes"].append(str(out))
