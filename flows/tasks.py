@@ -4,7 +4,7 @@ Each task takes and returns file paths (strings) and small records, never
 arrays or datamodels, so results are cheap to cache, to retry and to ship
 to another process or cluster node.  The science lives in ``jwstspec``;
 a task only calls one library function.  Cache policy, result storage and
-task-run names are set per run by :mod:`flows.pipeline` with
+task-run names are set per run by :mod:`flows.submit` with
 ``Task.with_options``.
 """
 
