@@ -21,16 +21,20 @@ from jwstspec.fileio import atomic_write_text
 from jwstspec.manifest import write_manifest
 
 if TYPE_CHECKING:  # pragma: no cover
-    from flows.pipeline import _Run
+    from flows.submit import Run
     from jwstspec.plan import RunPlan
 
 
-def _key(run: _Run, suffix: str) -> str:
+#: the artifacts of a run (key suffixes)
+ARTIFACTS: tuple[str, ...] = ("summary", "exposures", "plots")
+
+
+def _key(run: Run, suffix: str) -> str:
     """Artifact keys: lower-case letters, digits and dashes only."""
     return f"jwstspec-{run.config.program}-o{run.config.observation}-{suffix}"
 
 
-def task_states(run: _Run) -> list[dict[str, Any]]:
+def task_states(run: Run) -> list[dict[str, Any]]:
     """Final state of every submitted task: ran, cached or failed."""
     out = []
     for stage, label, future in run.records:
@@ -70,8 +74,13 @@ def _png_markdown(path: Path, title: str) -> str:
     return f"### {title}\n\n![{title}](data:image/png;base64,{data})\n"
 
 
-def summary(run: _Run, plan: RunPlan, products: dict[str, Any], notes: list[str]) -> dict[str, Any]:
-    """Create the summary, exposure-table and plot artifacts; write summary.md."""
+def artifact_keys(run: Run) -> list[str]:
+    """Keys of the run's artifacts: summary, exposure table, plots."""
+    return [_key(run, k) for k in ARTIFACTS]
+
+
+def summary(run: Run, plan: RunPlan, products: dict[str, Any], notes: list[str]) -> Path:
+    """Create the summary, exposure-table and plot artifacts; write summary.md and return its path."""
     config, layout = run.config, run.layout
     states = task_states(run)
     per_stage: dict[str, Counter[str]] = defaultdict(Counter)
@@ -123,13 +132,10 @@ def summary(run: _Run, plan: RunPlan, products: dict[str, Any], notes: list[str]
         import logging
 
         logging.getLogger("jwstspec").warning("could not create artifacts: %s", exc)
-    from prefect.runtime import flow_run
-
-    return {"status": "completed", "summary": str(out_dir / "summary.md"), "products": final, "tasks": states,
-            "notes": notes, "flow_run_id": str(flow_run.id), "artifact_keys": [_key(run, k) for k in ("summary", "exposures", "plots")]}
+    return out_dir / "summary.md"
 
 
-def manifest(run: _Run, plan: RunPlan, products: dict[str, Any]) -> Path:
+def manifest(run: Run, plan: RunPlan, products: dict[str, Any]) -> Path:
     """Write manifest.json beside the outputs."""
     config, layout = run.config, run.layout
     outputs: list[str] = []

@@ -23,7 +23,7 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def demo_run(tmp_path_factory: pytest.TempPathFactory, crds_cache: Path) -> dict[str, Any]:
     from flows.runtime import configure_environment, embedded_prefect
-    from jwstspec.synthetic.demo import run_demo
+    from flows.demo import run_demo
 
     configure_environment()
     root = tmp_path_factory.mktemp("demo")

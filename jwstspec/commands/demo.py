@@ -26,7 +26,7 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.output)
     if args.clean and out.exists():
         shutil.rmtree(out)
-    from jwstspec.synthetic.demo import run_demo
+    from flows.demo import run_demo
 
     t0 = time.perf_counter()
     result = run_demo(out, n_dithers=args.dithers, task_runner=args.task_runner, workers=args.workers)

@@ -37,15 +37,11 @@ def run(args: argparse.Namespace) -> int:
 
     config = validate_config({**config.model_dump(), **{k: (v.model_dump() if hasattr(v, "model_dump") else v) for k, v in updates.items()}})
 
-    from flows.runtime import configure_environment, embedded_prefect
+    from flows.launch import run_configs
 
-    configure_environment()
-    with embedded_prefect():
-        from flows.pipeline import run_pipeline
-
-        summary = run_pipeline(config)
+    summary = run_configs({"run": config})[0]["run"]
     if args.json:
-        print(json.dumps(summary, indent=2, default=str))
+        print(json.dumps(summary.to_dict(), indent=2, default=str))
     else:
         print(f"done: summary in {summary.get('summary', '-')}" if summary.get("status") == "completed" else summary.get("message", "done"))
     return 0
