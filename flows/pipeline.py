@@ -60,6 +60,7 @@ class _Run:
         self.storage = layout.cache_dir / "results"  # a path: Prefect's local result storage
         self.policy = ProductCachePolicy()
         self.records: list[tuple[str, str, PrefectFuture[Any]]] = []  # (stage, label, future)
+        self.progress = artifacts.StageProgress()
         self.t0 = time.perf_counter()
 
     def submit(self, task: Any, stage: str, label: str, **kwargs: Any) -> Any:
@@ -84,6 +85,7 @@ class _Run:
                 if not is_miss(value):
                     done = _Done(value)
                     self.records.append((stage, label, done))
+                    self.progress.cached(stage, task.name, label)
                     return done
             configured = task.with_options(
                 task_run_name=f"{task.name} {label}",
@@ -93,6 +95,7 @@ class _Run:
             )
         future = configured.submit(**kwargs)
         self.records.append((stage, label, future))
+        self.progress.track(stage, future)
         return future
 
 
@@ -462,7 +465,7 @@ def run_pipeline(config: PipelineConfig) -> dict[str, Any]:
 
     env = crds_environment(config)
     apply_environment(env)
-    set_log_levels(config.runtime.log_level)  # tasks run in this process with the thread runner
+    set_log_levels(config.runtime.log_level, config.runtime.verbose)  # tasks run in this process with the thread runner
     runner = make_task_runner(config.runtime, {**env, **_prefect_env()})
     return jwstspec_pipeline.with_options(task_runner=runner)(config)
 
