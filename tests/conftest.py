@@ -27,11 +27,12 @@ os.environ.update(
         "STPIPE_DISABLE_CRDS_STEPPARS": "true",
         "PREFECT_HOME": str(SESSION_DIR / "prefect"),
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        # each embedded API migrates a fresh database: Prefect's 20 s wait is too short on a loaded 2-core box
-        "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180",
         "MPLBACKEND": "Agg",
     }
 )
+# each embedded API migrates a fresh database: Prefect's 20 s wait is too short on a loaded 2-core box
+# (an environment value wins: a machine shared with other work may need longer)
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
 os.environ.pop("PREFECT_API_URL", None)
 
 
