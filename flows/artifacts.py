@@ -8,6 +8,8 @@ provenance (:mod:`jwstspec.manifest`).
 from __future__ import annotations
 
 import base64
+import logging
+import threading
 import time
 from collections import Counter, defaultdict
 from pathlib import Path
@@ -69,6 +71,59 @@ class Progress:
                 pass
 
 
+class StageProgress:
+    """The lines a person follows in a flow run's log: cache hits and each stage's progress.
+
+    A task served from the cache by the flow (no task run) gets one line with
+    its name and label (the exposure); a task that runs already gets Prefect's
+    "Finished in state ..." line.  Each stage's progress (finished/submitted)
+    is logged when a quarter of its tasks more have finished, and when the
+    last one has.
+    """
+
+    def __init__(self, logger: logging.Logger | logging.LoggerAdapter | None = None) -> None:
+        self.logger = logger or _flow_logger()
+        self.total: Counter[str] = Counter()
+        self.done: Counter[str] = Counter()
+        self.cache_hits: Counter[str] = Counter()
+        self._lock = threading.Lock()
+
+    def cached(self, stage: str, task: str, label: str) -> None:
+        """A task of ``stage`` served from the cache by the flow."""
+        self.logger.info("%s %s: cached", task, label)
+        with self._lock:
+            self.total[stage] += 1
+            self.done[stage] += 1
+            self.cache_hits[stage] += 1
+
+    def track(self, stage: str, future: Any) -> None:
+        """Count a submitted task of ``stage``; log the stage's progress as it finishes."""
+        with self._lock:
+            self.total[stage] += 1
+        future.add_done_callback(lambda _future: self.finished(stage))
+
+    def finished(self, stage: str) -> None:
+        """One more task of ``stage`` finished (completed, cached by Prefect, or failed)."""
+        with self._lock:
+            self.done[stage] += 1
+            done, total, hits = self.done[stage], self.total[stage], self.cache_hits[stage]
+        ran = total - hits  # the tasks that got a task run
+        step = max(1, ran // 4)
+        if done == total or (done - hits) % step == 0:
+            cached = f", {hits} from the cache" if hits else ""
+            self.logger.info("%s: %d/%d tasks finished%s", stage, done, total, cached)
+
+
+def _flow_logger() -> logging.Logger | logging.LoggerAdapter:
+    """The flow run's logger (its records carry the run id, from any thread); ``jwstspec.flow`` outside a run."""
+    try:
+        from prefect import get_run_logger
+
+        return get_run_logger()
+    except Exception:
+        return logging.getLogger("jwstspec.flow")
+
+
 def _png_markdown(path: Path, title: str) -> str:
     data = base64.b64encode(path.read_bytes()).decode()
     return f"### {title}\n\n![{title}](data:image/png;base64,{data})\n"
@@ -87,6 +142,9 @@ def summary(run: Run, plan: RunPlan, products: dict[str, Any], notes: list[str])
     for s in states:
         per_stage[s["stage"]][s["state"]] += 1
     wall = time.perf_counter() - run.t0
+    run.progress.logger.info("tasks: %s; wall time %.0f s", "; ".join(
+        f"{stage} {c.get('ran', 0)} ran, {c.get('cached', 0)} cached, {c.get('failed', 0)} failed"
+        for stage, c in per_stage.items()) or "none", wall)
     lines = [
         f"# jwstspec run: program {config.program}, observation {config.observation}",
         "",

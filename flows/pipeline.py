@@ -305,7 +305,7 @@ def run_pipeline(config: PipelineConfig) -> RunResult:
 
     env = crds_environment(config)
     apply_environment(env)
-    set_log_levels(config.runtime.log_level)  # tasks run in this process with the thread runner
+    set_log_levels(config.runtime.log_level, config.runtime.verbose)  # tasks run in this process with the thread runner
     runner = make_task_runner(config.runtime, {**env, **_prefect_env()})
     return jwstspec_pipeline.with_options(task_runner=runner)(config)
 

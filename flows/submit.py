@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from prefect.cache_policies import NO_CACHE
 from prefect.futures import PrefectFuture
 
+from flows.artifacts import StageProgress
 from flows.cache import ProductCachePolicy, cached_result, is_miss
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -82,6 +83,7 @@ class Run:
         self.storage: Path = layout.cache_dir / "results"  # a path: Prefect's local result storage
         self.policy = ProductCachePolicy()
         self.records: list[Record] = []
+        self.progress = StageProgress()  # one console line per task start/finish/cache hit, done/total per stage
         self.t0 = time.perf_counter()
 
     def forced(self, stage: str) -> bool:
@@ -114,6 +116,7 @@ class Run:
         done = self.lookup(task, stage, kwargs)
         if done is not None:
             self.records.append(Record(stage, label, done))
+            self.progress.cached(stage, task.name, label)
             return done
         name = f"{task.name} {label}"
         if never_cached(task):
@@ -127,6 +130,7 @@ class Run:
             )
         future = configured.submit(**kwargs)
         self.records.append(Record(stage, label, future))
+        self.progress.track(stage, future)
         return future
 
     def lookup(self, task: Any, stage: str, kwargs: dict[str, Any]) -> Done | None:

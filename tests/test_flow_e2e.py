@@ -17,7 +17,7 @@ import pytest
 from jwstspec.fileio import sha256sum
 from jwstspec.spectrum import read_spectrum
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")

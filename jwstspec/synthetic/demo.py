@@ -148,7 +148,7 @@ def _generate(raw: Path, data: Path, crds: Path, layout: Any, n_dithers: int, br
 
 
 def build_demo(root: str | Path, *, n_dithers: int = 4, crds_path: Path | None = None, task_runner: str = "process",
-               workers: int | None = None, branches: tuple[str, ...] = ("miri", "nirspec")) -> Demo:
+               workers: int | None = None, branches: tuple[str, ...] = ("miri", "nirspec"), verbose: bool = False) -> Demo:
     """Generate the demo observations, references and configurations.
 
     Parameters
@@ -159,7 +159,7 @@ def build_demo(root: str | Path, *, n_dithers: int = 4, crds_path: Path | None =
         MIRI MRS dither positions.
     crds_path : Path, optional
         Existing local CRDS cache to (re)use; default ``<root>/crds``.
-    task_runner, workers
+    task_runner, workers, verbose
         ``[runtime]`` of the generated configurations.
     branches : tuple of str
         Which observations to generate: ``miri`` and/or ``nirspec``.
@@ -192,7 +192,7 @@ def build_demo(root: str | Path, *, n_dithers: int = 4, crds_path: Path | None =
         "mode": "ifu",
         "data_dir": str(data),
         "crds": {"path": str(crds), "server_url": SERVERLESS, "context": CONTEXT},
-        "runtime": {"task_runner": task_runner, **({"workers": workers} if workers else {})},
+        "runtime": {"task_runner": task_runner, **({"workers": workers} if workers else {}), **({"verbose": True} if verbose else {})},
     }
     if "miri" in branches:
         configs["miri"] = validate_config({
