@@ -51,7 +51,7 @@ def _load() -> str:
 
 def bench_demo(root: Path) -> dict[str, float]:
     from flows.pipeline import run_pipeline
-    from jwstspec.synthetic.demo import run_demo
+    from flows.demo import run_demo
 
     print(f"demo: start ({_load()})", flush=True)
     t0 = time.perf_counter()

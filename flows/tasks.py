@@ -4,7 +4,7 @@ Each task takes and returns file paths (strings) and small records, never
 arrays or datamodels, so results are cheap to cache, to retry and to ship
 to another process or cluster node.  The science lives in ``jwstspec``;
 a task only calls one library function.  Cache policy, result storage and
-task-run names are set per run by :mod:`flows.pipeline` with
+task-run names are set per run by :mod:`flows.submit` with
 ``Task.with_options``.
 
 Every task that asks CRDS for references takes the run's resolved context
@@ -82,7 +82,7 @@ def ingest_task(sources: list[str], program: str, instrument: str, mode: str, da
     layout = Layout(Path(data_dir), program)
     if mode == "move" and not find_products([Path(s) for s in sources if Path(s).exists()], ["uncal"]):
         # a rerun after a move: the files already live in the layout
-        placed = sorted(layout.program_dir.glob("Obs*/uncal/*_uncal.fits"))
+        placed = layout.placed_uncal()
         if placed:
             logging.getLogger("jwstspec.ingest").info("ingest: sources already moved into the layout (%d uncal files)", len(placed))
             return [str(p) for p in placed]

@@ -404,7 +404,8 @@ class RuntimeOptions(_Model):
     dask_address: str | None = Field(None, description="Address of a running Dask scheduler (task_runner = 'dask'); default: a local cluster.")
     cache: bool = Field(True, description="Reuse results of tasks whose inputs and options did not change.")
     force: list[StageName] = Field(default_factory=list, description="Stages to recompute even when cached, e.g. ['extract'].")
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level of jwstspec and the jwst pipelines.")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level of jwstspec and the jwst pipelines (the per-exposure log files get every record at this level; DEBUG also shows the pipelines' detail on the console).")
+    verbose: bool = Field(False, description="Show the jwst pipelines' INFO records (each step's parameters and references) on the console and in the Prefect run log; they are always in the per-exposure log files.")
 
 
 class PipelineConfig(_Model):

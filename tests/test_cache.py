@@ -98,7 +98,7 @@ def scale(source: str, output: str, factor: int = 2) -> str:
 
 
 def _flow_run(tmp: Path, source: Path, force: list[str] | None = None) -> list[tuple[bool, str]]:
-    """Two chained tasks through the flow's ``_Run.submit`` (the parent-side cache lookup).
+    """Two chained tasks through the flow's ``Run.submit`` (the parent-side cache lookup).
 
     Returns, per task, (whether a task run was submitted, final state name).
     """
@@ -106,14 +106,14 @@ def _flow_run(tmp: Path, source: Path, force: list[str] | None = None) -> list[t
 
     from prefect.futures import PrefectFuture
 
-    from flows.pipeline import _Run
+    from flows.submit import Run
 
     config = SimpleNamespace(runtime=SimpleNamespace(force=force or [], cache=True))
     layout = SimpleNamespace(cache_dir=tmp / "cache")
 
     @flow(name="cache-test-run", persist_result=False)
     def f() -> list[tuple[bool, str]]:
-        run = _Run(config, layout)  # type: ignore[arg-type]
+        run = Run(config, layout)  # type: ignore[arg-type]
         a = run.submit(scale, "stage1", "a", source=str(source), output=str(tmp / "a.txt"))
         b = run.submit(scale, "stage2", "b", source=a, output=str(tmp / "b.txt"))
         assert b.result() == str(tmp / "b.txt")
@@ -177,7 +177,8 @@ def _context_run(tmp: Path, source: Path, crds: Path, pin: str | None = None) ->
     """Resolve the run's context as the flow does, then a Stage 1 task keyed on it and an extraction downstream."""
     from prefect.futures import PrefectFuture
 
-    from flows.pipeline import _Run, run_context
+    from flows.pipeline import run_context
+    from flows.submit import Run
     from jwstspec.config import validate_config
     from jwstspec.layout import Layout
 
@@ -187,7 +188,7 @@ def _context_run(tmp: Path, source: Path, crds: Path, pin: str | None = None) ->
     @flow(name="cache-test-context", persist_result=False)
     def f() -> tuple[str, list[tuple[bool, str]]]:
         context = run_context(config)
-        run = _Run(config, Layout.from_config(config))
+        run = Run(config, Layout.from_config(config))
         a = run.submit(calibrate, "stage1", "a", source=str(source), output=str(tmp / "a.txt"), crds_context=context.name)
         b = run.submit(measure, "extract", "b", source=a, output=str(tmp / "b.txt"))
         b.result()
