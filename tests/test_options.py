@@ -170,3 +170,20 @@ def test_bkg_clip_sigma_reaches_the_extraction(tmp_path: Path) -> None:
     cli = read_spectrum(tmp_path / "cli.fits")
     np.testing.assert_array_equal(cli.background, lib.background)
     assert np.any(cli.background != default.background)
+
+
+@pytest.mark.parametrize(("argv", "flag", "reason"), [
+    (["extract", "x_s3d.fits", "--center", "1", "2", "--center-radec", "3", "4"], "--center-radec", "one fixed centre"),
+    (["extract", "x_s3d.fits", "--method", "box", "--fit-background"], "--fit-background", "method 'psf'"),
+    (["extract", "x_s3d.fits", "--window", "0"], "--window", "at least 1"),
+    (["combine", "a.fits", "b.fits", "--mask-range", "6", "5"], "--mask-range", "lower bound"),
+    (["combine", "a.fits", "--clip-sigma", "-1"], "--clip-sigma", "positive"),
+])
+def test_cli_refuses_bad_values_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str], argv, flag, reason) -> None:
+    """Checked by the model before any file is read: exit 2, one line naming the flag."""
+    from jwstspec.cli import main
+
+    assert main([*argv, "--output", str(tmp_path / "o.fits")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and f"option {flag}:" in err and reason in err, err
+    assert not list(tmp_path.iterdir())
