@@ -27,6 +27,7 @@ import contextlib
 import logging
 import os
 import threading
+import warnings
 from collections.abc import Iterator
 from typing import Any
 
@@ -73,6 +74,9 @@ def set_log_levels(log_level: str = "INFO", verbose: bool = False) -> None:
         logging.getLogger(name).setLevel(log_level)
     configure_run_logging(verbose or log_level == "DEBUG")
     quiet_crds_console()
+    # jwstspec's associations name their members by absolute path on purpose (science and background
+    # rates live in different observation directories); jwst warns about that on every load
+    warnings.filterwarnings("ignore", message="Input association file contains path information", category=UserWarning)
 
 
 def is_detail(record: logging.LogRecord) -> bool:

@@ -183,3 +183,22 @@ def test_verbose_flags_set_the_runtime_option() -> None:
     assert parser.parse_args(["run", "x.toml", "--verbose"]).verbose is True
     assert parser.parse_args(["run", "x.toml"]).verbose is None  # the configuration's value stays
     assert parser.parse_args(["demo", "--verbose"]).verbose is True
+
+
+def test_jwst_warning_about_association_paths_is_expected_and_not_shown() -> None:
+    """jwstspec's associations use absolute paths on purpose; other warnings still show."""
+    from flows.runtime import EXTRA_LOGGERS, set_log_levels
+
+    levels = {n: logging.getLogger(n).level for n in EXTRA_LOGGERS.split(",")}
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            set_log_levels("INFO")
+            warnings.warn("Input association file contains path information; note that this can complicate usage",
+                          UserWarning)
+            warnings.warn("another warning", UserWarning)
+        assert [str(w.message) for w in caught] == ["another warning"]
+    finally:
+        for n, level in levels.items():
+            logging.getLogger(n).setLevel(level)
+        configure_run_logging(verbose=False)
