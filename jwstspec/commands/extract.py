@@ -35,13 +35,35 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Extract; exit 0 when at least one spectrum was written (failed slits of a multi-slit file are warnings)."""
+    import sys
+    import warnings
+
     from jwstspec.extract import extract_file
+    from jwstspec.extract.api import SlitSkippedWarning
 
     if args.window < 1:
         raise OptionError("--window", "must be at least 1", args.input)
     if args.clip_sigma <= 0:
         raise OptionError("--clip-sigma", "must be positive", args.input)
-    result = extract_file(
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SlitSkippedWarning)  # reported below, one line each
+        result = _extract(extract_file, args)
+    for name, reason in getattr(result, "failed", []):
+        print(f"jwstspec extract: warning: {args.input}: slit {name} not extracted: {reason}", file=sys.stderr)
+    spectra = result.spectra or [result.spectrum]
+    if args.ecsv:
+        for path, spec in zip(result.paths, spectra):
+            spec.write_ecsv(path.with_suffix(".ecsv"))
+    returned = sum(int((spec.dq & 1 == 0).sum()) for spec in spectra)
+    where = result.path if len(result.paths) == 1 else f"{len(result.paths)} slits -> {result.paths[0].parent}"
+    print(f"{where}: {returned} of {result.n_slices * len(spectra)} slices returned, "
+          f"{result.n_replaced} replaced voxels, {result.seconds:.2f} s")
+    return 0
+
+
+def _extract(extract_file, args: argparse.Namespace):  # noqa: ANN001, ANN202
+    return extract_file(
         args.input,
         args.output,
         method=args.method,
@@ -59,12 +81,3 @@ def run(args: argparse.Namespace) -> int:
         fit_background=args.fit_background,
         covariance=getattr(args, "covariance", "auto"),
     )
-    spectra = result.spectra or [result.spectrum]
-    if args.ecsv:
-        for path, spec in zip(result.paths, spectra):
-            spec.write_ecsv(path.with_suffix(".ecsv"))
-    returned = sum(int((spec.dq & 1 == 0).sum()) for spec in spectra)
-    where = result.path if len(result.paths) == 1 else f"{len(result.paths)} slits -> {result.paths[0].parent}"
-    print(f"{where}: {returned} of {result.n_slices * len(spectra)} slices returned, "
-          f"{result.n_replaced} replaced voxels, {result.seconds:.2f} s")
-    return 0

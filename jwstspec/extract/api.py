@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 import time
 import warnings
 from importlib.metadata import version
@@ -12,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from jwstspec.config import parse_length as _parse_length
-from jwstspec.errors import InputFileError, OptionError, require_file
+from jwstspec.errors import InputFileError, JwstspecError, OptionError, StageError, require_file
 from jwstspec.extract.aperture import annulus_mask, annulus_weights, box_weights, circle_weights, weighted_sum
 from jwstspec.extract.centering import binned_images, centroid_track, smooth_track
 from jwstspec.extract.covariance import Correlation, estimate_correlation, inflation, white
@@ -21,7 +22,9 @@ from jwstspec.extract.psf import amplitude_weights, psf_fit
 from jwstspec.extract.reading import Cube, Slit, read_cube, read_slits
 from jwstspec.spectrum import DQ_FLAGS, Spectrum
 
-__all__ = ["COVARIANCE_MODES", "METHODS", "ExtractResult", "extract_file", "parse_length"]
+__all__ = ["COVARIANCE_MODES", "METHODS", "ExtractResult", "SlitSkippedWarning", "extract_file", "parse_length"]
+
+_log = logging.getLogger(__name__)
 
 METHODS = ("aperture", "box", "annulus", "psf")
 SLIT_METHODS = ("aperture", "psf")
@@ -49,6 +52,12 @@ class ExtractResult:
     seconds: float
     spectrum: Spectrum
     spectra: list[Spectrum] = dataclasses.field(default_factory=list)
+    #: Slits of a multi-slit product that could not be extracted: (slit name, reason), for the run summary.
+    failed: list[tuple[str, str]] = dataclasses.field(default_factory=list)
+
+
+class SlitSkippedWarning(UserWarning):
+    """One slit of a multi-slit product could not be extracted (the others were)."""
 
 
 def _to_pixels(value: Any, pixel_arcsec: float, option: str, path: Path) -> float:
@@ -56,6 +65,8 @@ def _to_pixels(value: Any, pixel_arcsec: float, option: str, path: Path) -> floa
         number, unit = _parse_length(value)
     except ValueError as exc:
         raise OptionError(option, str(exc), path) from None
+    if unit != "px" and not np.isfinite(pixel_arcsec):
+        raise OptionError(option, f"{value!r} is in arcsec but the product has no pixel scale (PIXAR_SR): give pixels, e.g. '3px'", path)
     return number if unit == "px" else number / pixel_arcsec
 
 
@@ -376,11 +387,11 @@ def _extract_cube(cube: Cube, *, method: str, radius: Any, annulus_radii: Any, b
     meta = {**cube.meta, "METHOD": method, "RADIUS": r, "PIXSCALE": cube.pixel_arcsec, "BKGIN": rin, "BKGOUT": rout,
             "ANNIN": ain if method == "annulus" else 0.0, "ANNOUT": aout if method == "annulus" else 0.0,
             "WINDOW": window, "CLIPSIG": clip_sigma, "FITBKG": fit_background, "CENTMODE": mode, "SRCFILE": p.name,
-            **_covariance_meta(covariance, corr, out), **_versions()}
+            **cube.unit.header(), **_covariance_meta(covariance, corr, out), **_versions()}
     ys, xs = out["box"]
     box = (slice(y0 + ys.start, y0 + ys.stop), slice(x0 + xs.start, x0 + xs.stop))
     cleaned = (box, out["replaced"], out["model"])
-    return _spectrum(out, cube.wavelength, 1e6 * cube.pixel_sr, cx, cy, meta), int(out["n_rep"].sum()), cleaned
+    return _spectrum(out, cube.wavelength, cube.unit.to_jy, cx, cy, meta), int(out["n_rep"].sum()), cleaned
 
 
 def cleaned_cube_path(output: Path) -> Path:
@@ -444,22 +455,48 @@ def _band(n: int, c: np.ndarray, lo: float, hi: float) -> np.ndarray:
 
 def _extract_slits(path: Path, output: Path, t0: float, *, method: str, radius: Any, bkg_annulus: Any, background: bool,
                    window: int, clip_sigma: float, bkg_clip_sigma: float, center: Any, center_offset: Any,
-                   slit_name: str | None, fit_background: bool = False, covariance: str = "auto") -> ExtractResult:
+                   slit_name: str | None, fit_background: bool = False, covariance: str = "auto",
+                   **slit_options: Any) -> ExtractResult:
+    """Every slit that can be extracted is; each failure is a warning and an entry of ``failed``.
+
+    A product with one slit (or ``slit_name``) keeps the one-line error of
+    that slit; with several, :class:`StageError` only when none extracted.
+    """
     if method not in SLIT_METHODS:
         raise OptionError("--method", f"{method!r} is not available for slit images (use aperture or psf)", path)
-    slits = read_slits(path, slit_name)
-    spectra, paths, n_total = [], [], 0
-    for slit in slits:  # one extraction per slit
-        spec, n_rep = _extract_slit(slit, method=method, radius=radius, bkg_annulus=bkg_annulus, background=background,
-                                    window=window, clip_sigma=clip_sigma, bkg_clip_sigma=bkg_clip_sigma, center=center,
-                                    center_offset=center_offset, fit_background=fit_background,
-                                    covariance=covariance)
-        spectra.append(spec)
+    failed: list[tuple[str, str]] = []
+    slits = read_slits(path, slit_name, failures=failed)
+    several = len(slits) + len(failed) > 1
+    if not several and failed:
+        raise InputFileError(path, f"slit {failed[0][0]}: {failed[0][1]}")
+    done: list[tuple[Slit, Spectrum]] = []
+    n_total = 0
+    for slit in slits:  # one extraction per slit; with several slits, one failing never sinks the others
+        try:
+            spec, n_rep = _extract_slit(slit, method=method, radius=radius, bkg_annulus=bkg_annulus,
+                                        background=background, window=window, clip_sigma=clip_sigma,
+                                        bkg_clip_sigma=bkg_clip_sigma, center=center, center_offset=center_offset,
+                                        fit_background=fit_background, covariance=covariance, **slit_options)
+        except JwstspecError as exc:
+            if not several:
+                raise
+            failed.append((slit.name, getattr(exc, "reason", str(exc))))
+            continue
+        done.append((slit, spec))
         n_total += n_rep
-    for slit, spec in zip(slits, spectra):  # write only once every slit extracted
-        target = output if len(slits) == 1 else output.with_name(f"{output.stem}_{slit.name}{output.suffix}")
+    for name, reason in failed:
+        msg = f"{path.name}: slit {name} not extracted: {reason}"
+        warnings.warn(msg, SlitSkippedWarning, stacklevel=3)
+        _log.warning(msg)
+    if not done:
+        raise StageError(f"{path}: no slit extracted ({'; '.join(f'{n}: {r}' for n, r in failed)})")
+    paths = []
+    for slit, spec in done:  # write only once every slit was tried
+        target = output if not several else output.with_name(f"{output.stem}_{slit.name}{output.suffix}")
         paths.append(spec.write_fits(target))
-    return ExtractResult(paths[0], paths, len(spectra[0]), n_total, time.perf_counter() - t0, spectra[0], spectra)
+    spectra = [spec for _, spec in done]
+    return ExtractResult(paths[0], paths, len(spectra[0]), n_total, time.perf_counter() - t0, spectra[0], spectra,
+                         failed=failed)
 
 
 def _extract_slit(slit: Slit, *, method: str, radius: Any, bkg_annulus: Any, background: bool, window: int,
@@ -467,7 +504,8 @@ def _extract_slit(slit: Slit, *, method: str, radius: Any, bkg_annulus: Any, bac
                   fit_background: bool = False, covariance: str = "auto") -> tuple[Spectrum, int]:
     ncross, nw = slit.flux.shape
     p = slit.path
-    pixel_arcsec = float(np.degrees(np.sqrt(slit.pixel_sr)) * 3600.0)
+    # pixel scale for radii in arcsec (PIXAR_SR; an MJy product may lack it: then only radii in px)
+    pixel_arcsec = float(np.degrees(np.sqrt(slit.pixel_sr)) * 3600.0) if slit.pixel_sr > 0 else float("nan")
     r = _to_pixels(radius, pixel_arcsec, "--radius", p)
     rin, rout = _pair(bkg_annulus, pixel_arcsec, "--bkg-annulus", p) if background else (0.0, 0.0)
     if 2 * window + 1 > nw:
@@ -501,5 +539,5 @@ def _extract_slit(slit: Slit, *, method: str, radius: Any, bkg_annulus: Any, bac
                 rho=corr.rho if corr.ok else None)
     meta = {**slit.meta, "METHOD": method, "RADIUS": r, "PIXSCALE": pixel_arcsec, "BKGIN": rin, "BKGOUT": rout,
             "WINDOW": window, "CLIPSIG": clip_sigma, "FITBKG": fit_background, "CENTMODE": mode, "SRCFILE": p.name,
-            **_covariance_meta(covariance, corr, out), **_versions()}
-    return _spectrum(out, slit.wavelength, 1e6 * slit.pixel_sr, np.full(nw, np.nan), yc, meta), int(out["n_rep"].sum())
+            **slit.unit.header(), **_covariance_meta(covariance, corr, out), **_versions()}
+    return _spectrum(out, slit.wavelength, slit.unit.to_jy, np.full(nw, np.nan), yc, meta), int(out["n_rep"].sum())

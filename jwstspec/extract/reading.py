@@ -9,13 +9,17 @@ from typing import Any, Callable
 import numpy as np
 
 from jwstspec.errors import InputFileError, require_file
+from jwstspec.extract.units import FluxUnit, flux_unit
 
 __all__ = ["Cube", "Slit", "read_cube", "read_slits"]
 
 
 @dataclasses.dataclass
 class Cube:
-    """Plain arrays of an s3d cube (``flux``/``err`` in MJy/sr, shape (nw, ny, nx), as stored: usually float32)."""
+    """Plain arrays of an s3d cube (``flux``/``err`` in the product's unit, shape (nw, ny, nx), as stored: usually float32).
+
+    ``unit``: the product's ``BUNIT`` and its factor to Jy per voxel (:mod:`.units`).
+    """
 
     path: Path
     flux: np.ndarray
@@ -26,11 +30,16 @@ class Cube:
     pixel_arcsec: float
     meta: dict[str, Any]
     world_to_pixel: Callable[[float, float, float], tuple[float, float]] | None = None
+    unit: FluxUnit | None = None
 
 
 @dataclasses.dataclass
 class Slit:
-    """One slit of an s2d product, dispersion along the last axis: arrays (ncross, nwave)."""
+    """One slit of an s2d product, dispersion along the last axis: arrays (ncross, nwave).
+
+    ``unit``: the slit's ``BUNIT`` (MJy for point-source NIRSpec slits,
+    MJy/sr otherwise) and its factor to Jy per pixel (:mod:`.units`).
+    """
 
     path: Path
     name: str
@@ -40,6 +49,7 @@ class Slit:
     wavelength: np.ndarray  # (nwave,) um
     pixel_sr: float
     meta: dict[str, Any]
+    unit: FluxUnit | None = None
 
 
 def _err_from(model: Any, shape: tuple[int, ...]) -> np.ndarray:
@@ -96,11 +106,9 @@ def read_cube(path: str | Path) -> Cube:
         wave = np.asarray(wave, dtype=float)
         pixel_sr = model.meta.photometry.pixelarea_steradians
         cdelt = model.meta.wcsinfo.cdelt1
-        if not pixel_sr or not cdelt:
-            raise InputFileError(path, "missing PIXAR_SR or CDELT1: cannot convert to Jy")
-        unit = model.meta.bunit_data
-        if unit not in ("MJy/sr", "MJy / sr"):
-            raise InputFileError(path, f"flux unit {unit!r} is not MJy/sr")
+        unit = flux_unit(model.meta.bunit_data, pixel_sr, path, err_unit=model.meta.bunit_err)
+        if not cdelt:
+            raise InputFileError(path, "missing CDELT1: cannot convert the radii to pixels")
         meta = _instrument_meta(model)
 
     def world_to_pixel(ra: float, dec: float, wave_um: float) -> tuple[float, float]:
@@ -111,7 +119,7 @@ def read_cube(path: str | Path) -> Cube:
             plane = float(np.nanargmin(np.abs(wave - wave_um))) if np.isfinite(wave).any() else 0.0
             return _invert_spatial(wcs, ra, dec, plane, ((nx - 1) / 2.0, (ny - 1) / 2.0))
 
-    return Cube(path, data, err, dq, wave, float(pixel_sr), abs(float(cdelt)) * 3600.0, meta, world_to_pixel)
+    return Cube(path, data, err, dq, wave, float(pixel_sr or 0.0), abs(float(cdelt)) * 3600.0, meta, world_to_pixel, unit)
 
 
 def _invert_spatial(wcs: Any, ra: float, dec: float, plane: float, start: tuple[float, float],
@@ -140,11 +148,35 @@ def _invert_spatial(wcs: Any, ra: float, dec: float, plane: float, start: tuple[
     return float(p[0]), float(p[1])
 
 
-def read_slits(path: str | Path, slit_name: str | None = None) -> list[Slit]:
+def read_slits(path: str | Path, slit_name: str | None = None,
+               failures: list[tuple[str, str]] | None = None) -> list[Slit]:
     """Read an ``s2d`` file (``SlitModel`` or ``MultiSlitModel``) into one :class:`Slit` per slit.
 
     Arrays are transposed when the dispersion runs along y, so the
     dispersion is always the last axis.
+
+    Parameters
+    ----------
+    path : str or Path
+        The ``s2d`` file.
+    slit_name : str, optional
+        Read only this slit.
+    failures : list, optional
+        When given, a slit that cannot be read (no finite data, no
+        wavelengths, a unit that is not MJy or MJy/sr, ...) is appended as
+        ``(slit name, reason)`` and skipped instead of raising; the file
+        itself being unreadable still raises, and the list returned may
+        then be empty.
+
+    Returns
+    -------
+    list of Slit
+
+    Raises
+    ------
+    InputFileError
+        The file is not a slit product; a slit is unusable (without
+        ``failures``); no slit named ``slit_name``; no slit could be read.
     """
     path = require_file(path)
     from stdatamodels.jwst import datamodels
@@ -161,31 +193,47 @@ def read_slits(path: str | Path, slit_name: str | None = None) -> list[Slit]:
             items = [model]
         else:
             raise InputFileError(path, f"not an s2d slit image ({type(model).__name__})")
-        slits = []
+        slits, seen = [], 0
         for i, s in enumerate(items):
             name = str(getattr(s, "name", None) or f"SLIT{i + 1}")
             if slit_name is not None and name != slit_name:
                 continue
-            data = np.asarray(s.data, dtype=float)
-            if data.ndim != 2 or not np.isfinite(data).any():
-                raise InputFileError(path, f"slit {name}: SCI is not a 2-D image with finite values")
-            err = _err_from(s, data.shape)
-            dq = np.asarray(s.dq) if s.dq is not None and s.dq.shape == data.shape else np.zeros(data.shape, np.uint32)
-            wave2d = getattr(s, "wavelength", None)
-            if wave2d is None or wave2d.shape != data.shape or not np.isfinite(wave2d).any():
-                raise InputFileError(path, f"slit {name}: no WAVELENGTH array")
-            disp = getattr(s.meta.wcsinfo, "dispersion_direction", None) or getattr(model.meta.wcsinfo, "dispersion_direction", None) or 1
-            if disp == 2:
-                data, err, dq, wave2d = data.T, err.T, dq.T, np.asarray(wave2d).T
-            import warnings
-
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)
-                wave = np.nanmedian(np.asarray(wave2d, dtype=float), axis=0)
-            pixel_sr = getattr(s.meta.photometry, "pixelarea_steradians", None) or model.meta.photometry.pixelarea_steradians
-            if not pixel_sr:
-                raise InputFileError(path, f"slit {name}: missing PIXAR_SR: cannot convert to Jy")
-            slits.append(Slit(path, name, data, err, dq, wave, float(pixel_sr), {**_instrument_meta(model), "SLITNAME": name}))
-    if not slits:
+            seen += 1
+            try:
+                slits.append(_read_slit(path, model, s, name))
+            except InputFileError as exc:
+                if failures is None:
+                    raise
+                failures.append((name, exc.reason.removeprefix(f"slit {name}: ")))
+    if slit_name is not None and not seen:
         raise InputFileError(path, f"no slit named {slit_name!r}")
+    if not slits and failures is None:
+        raise InputFileError(path, "no slit")
     return slits
+
+
+def _read_slit(path: Path, model: Any, s: Any, name: str) -> Slit:
+    """One slit of ``model`` (``s`` is the model itself for a SlitModel); InputFileError naming the slit."""
+    import warnings
+
+    where = f"slit {name}"
+    data = np.asarray(s.data, dtype=float)
+    if data.ndim != 2 or not np.isfinite(data).any():
+        raise InputFileError(path, f"{where}: SCI is not a 2-D image with finite values")
+    pixel_sr = getattr(s.meta.photometry, "pixelarea_steradians", None) or model.meta.photometry.pixelarea_steradians
+    bunit = getattr(s.meta, "bunit_data", None) or model.meta.bunit_data
+    bunit_err = getattr(s.meta, "bunit_err", None) or getattr(model.meta, "bunit_err", None)
+    unit = flux_unit(bunit, pixel_sr, path, where, err_unit=bunit_err)
+    err = _err_from(s, data.shape)
+    dq = np.asarray(s.dq) if s.dq is not None and s.dq.shape == data.shape else np.zeros(data.shape, np.uint32)
+    wave2d = getattr(s, "wavelength", None)
+    if wave2d is None or wave2d.shape != data.shape or not np.isfinite(wave2d).any():
+        raise InputFileError(path, f"{where}: no WAVELENGTH array")
+    disp = getattr(s.meta.wcsinfo, "dispersion_direction", None) or getattr(model.meta.wcsinfo, "dispersion_direction", None) or 1
+    if disp == 2:
+        data, err, dq, wave2d = data.T, err.T, dq.T, np.asarray(wave2d).T
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        wave = np.nanmedian(np.asarray(wave2d, dtype=float), axis=0)
+    meta = {**_instrument_meta(model), "SLITNAME": name}
+    return Slit(path, name, data, err, dq, wave, float(pixel_sr or 0.0), meta, unit)
