@@ -376,6 +376,7 @@ def extraction_options(config: PipelineConfig) -> dict[str, Any]:
         "fit_background": e.fit_background,
         "save_cleaned": e.save_cleaned,
         "covariance": e.covariance,
+        "nod_subtracted": e.nod_subtracted,
     }
 
 

@@ -14,7 +14,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--method", choices=["aperture", "box", "annulus", "psf"], default="aperture")
     parser.add_argument("--radius", default="3px", help="aperture radius: arcsec, or pixels with a px suffix (default 3px)")
     parser.add_argument("--annulus-radii", nargs=2, metavar=("RIN", "ROUT"), help="annular extraction region (method annulus)")
-    parser.add_argument("--bkg-annulus", nargs=2, metavar=("RIN", "ROUT"), default=["10px", "12px"], help="background annulus")
+    parser.add_argument("--bkg-annulus", nargs=2, metavar=("RIN", "ROUT"), default=None,
+                        help="background annulus (IFU, default 10px 12px) or distances of the side regions from the "
+                             "trace (slit; default: the slit's rows outside the extraction region plus a margin)")
     parser.add_argument("--window", type=int, default=10, help="half-width in slices of the empirical-profile window")
     centre = parser.add_mutually_exclusive_group()
     centre.add_argument("--center", nargs=2, type=float, metavar=("X", "Y"), help="fixed centre, 0-based pixels")
@@ -30,6 +32,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--covariance", choices=["auto", "none"], default="auto",
                         help="auto inflates the errors by the measured spatial noise correlation (s3d: between spaxels, "
                              "s2d: along the slit; header ERRCOV); none treats pixels as independent, as jwst does (default auto)")
+    nod = parser.add_mutually_exclusive_group()
+    nod.add_argument("--nod-subtracted", dest="nod_subtracted", action="store_true", default=None,
+                     help="slit images: the image is nod-subtracted (negative traces kept out of the background; "
+                          "default: detected from the headers)")
+    nod.add_argument("--not-nod-subtracted", dest="nod_subtracted", action="store_false",
+                     help="slit images: the image is not nod-subtracted, whatever the headers say")
     parser.add_argument("--ecsv", action="store_true", help="also write the spectrum as ECSV")
     parser.add_argument("--output", required=True, help="output EXTRACT1D FITS file")
 
@@ -69,7 +77,8 @@ def _extract(extract_file, args: argparse.Namespace):  # noqa: ANN001, ANN202
         method=args.method,
         radius=args.radius,
         annulus_radii=tuple(args.annulus_radii) if args.annulus_radii else None,
-        bkg_annulus=tuple(args.bkg_annulus),
+        bkg_annulus=tuple(args.bkg_annulus) if args.bkg_annulus else None,
+        nod_subtracted=getattr(args, "nod_subtracted", None),
         background=not args.no_background,
         window=args.window,
         clip_sigma=args.clip_sigma,

@@ -20,6 +20,7 @@ from jwstspec.extract.covariance import Correlation, estimate_correlation, infla
 from jwstspec.extract.outliers import flag_outliers, local_profile
 from jwstspec.extract.psf import amplitude_weights, psf_fit
 from jwstspec.extract.reading import Cube, Slit, read_cube, read_slits
+from jwstspec.extract.slitgeometry import background_rows, near, negative_traces, refine_trace
 from jwstspec.spectrum import DQ_FLAGS, Spectrum
 
 __all__ = ["COVARIANCE_MODES", "METHODS", "ExtractResult", "SlitSkippedWarning", "extract_file", "parse_length"]
@@ -31,6 +32,8 @@ SLIT_METHODS = ("aperture", "psf")
 COVARIANCE_MODES = ("auto", "none")
 #: Pixels beyond the extraction region (plus the centre's drift) that count as sky when there is no annulus.
 SKY_MARGIN = 3.0
+#: Default background annulus of cubes (slits: the rows outside the extraction region, :mod:`.slitgeometry`).
+CUBE_BKG_ANNULUS = ("10px", "12px")
 
 
 def parse_length(value: Any) -> tuple[float, str]:
@@ -220,7 +223,7 @@ def extract_file(
     method: str = "aperture",
     radius: Any = "3px",
     annulus_radii: Any = None,
-    bkg_annulus: Any = ("10px", "12px"),
+    bkg_annulus: Any = None,
     background: bool = True,
     window: int = 10,
     clip_sigma: float = 5.0,
@@ -232,6 +235,7 @@ def extract_file(
     save_cleaned: bool = False,
     fit_background: bool = False,
     covariance: str = "auto",
+    nod_subtracted: bool | None = None,
 ) -> ExtractResult:
     """Extract the 1-D spectrum of a point source from an s3d cube or s2d slit image.
 
@@ -248,8 +252,13 @@ def extract_file(
         Aperture radius / box half-side / PSF normalisation radius; arcsec, or ``"3px"``.
     annulus_radii : pair, optional
         Inner and outer radius of the ``annulus`` extraction region.
-    bkg_annulus : pair
-        Background annulus (IFU) or the distances of the side regions from the trace (slit).
+    bkg_annulus : pair, optional
+        Background annulus (IFU; default 10-12 px) or the distances of the
+        side regions from the trace (slit).  Slit default: every row of the
+        slit outside the extraction region plus a margin
+        (:mod:`.slitgeometry`), clipped to the rows holding data and kept
+        off negative nod traces; none left -> no background (header
+        ``BKGMODE``, a log line).
     background : bool
         Subtract the sigma-clipped background.
     window : int
@@ -280,6 +289,21 @@ def extract_file(
         x/y, ``COVRHOL``: adjacent slices).  Slit images: the correlation
         along the slit, from the background rows (or the rows beyond the
         trace), in ``COVRHOY``.
+    nod_subtracted : bool, optional
+        Slit images: the image is nod-subtracted, so it holds negative
+        copies of the trace; their rows (from the nod positions in the
+        headers and negative profile peaks) are kept out of the background.
+        None: detected from the headers (background subtracted on a nodded
+        exposure).  Header ``NODSUB``.
+
+    Slit images: the trace comes from the product's source position
+    (``SRCYPOS`` through the WCS, as jwst places it) when there is one,
+    moved by the centroid only where the source is detected at >= 5 sigma
+    in wavelength-binned profiles; otherwise from the centroid.  Header
+    ``CENTMODE`` (``header``, ``header+centroid``, ``centroid``, ``fixed``,
+    ``offset``).  The unit of the product (``BUNIT``: MJy or MJy/sr) is in
+    ``BUNITSCI``.  A multi-slit product extracts every slit it can:
+    failures are :class:`SlitSkippedWarning` and ``ExtractResult.failed``.
     """
     t0 = time.perf_counter()
     if method not in METHODS:
@@ -303,7 +327,8 @@ def extract_file(
         return _extract_slits(path, Path(output_path), t0, method=method, radius=radius, bkg_annulus=bkg_annulus,
                               background=background, window=int(window), clip_sigma=clip_sigma,
                               bkg_clip_sigma=bkg_clip_sigma, center=center, center_offset=center_offset,
-                              slit_name=slit_name, fit_background=fit_background, covariance=covariance)
+                              slit_name=slit_name, fit_background=fit_background, covariance=covariance,
+                              nod_subtracted=nod_subtracted)
     cube = read_cube(path)
     spec, n_rep, cleaned = _extract_cube(cube, method=method, radius=radius, annulus_radii=annulus_radii,
                                          bkg_annulus=bkg_annulus, background=background, window=int(window),
@@ -323,6 +348,8 @@ def _extract_cube(cube: Cube, *, method: str, radius: Any, annulus_radii: Any, b
     nw, ny, nx = cube.flux.shape
     p = cube.path
     r = _to_pixels(radius, cube.pixel_arcsec, "--radius", p)
+    if bkg_annulus is None:
+        bkg_annulus = CUBE_BKG_ANNULUS
     rin, rout = _pair(bkg_annulus, cube.pixel_arcsec, "--bkg-annulus", p) if background else (0.0, 0.0)
     if method == "annulus":
         if annulus_radii is None:
@@ -501,43 +528,68 @@ def _extract_slits(path: Path, output: Path, t0: float, *, method: str, radius: 
 
 def _extract_slit(slit: Slit, *, method: str, radius: Any, bkg_annulus: Any, background: bool, window: int,
                   clip_sigma: float, bkg_clip_sigma: float, center: Any, center_offset: Any,
-                  fit_background: bool = False, covariance: str = "auto") -> tuple[Spectrum, int]:
+                  fit_background: bool = False, covariance: str = "auto",
+                  nod_subtracted: bool | None = None) -> tuple[Spectrum, int]:
     ncross, nw = slit.flux.shape
     p = slit.path
     # pixel scale for radii in arcsec (PIXAR_SR; an MJy product may lack it: then only radii in px)
     pixel_arcsec = float(np.degrees(np.sqrt(slit.pixel_sr)) * 3600.0) if slit.pixel_sr > 0 else float("nan")
     r = _to_pixels(radius, pixel_arcsec, "--radius", p)
-    rin, rout = _pair(bkg_annulus, pixel_arcsec, "--bkg-annulus", p) if background else (0.0, 0.0)
+    explicit = background and bkg_annulus is not None
+    rin, rout = _pair(bkg_annulus, pixel_arcsec, "--bkg-annulus", p) if explicit else (0.0, 0.0)
     if 2 * window + 1 > nw:
         raise OptionError("--window", f"window of {2 * window + 1} columns is wider than the slit image ({nw})", p)
     flux = slit.flux.T[:, :, None]  # (nw, ncross, 1): the cube machinery with one spatial column
     err = slit.err.T[:, :, None]
     valid = ~(slit.dq.T[:, :, None] & 1).astype(bool) & np.isfinite(flux)
+    nbin = min(30, max(nw // 20, 1))
+    snr = float("nan")
     if center is not None:
         yc, mode, option = np.full(nw, float(np.atleast_1d(center)[-1] if np.size(center) > 1 else center[0])), "fixed", "--center"
     else:
-        yc, mode, option = _slit_track(flux, valid), "centroid", "--center"
+        header = slit.source_trace
+        if header is not None and np.all(np.isfinite(header)) and np.all((header >= 0) & (header < ncross)):
+            yc, refined, snr = refine_trace(flux[..., 0], err[..., 0], valid[..., 0], header, r, nbin)
+            mode = "header+centroid" if refined else "header"
+        else:
+            yc, mode = _slit_track(flux, valid), "centroid"
+        option = "--center"
         if center_offset is not None:
             yc, mode, option = yc + float(np.atleast_1d(center_offset)[-1]), "offset", "--center-offset"
     if not (np.all(np.isfinite(yc)) and np.all((yc >= 0) & (yc < ncross))):
         raise OptionError(option, f"trace centre {np.nanmedian(yc):.2f} is outside the {ncross}-pixel slit", p)
-    for size, opt in ((r, "--radius"), (rout if background else 0.0, "--bkg-annulus")):
+    for size, opt in ((r, "--radius"), (rout, "--bkg-annulus")):
         if yc.min() - size < -0.5 or yc.max() + size > ncross - 0.5:
             raise OptionError(opt, f"region of half-width {size:g} px around row {np.median(yc):.1f} leaves the {ncross}-pixel slit", p)
     weights = _band(ncross, yc, -r, r)[:, :, None]
-    bkg_mask = None
-    if background:
-        d = np.abs(np.arange(ncross)[None, :] - yc[:, None])
-        bkg_mask = ((d >= rin) & (d <= rout))[:, :, None]
+    # ---- negative nod traces: from the headers' nod positions and as negative peaks of the data
+    nodsub = slit.nod_subtracted if nod_subtracted is None else bool(nod_subtracted)
+    negatives: list[np.ndarray] = []
+    if nodsub:
+        negatives = [t for t in slit.nod_traces if np.all(np.isfinite(t))]
+        negatives += [yc + d for d in negative_traces(flux[..., 0], err[..., 0], valid[..., 0], yc, r)]
+    exclude = near(ncross, negatives, r + SKY_MARGIN) if negatives else None
+    bkg = background_rows(yc, ncross, r, valid[..., 0], background=background,
+                          distances=(rin, rout) if explicit else None, exclude=exclude, margin=SKY_MARGIN)
+    if bkg.mode == "none":
+        _log.info("%s: slit %s: extracted without background: %s", p.name, slit.name, bkg.note)
+    bkg_mask = None if bkg.mask is None else bkg.mask[:, :, None]
     # ---- noise correlation along the slit (resampled s2d), from the background rows or the rows beyond the trace
     if covariance == "none":
         corr = white(reason="covariance none: pixels independent")
     else:
         far = np.abs(np.arange(ncross)[None, :] - yc[:, None]) > r + float(np.ptp(yc)) + SKY_MARGIN
+        if exclude is not None:
+            far &= ~exclude
         corr = estimate_correlation(flux, err, valid, bkg_mask if bkg_mask is not None else far[:, :, None])
     out = _core(flux, err, valid, weights, bkg_mask, method, window, clip_sigma, bkg_clip_sigma, fit_background,
                 rho=corr.rho if corr.ok else None)
-    meta = {**slit.meta, "METHOD": method, "RADIUS": r, "PIXSCALE": pixel_arcsec, "BKGIN": rin, "BKGOUT": rout,
+    meta = {**slit.meta, "METHOD": method, "RADIUS": r, "PIXSCALE": pixel_arcsec if np.isfinite(pixel_arcsec) else 0.0,
+            "BKGIN": rin, "BKGOUT": rout, "BKGMODE": bkg.mode, "NODSUB": bool(nodsub), "NNODTRC": len(negatives),
             "WINDOW": window, "CLIPSIG": clip_sigma, "FITBKG": fit_background, "CENTMODE": mode, "SRCFILE": p.name,
             **slit.unit.header(), **_covariance_meta(covariance, corr, out), **_versions()}
+    if np.isfinite(snr):
+        meta["CENTSNR"] = round(snr, 2)
+    if bkg.note:
+        meta["BKGNOTE"] = bkg.note[:60]
     return _spectrum(out, slit.wavelength, slit.unit.to_jy, np.full(nw, np.nan), yc, meta), int(out["n_rep"].sum())

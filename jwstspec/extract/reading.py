@@ -50,6 +50,12 @@ class Slit:
     pixel_sr: float
     meta: dict[str, Any]
     unit: FluxUnit | None = None
+    #: Trace row per column from the product's source position (``SRCXPOS``/``SRCYPOS`` through the WCS), or None.
+    source_trace: np.ndarray | None = None
+    #: Rows per column where the other nod positions put the source (negative traces after nod subtraction).
+    nod_traces: list[np.ndarray] = dataclasses.field(default_factory=list)
+    #: The headers say the image is nod-subtracted (background subtracted, nodded pattern); None: cannot tell.
+    nod_subtracted: bool | None = None
 
 
 def _err_from(model: Any, shape: tuple[int, ...]) -> np.ndarray:
@@ -236,4 +242,75 @@ def _read_slit(path: Path, model: Any, s: Any, name: str) -> Slit:
         warnings.simplefilter("ignore", RuntimeWarning)
         wave = np.nanmedian(np.asarray(wave2d, dtype=float), axis=0)
     meta = {**_instrument_meta(model), "SLITNAME": name}
-    return Slit(path, name, data, err, dq, wave, float(pixel_sr or 0.0), meta, unit)
+    trace, nods = _source_traces(model, s, wave, data.shape) if disp == 1 else (None, [])
+    return Slit(path, name, data, err, dq, wave, float(pixel_sr or 0.0), meta, unit, trace, nods,
+                _nod_subtracted(model))
+
+
+def _nodded(model: Any) -> bool:
+    dither = model.meta.dither
+    kinds = " ".join(str(getattr(dither, k, None) or "") for k in ("nod_type", "primary_type"))
+    kinds += " " + str(getattr(model.meta.dither, "pattern_type", None) or "")
+    return "NOD" in kinds.upper() or "SHUTTER" in kinds.upper()
+
+
+def _nod_subtracted(model: Any) -> bool | None:
+    """True when the headers say a nodded exposure had its background subtracted (``S_BKDSUB``)."""
+    try:
+        done = str(model.meta.cal_step.bkg_subtract or "").upper() == "COMPLETE"
+        return bool(done and _nodded(model))
+    except AttributeError:
+        return None
+
+
+def _nod_offsets(model: Any, s: Any, ypos: float) -> list[float]:
+    """Slit-frame y of the source in the other nod positions, from the headers.
+
+    MOS: the other open shutters of the slitlet (``SHUTSTA``, e.g. ``1x1``:
+    the source shutter ``x`` between two open ones; one shutter = 1 in the
+    slit frame).  Fixed slit: the opposite position, ``-SRCYPOS`` (jwst's
+    own nod-pair guess).
+    """
+    if not _nodded(model):
+        return []
+    state = str(getattr(s, "shutter_state", None) or "")
+    if "x" in state:
+        ix = state.index("x")
+        return [ypos + (i - ix) for i, ch in enumerate(state) if ch == "1"]
+    exp_type = str(model.meta.exposure.type or "")
+    return [-ypos] if exp_type in ("NRS_FIXEDSLIT", "NRS_BRIGHTOBJ") and abs(ypos) > 1e-3 else []
+
+
+def _source_traces(model: Any, s: Any, wave: np.ndarray, shape: tuple[int, int]) -> tuple[np.ndarray | None, list[np.ndarray]]:
+    """Rows of the source (and of its other nod positions) per column, via the WCS ``slit_frame -> detector``.
+
+    As jwst's ``extract_1d`` places a NIRSpec slit aperture: the source
+    position in the slit (``source_xpos``, ``source_ypos``) projected
+    onto the detector at every column's wavelength.  None when the product
+    has no such position or WCS.
+    """
+    xpos, ypos = getattr(s, "source_xpos", None), getattr(s, "source_ypos", None)
+    if xpos is None or ypos is None or not (np.isfinite(xpos) and np.isfinite(ypos)):
+        return None, []
+    try:
+        wcs = s.meta.wcs
+        if wcs is None or "slit_frame" not in wcs.available_frames:
+            return None, []
+        to_det = wcs.get_transform("slit_frame", "detector")
+        scale = 1e-6 if "gwa" in wcs.available_frames else 1.0  # unresampled products: metres
+        cols = np.flatnonzero(np.isfinite(wave))
+
+        def rows(y: float) -> np.ndarray | None:
+            x, r = to_det(np.full(len(cols), float(xpos)), np.full(len(cols), float(y)), wave[cols] * scale)
+            x, r = np.asarray(x, float), np.asarray(r, float)
+            ok = np.isfinite(x) & np.isfinite(r)
+            if ok.sum() < 2:
+                return None
+            order = np.argsort(x[ok])
+            return np.interp(np.arange(shape[1], dtype=float), x[ok][order], r[ok][order])
+
+        trace = rows(float(ypos))
+        nods = [t for t in (rows(y) for y in _nod_offsets(model, s, float(ypos))) if t is not None]
+        return trace, nods
+    except Exception:  # noqa: BLE001 - a WCS that cannot place the source: the trace comes from the data
+        return None, []
