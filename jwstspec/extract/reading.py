@@ -31,6 +31,8 @@ class Cube:
     meta: dict[str, Any]
     world_to_pixel: Callable[[float, float, float], tuple[float, float]] | None = None
     unit: FluxUnit | None = None
+    #: Target position (``TARG_RA``, ``TARG_DEC``, degrees), the fallback centre when the source is not detected.
+    target_radec: tuple[float, float] | None = None
 
 
 @dataclasses.dataclass
@@ -116,6 +118,8 @@ def read_cube(path: str | Path) -> Cube:
         if not cdelt:
             raise InputFileError(path, "missing CDELT1: cannot convert the radii to pixels")
         meta = _instrument_meta(model)
+        ra, dec = model.meta.target.ra, model.meta.target.dec
+        target = (float(ra), float(dec)) if ra is not None and dec is not None else None
 
     def world_to_pixel(ra: float, dec: float, wave_um: float) -> tuple[float, float]:
         try:
@@ -125,7 +129,7 @@ def read_cube(path: str | Path) -> Cube:
             plane = float(np.nanargmin(np.abs(wave - wave_um))) if np.isfinite(wave).any() else 0.0
             return _invert_spatial(wcs, ra, dec, plane, ((nx - 1) / 2.0, (ny - 1) / 2.0))
 
-    return Cube(path, data, err, dq, wave, float(pixel_sr or 0.0), abs(float(cdelt)) * 3600.0, meta, world_to_pixel, unit)
+    return Cube(path, data, err, dq, wave, float(pixel_sr or 0.0), abs(float(cdelt)) * 3600.0, meta, world_to_pixel, unit, target)
 
 
 def _invert_spatial(wcs: Any, ra: float, dec: float, plane: float, start: tuple[float, float],
