@@ -87,9 +87,20 @@ def _instrument_meta(model: Any) -> dict[str, Any]:
     }
 
 
-def read_cube(path: str | Path) -> Cube:
-    """Read an ``s3d`` file; one-line :class:`InputFileError` when it is unusable."""
+def read_cube(path: str | Path, *, fast: bool = True) -> Cube:
+    """Read an ``s3d`` file; one-line :class:`InputFileError` when it is unusable.
+
+    ``fast``: read with ``astropy.io.fits`` alone when the wavelength axis is
+    linear (:mod:`.fastread`; the WCS is loaded only if a sky position is
+    converted); False: always through ``stdatamodels``.
+    """
     path = require_file(path)
+    if fast:
+        from jwstspec.extract.fastread import read_cube_fast
+
+        quick = read_cube_fast(path)
+        if quick is not None:
+            return quick
     from stdatamodels.jwst.datamodels import IFUCubeModel
 
     try:
@@ -159,7 +170,7 @@ def _invert_spatial(wcs: Any, ra: float, dec: float, plane: float, start: tuple[
 
 
 def read_slits(path: str | Path, slit_name: str | None = None,
-               failures: list[tuple[str, str]] | None = None) -> list[Slit]:
+               failures: list[tuple[str, str]] | None = None, *, fast: bool = True) -> list[Slit]:
     """Read an ``s2d`` file (``SlitModel`` or ``MultiSlitModel``) into one :class:`Slit` per slit.
 
     Arrays are transposed when the dispersion runs along y, so the
@@ -177,6 +188,9 @@ def read_slits(path: str | Path, slit_name: str | None = None,
         ``(slit name, reason)`` and skipped instead of raising; the file
         itself being unreadable still raises, and the list returned may
         then be empty.
+    fast : bool
+        Read with ``astropy.io.fits`` alone when the WCS is not needed
+        (:mod:`.fastread`); False: always through ``stdatamodels``.
 
     Returns
     -------
@@ -189,6 +203,12 @@ def read_slits(path: str | Path, slit_name: str | None = None,
         ``failures``); no slit named ``slit_name``; no slit could be read.
     """
     path = require_file(path)
+    if fast:
+        from jwstspec.extract.fastread import read_slits_fast
+
+        quick = read_slits_fast(path, slit_name, failures)
+        if quick is not None:
+            return quick
     from stdatamodels.jwst import datamodels
 
     try:
