@@ -62,3 +62,18 @@ def test_bad_spectrum_files(tmp_path: Path) -> None:
 def test_shape_mismatch_rejected() -> None:
     with pytest.raises(ValueError, match="FLUX_ERROR"):
         Spectrum(np.arange(3.0), np.ones(3), np.ones(4))
+
+
+def test_asdf_block_is_read_by_asdf(tmp_path: Path) -> None:
+    """The ASDF extension is written as plain ASDF YAML (no extension loading): asdf reads it back."""
+    import io
+
+    import asdf
+    from astropy.io import fits
+
+    from jwstspec.spectrum import _asdf_hdu
+
+    hdu = _asdf_hdu({"METHOD": "psf", "RADIUS": np.float64(3.5), "NODSUB": True, "WINDOW": 10, "SKIP": [1]})
+    with asdf.open(io.BytesIO(hdu.data[0][0].tobytes())) as af:
+        assert dict(af.tree["meta"]) == {"METHOD": "psf", "RADIUS": 3.5, "NODSUB": True, "WINDOW": 10}
+    assert isinstance(hdu, fits.BinTableHDU) and hdu.name == "ASDF"
