@@ -12,7 +12,6 @@ import hashlib
 from pathlib import Path
 
 import numpy as np
-import pytest
 from astropy.io import fits
 
 from jwstspec.cli import main

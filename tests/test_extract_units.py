@@ -71,7 +71,7 @@ def test_point_source_in_mjy_and_mjy_per_sr_give_the_same_jy(tmp_path: Path) -> 
     """The same source written in MJy (jwst photom, point source) and MJy/sr (extended): same Jy out, = truth."""
     fluxes = {}
     for unit in ("MJy", "MJy/sr"):
-        m, w, jy = _slit_model(unit)
+        m, _, jy = _slit_model(unit)
         path = tmp_path / f"{unit.replace('/', '_')}_s2d.fits"
         m.save(path)
         res = extract_file(path, tmp_path / f"{unit.replace('/', '_')}_x1d.fits", method="aperture", radius="4px",

@@ -15,7 +15,7 @@ import numpy as np
 from jwstspec.config import parse_length as _parse_length
 from jwstspec.errors import InputFileError, JwstspecError, OptionError, StageError, require_file
 from jwstspec.extract.aperture import annulus_mask, annulus_weights, box_weights, circle_weights, weighted_sum
-from jwstspec.extract.centering import binned_images, centroid_track, detection_snr, smooth_track
+from jwstspec.extract.centering import binned_images, centroid_track, smooth_track, target_fallback
 from jwstspec.extract.covariance import Correlation, estimate_correlation, inflation, white
 from jwstspec.extract.outliers import flag_outliers, local_profile
 from jwstspec.extract.psf import amplitude_weights, psf_fit
@@ -371,7 +371,7 @@ def _extract_cube(cube: Cube, *, method: str, radius: Any, annulus_radii: Any, b
     else:
         cx, cy = centroid_track(cube.flux, valid)
         mode, option = "centroid", "--center"
-        cx, cy, mode, snr = _target_fallback(cube, valid, cx, cy, r, mode)
+        cx, cy, mode, snr = target_fallback(cube, valid, cx, cy, r, mode)
         if center_offset is not None:
             cx, cy, mode, option = cx + center_offset[0], cy + center_offset[1], "offset", "--center-offset"
     if not (np.all(np.isfinite(cx)) and np.all((cx >= 0) & (cx < nx) & (cy >= 0) & (cy < ny))):
@@ -423,40 +423,6 @@ def _extract_cube(cube: Cube, *, method: str, radius: Any, annulus_radii: Any, b
     box = (slice(y0 + ys.start, y0 + ys.stop), slice(x0 + xs.start, x0 + xs.stop))
     cleaned = (box, out["replaced"], out["model"])
     return _spectrum(out, cube.wavelength, cube.unit.to_jy, cx, cy, meta), int(out["n_rep"].sum()), cleaned
-
-
-#: A centroid track counts as a detection when the median block significance reaches this.
-MIN_DETECTION_SNR = 5.0
-
-
-def _target_fallback(cube: Cube, valid: np.ndarray, cx: np.ndarray, cy: np.ndarray, r: float,
-                     mode: str) -> tuple[np.ndarray, np.ndarray, str, float | None]:
-    """The centroid track, or the target position through the WCS when the centroid is not a detection.
-
-    The source must be detected at >= ``MIN_DETECTION_SNR`` sigma (median
-    of wavelength-binned images, :func:`.centering.detection_snr`) for the
-    centroid to stand; otherwise, when the cube has a target position
-    inside the field, the centre is the target's (``CENTMODE`` ``target``).
-    """
-    nw, ny, nx = cube.flux.shape
-    snr = None
-    if np.all(np.isfinite(cx)) and np.all(np.isfinite(cy)):
-        half = int(np.ceil(r + 8))
-        mx, my = int(round(float(np.median(cx)))), int(round(float(np.median(cy))))
-        ys, xs = slice(max(my - half, 0), min(my + half + 1, ny)), slice(max(mx - half, 0), min(mx + half + 1, nx))
-        snr = float(np.median(detection_snr(cube.flux[:, ys, xs], cube.err[:, ys, xs], valid[:, ys, xs],
-                                            cx - xs.start, cy - ys.start, r)))
-        if snr >= MIN_DETECTION_SNR:
-            return cx, cy, mode, snr
-    if cube.target_radec is None or cube.world_to_pixel is None:
-        return cx, cy, mode, snr
-    wmid = float(np.nanmedian(cube.wavelength))
-    tx, ty = cube.world_to_pixel(cube.target_radec[0], cube.target_radec[1], wmid)
-    if not (np.isfinite(tx) and np.isfinite(ty) and 0 <= tx < nx and 0 <= ty < ny):
-        return cx, cy, mode, snr
-    _log.info("%s: source not detected (S/N %s < %g): centred on the target position", cube.path.name,
-              "n/a" if snr is None else f"{snr:.1f}", MIN_DETECTION_SNR)
-    return np.full(nw, tx), np.full(nw, ty), "target", snr
 
 
 def cleaned_cube_path(output: Path) -> Path:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 import warnings
+from typing import Any
 
 import numpy as np
 
-__all__ = ["binned_images", "centroid", "centroid_track", "detection_snr", "smooth_track"]
+_log = logging.getLogger(__name__)
+
+__all__ = ["binned_images", "centroid", "centroid_track", "detection_snr", "smooth_track", "target_fallback"]
 
 
 def binned_images(flux: np.ndarray, valid: np.ndarray, nbin: int) -> tuple[np.ndarray, np.ndarray]:
@@ -128,3 +132,41 @@ def detection_snr(flux: np.ndarray, err: np.ndarray, valid: np.ndarray, cx: np.n
         sky = float(np.median(img[ring])) if ring.sum() >= 3 else 0.0
         snr[b] = float(np.sum(img[inner] - sky)) / (sigma * np.sqrt(inner.sum()))
     return snr
+
+
+#: A centroid track counts as a detection when the median block significance reaches this.
+MIN_DETECTION_SNR = 5.0
+
+
+def target_fallback(cube: Any, valid: np.ndarray, cx: np.ndarray, cy: np.ndarray, r: float,
+                    mode: str) -> tuple[np.ndarray, np.ndarray, str, float | None]:
+    """The centroid track, or the target position through the WCS when the centroid is not a detection.
+
+    ``cube``: a :class:`.reading.Cube` (flux, err, wavelength, path,
+    ``target_radec``, ``world_to_pixel``).  Returns (cx, cy, mode, median
+    block S/N or None); ``mode`` becomes ``"target"`` when it falls back.
+
+    The source must be detected at >= ``MIN_DETECTION_SNR`` sigma (median
+    of wavelength-binned images, :func:`.centering.detection_snr`) for the
+    centroid to stand; otherwise, when the cube has a target position
+    inside the field, the centre is the target's (``CENTMODE`` ``target``).
+    """
+    nw, ny, nx = cube.flux.shape
+    snr = None
+    if np.all(np.isfinite(cx)) and np.all(np.isfinite(cy)):
+        half = int(np.ceil(r + 8))
+        mx, my = int(round(float(np.median(cx)))), int(round(float(np.median(cy))))
+        ys, xs = slice(max(my - half, 0), min(my + half + 1, ny)), slice(max(mx - half, 0), min(mx + half + 1, nx))
+        snr = float(np.median(detection_snr(cube.flux[:, ys, xs], cube.err[:, ys, xs], valid[:, ys, xs],
+                                            cx - xs.start, cy - ys.start, r)))
+        if snr >= MIN_DETECTION_SNR:
+            return cx, cy, mode, snr
+    if cube.target_radec is None or cube.world_to_pixel is None:
+        return cx, cy, mode, snr
+    wmid = float(np.nanmedian(cube.wavelength))
+    tx, ty = cube.world_to_pixel(cube.target_radec[0], cube.target_radec[1], wmid)
+    if not (np.isfinite(tx) and np.isfinite(ty) and 0 <= tx < nx and 0 <= ty < ny):
+        return cx, cy, mode, snr
+    _log.info("%s: source not detected (S/N %s < %g): centred on the target position", cube.path.name,
+              "n/a" if snr is None else f"{snr:.1f}", MIN_DETECTION_SNR)
+    return np.full(nw, tx), np.full(nw, ty), "target", snr

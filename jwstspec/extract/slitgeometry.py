@@ -122,7 +122,7 @@ def _aligned_profile(flux: np.ndarray, err: np.ndarray, valid: np.ndarray, yc: n
     Returns (offsets from the trace, sub-pixel on average; mean; error of the mean).
     """
     f, e, v, y = flux[columns], err[columns], valid[columns], np.rint(np.asarray(yc)[columns]).astype(int)
-    nw, ncross = f.shape
+    ncross = f.shape[1]
     offs = np.arange(ncross)[None, :] - y[:, None]  # (nw, ncross)
     ok = v & np.isfinite(f) & np.isfinite(e)
     lo = -ncross + 1
