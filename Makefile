@@ -1,6 +1,7 @@
 # The two commands of the README:
 #   make demo   - set up .venv if missing, then run the synthetic end-to-end demo
 #   make test   - set up .venv if missing, then run the whole test suite
+#   make test-fast - the edit-test loop: every test but those running real jwst pipelines or the flow (-m "not slow")
 # Everything is installed from PyPI into .venv; nothing global is touched.
 
 PYTHON ?= python3
@@ -9,7 +10,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.jwstspec-installed
 PYTEST_ARGS ?=
 
-.PHONY: demo test venv clean benchmarks
+.PHONY: demo test test-fast venv clean benchmarks
 
 venv: $(STAMP)
 
@@ -25,6 +26,9 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-fast: $(STAMP)
+	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
 
 benchmarks: $(STAMP)
 	for b in benchmarks/*.py; do $(PY) $$b || exit 1; done

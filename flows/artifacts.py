@@ -8,6 +8,8 @@ provenance (:mod:`jwstspec.manifest`).
 from __future__ import annotations
 
 import base64
+import logging
+import threading
 import time
 from collections import Counter, defaultdict
 from pathlib import Path
@@ -21,16 +23,20 @@ from jwstspec.fileio import atomic_write_text
 from jwstspec.manifest import write_manifest
 
 if TYPE_CHECKING:  # pragma: no cover
-    from flows.pipeline import _Run
+    from flows.submit import Run
     from jwstspec.plan import RunPlan
 
 
-def _key(run: _Run, suffix: str) -> str:
+#: the artifacts of a run (key suffixes)
+ARTIFACTS: tuple[str, ...] = ("summary", "exposures", "plots")
+
+
+def _key(run: Run, suffix: str) -> str:
     """Artifact keys: lower-case letters, digits and dashes only."""
     return f"jwstspec-{run.config.program}-o{run.config.observation}-{suffix}"
 
 
-def task_states(run: _Run) -> list[dict[str, Any]]:
+def task_states(run: Run) -> list[dict[str, Any]]:
     """Final state of every submitted task: ran, cached or failed."""
     out = []
     for stage, label, future in run.records:
@@ -65,19 +71,80 @@ class Progress:
                 pass
 
 
+class StageProgress:
+    """The lines a person follows in a flow run's log: cache hits and each stage's progress.
+
+    A task served from the cache by the flow (no task run) gets one line with
+    its name and label (the exposure); a task that runs already gets Prefect's
+    "Finished in state ..." line.  Each stage's progress (finished/submitted)
+    is logged when a quarter of its tasks more have finished, and when the
+    last one has.
+    """
+
+    def __init__(self, logger: logging.Logger | logging.LoggerAdapter | None = None) -> None:
+        self.logger = logger or _flow_logger()
+        self.total: Counter[str] = Counter()
+        self.done: Counter[str] = Counter()
+        self.cache_hits: Counter[str] = Counter()
+        self._lock = threading.Lock()
+
+    def cached(self, stage: str, task: str, label: str) -> None:
+        """A task of ``stage`` served from the cache by the flow."""
+        self.logger.info("%s %s: cached", task, label)
+        with self._lock:
+            self.total[stage] += 1
+            self.done[stage] += 1
+            self.cache_hits[stage] += 1
+
+    def track(self, stage: str, future: Any) -> None:
+        """Count a submitted task of ``stage``; log the stage's progress as it finishes."""
+        with self._lock:
+            self.total[stage] += 1
+        future.add_done_callback(lambda _future: self.finished(stage))
+
+    def finished(self, stage: str) -> None:
+        """One more task of ``stage`` finished (completed, cached by Prefect, or failed)."""
+        with self._lock:
+            self.done[stage] += 1
+            done, total, hits = self.done[stage], self.total[stage], self.cache_hits[stage]
+        ran = total - hits  # the tasks that got a task run
+        step = max(1, ran // 4)
+        if done == total or (done - hits) % step == 0:
+            cached = f", {hits} from the cache" if hits else ""
+            self.logger.info("%s: %d/%d tasks finished%s", stage, done, total, cached)
+
+
+def _flow_logger() -> logging.Logger | logging.LoggerAdapter:
+    """The flow run's logger (its records carry the run id, from any thread); ``jwstspec.flow`` outside a run."""
+    try:
+        from prefect import get_run_logger
+
+        return get_run_logger()
+    except Exception:
+        return logging.getLogger("jwstspec.flow")
+
+
 def _png_markdown(path: Path, title: str) -> str:
     data = base64.b64encode(path.read_bytes()).decode()
     return f"### {title}\n\n![{title}](data:image/png;base64,{data})\n"
 
 
-def summary(run: _Run, plan: RunPlan, products: dict[str, Any], notes: list[str]) -> dict[str, Any]:
-    """Create the summary, exposure-table and plot artifacts; write summary.md."""
+def artifact_keys(run: Run) -> list[str]:
+    """Keys of the run's artifacts: summary, exposure table, plots."""
+    return [_key(run, k) for k in ARTIFACTS]
+
+
+def summary(run: Run, plan: RunPlan, products: dict[str, Any], notes: list[str]) -> Path:
+    """Create the summary, exposure-table and plot artifacts; write summary.md and return its path."""
     config, layout = run.config, run.layout
     states = task_states(run)
     per_stage: dict[str, Counter[str]] = defaultdict(Counter)
     for s in states:
         per_stage[s["stage"]][s["state"]] += 1
     wall = time.perf_counter() - run.t0
+    run.progress.logger.info("tasks: %s; wall time %.0f s", "; ".join(
+        f"{stage} {c.get('ran', 0)} ran, {c.get('cached', 0)} cached, {c.get('failed', 0)} failed"
+        for stage, c in per_stage.items()) or "none", wall)
     lines = [
         f"# jwstspec run: program {config.program}, observation {config.observation}",
         "",
@@ -123,13 +190,10 @@ def summary(run: _Run, plan: RunPlan, products: dict[str, Any], notes: list[str]
         import logging
 
         logging.getLogger("jwstspec").warning("could not create artifacts: %s", exc)
-    from prefect.runtime import flow_run
-
-    return {"status": "completed", "summary": str(out_dir / "summary.md"), "products": final, "tasks": states,
-            "notes": notes, "flow_run_id": str(flow_run.id), "artifact_keys": [_key(run, k) for k in ("summary", "exposures", "plots")]}
+    return out_dir / "summary.md"
 
 
-def manifest(run: _Run, plan: RunPlan, products: dict[str, Any]) -> Path:
+def manifest(run: Run, plan: RunPlan, products: dict[str, Any]) -> Path:
     """Write manifest.json beside the outputs."""
     config, layout = run.config, run.layout
     outputs: list[str] = []

@@ -11,18 +11,17 @@ only extraction, or enter at Stage 2 with products made elsewhere).
 
 from __future__ import annotations
 
-import inspect
 import os
-import time
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
 from prefect import flow, get_run_logger
-from prefect.futures import PrefectFuture
+from prefect.runtime import flow_run
 
 from flows import artifacts
-from flows.cache import ProductCachePolicy, cached_result, is_miss
+from flows.result import RunResult
+from flows.submit import Item, Run, pass_on, resolve
 from flows.tasks import (
     clean1f_task,
     combine_task,
@@ -41,106 +40,10 @@ from jwstspec import plan as planning
 from jwstspec.config import PipelineConfig, save_config
 from jwstspec.crds import apply_environment, crds_environment
 from jwstspec.fileio import remove_stale_temporaries
-from jwstspec.layout import Layout, product_name
+from jwstspec.layout import Layout, is_cal, is_extraction_source, product_name
 from jwstspec.locking import run_lock
 from jwstspec.products import group_by_slit
 from jwstspec.stages.pipelines import merge_steps, spec2_steps
-
-
-#: tasks that are never cached (their own code checks what is already there)
-UNCACHED_TASKS = frozenset({"download", "ingest"})
-
-
-class _Run:
-    """Book-keeping of one flow run: task options and task states."""
-
-    def __init__(self, config: PipelineConfig, layout: Layout) -> None:
-        self.config = config
-        self.layout = layout
-        self.storage = layout.cache_dir / "results"  # a path: Prefect's local result storage
-        self.policy = ProductCachePolicy()
-        self.records: list[tuple[str, str, PrefectFuture[Any]]] = []  # (stage, label, future)
-        self.t0 = time.perf_counter()
-
-    def submit(self, task: Any, stage: str, label: str, **kwargs: Any) -> Any:
-        """Submit a task with this run's cache storage and a readable run name.
-
-        When every input is already known (no pending upstream task) and the
-        cache holds a valid result for them, the result is taken here, in
-        the flow process, and no task run is created: a fully cached rerun
-        then starts no worker at all.  Such tasks are reported as ``cached``
-        in the run summary and the exposures table.  Returns a
-        :class:`PrefectFuture` or a :class:`_Done`.
-        """
-        kwargs = {k: _concrete(v) for k, v in kwargs.items()}
-        if task.name in UNCACHED_TASKS:
-            configured = task.with_options(task_run_name=f"{task.name} {label}")
-        else:
-            force = stage in self.config.runtime.force or not self.config.runtime.cache
-            if not force and not _pending(kwargs):
-                bound = inspect.signature(task.fn).bind(**kwargs)
-                bound.apply_defaults()  # Prefect keys the task run's parameters with their defaults
-                value = cached_result(self.storage, self.policy.key_for(task.name, dict(bound.arguments)))
-                if not is_miss(value):
-                    done = _Done(value)
-                    self.records.append((stage, label, done))
-                    return done
-            configured = task.with_options(
-                task_run_name=f"{task.name} {label}",
-                result_storage=self.storage,
-                cache_policy=self.policy,
-                refresh_cache=force,
-            )
-        future = configured.submit(**kwargs)
-        self.records.append((stage, label, future))
-        return future
-
-
-class _Done:
-    """A task result taken from the cache by the flow itself (the interface of a finished future)."""
-
-    class _State:
-        name = "Cached"
-
-    state = _State()
-
-    def __init__(self, value: Any) -> None:
-        self.value = value
-
-    def wait(self, timeout: float | None = None) -> None:
-        return None
-
-    def result(self, *args: Any, **kwargs: Any) -> Any:
-        return self.value
-
-    def add_done_callback(self, fn: Any) -> None:
-        fn(self)
-
-
-def _concrete(value: Any) -> Any:
-    """``value`` with every finished :class:`_Done` (also inside ``_Item`` and lists) replaced by its result."""
-    if isinstance(value, _Done):
-        return value.value
-    if isinstance(value, _Item) and isinstance(value.future, _Done):
-        return value.result()
-    if isinstance(value, list):
-        return [_concrete(v) for v in value]
-    if isinstance(value, tuple):
-        return tuple(_concrete(v) for v in value)
-    if isinstance(value, dict):
-        return {k: _concrete(v) for k, v in value.items()}
-    return value
-
-
-def _pending(value: Any) -> bool:
-    """Whether ``value`` holds a future of a task still to run (its result is not known yet)."""
-    if isinstance(value, (PrefectFuture, _Item)):
-        return True
-    if isinstance(value, (list, tuple)):
-        return any(_pending(v) for v in value)
-    if isinstance(value, dict):
-        return any(_pending(v) for v in value.values())
-    return False
 
 
 def _stage(config: PipelineConfig, name: str) -> bool:
@@ -148,7 +51,7 @@ def _stage(config: PipelineConfig, name: str) -> bool:
 
 
 @flow(name="jwstspec", flow_run_name="jw{config.program}-o{config.observation}", validate_parameters=True, persist_result=False)
-def jwstspec_pipeline(config: PipelineConfig) -> dict[str, Any]:
+def jwstspec_pipeline(config: PipelineConfig) -> RunResult:
     """Process one JWST spectroscopic observation end to end.
 
     Parameters
@@ -158,15 +61,15 @@ def jwstspec_pipeline(config: PipelineConfig) -> dict[str, Any]:
 
     Returns
     -------
-    dict
-        Run summary: final products, task states, notes.
+    RunResult
+        Run summary: final products, task states, notes (reads like a dict).
     """
     logger = get_run_logger()
     layout = Layout.from_config(config)
     observations = [config.observation] + ([config.background_observation] if config.background_observation and not config.nod_subtraction else [])
     layout.create(observations)
     apply_environment(crds_environment(config))
-    run = _Run(config, layout)
+    run = Run(config, layout)
     notes: list[str] = []
 
     with run_lock(layout, config.observation):
@@ -200,7 +103,7 @@ def jwstspec_pipeline(config: PipelineConfig) -> dict[str, Any]:
             message = f"no new data: no spectroscopic uncal exposure in {layout.uncal_dir(config.observation)}"
             logger.info(message)
             artifacts.summary(run, plan, {}, [message])
-            return {"status": "no data", "message": message, "products": {}}
+            return RunResult(status="no data", message=message)
 
         rates = _stage1(run, plan)
         stage2_inputs = _background(run, plan, rates, notes)
@@ -215,14 +118,16 @@ def jwstspec_pipeline(config: PipelineConfig) -> dict[str, Any]:
             message = "no new data: every task was served from the cache; products unchanged"
             logger.info(message)
             notes.append(message)
-        summary = artifacts.summary(run, plan, products, ([config.description] if config.description else []) + notes)
+        notes = ([config.description] if config.description else []) + notes
+        summary = artifacts.summary(run, plan, products, notes)
         artifacts.manifest(run, plan, products)
     logger.info("final products in %s", layout.stage_dir(config.observation, "combined"))
-    return summary
+    return RunResult(status="completed", summary=str(summary), products=dict(products), tasks=artifacts.task_states(run),
+                     notes=notes, flow_run_id=str(flow_run.id), artifact_keys=artifacts.artifact_keys(run))
 
 
 # -------------------------------------------------------------------------- stages
-def _stage1(run: _Run, plan: planning.RunPlan) -> dict[Path, Any]:
+def _stage1(run: Run, plan: planning.RunPlan) -> dict[Path, Any]:
     """Detector1 and 1/f correction per exposure -> {uncal path: rate (future or path)}."""
     config, layout = run.config, run.layout
     rates: dict[Path, Any] = {}
@@ -235,7 +140,7 @@ def _stage1(run: _Run, plan: planning.RunPlan) -> dict[Path, Any]:
         else:
             rate = layout.rate_path(exp.observation, exp.path, tso=config.tso)
         if config.instrument == "nirspec" and config.readnoise_method != "none":
-            corr = stage1_dir / f"{exp.name}_{'rateints' if config.tso else 'rate'}corr.fits"
+            corr = layout.corrected_rate_path(exp.observation, exp.name, tso=config.tso)
             if _stage(config, "stage1"):
                 rate = run.submit(clean1f_task, "stage1", exp.name, rate=rate, output=str(corr),
                                   method=config.readnoise_method, window=config.stage1.readnoise_window,
@@ -246,7 +151,7 @@ def _stage1(run: _Run, plan: planning.RunPlan) -> dict[Path, Any]:
     return rates
 
 
-def _background(run: _Run, plan: planning.RunPlan, rates: dict[Path, Any], notes: list[str]) -> dict[Path, Any]:
+def _background(run: Run, plan: planning.RunPlan, rates: dict[Path, Any], notes: list[str]) -> dict[Path, Any]:
     """Background handling -> {science uncal path: Stage 2 input (rate or asn)}."""
     config, layout = run.config, run.layout
     logger = get_run_logger()
@@ -257,9 +162,8 @@ def _background(run: _Run, plan: planning.RunPlan, rates: dict[Path, Any], notes
             inputs[exp.path] = rates[exp.path]
         if method != "none" and not _stage(config, "stage1"):
             for exp in plan.science.exposures:  # reuse stage-1 products of an earlier run
-                d = layout.stage_dir(exp.observation, "stage1")
                 asn = layout.spec2_asn_path(exp.observation, exp.name)
-                sub = sorted(d.glob(f"{exp.name}_*bkgsub.fits"))
+                sub = layout.bkgsub_products(exp.observation, exp.name)
                 inputs[exp.path] = asn if asn.exists() else (sub[0] if sub else rates[exp.path])
         return inputs
 
@@ -268,7 +172,7 @@ def _background(run: _Run, plan: planning.RunPlan, rates: dict[Path, Any], notes
             fut = run.submit(nod_subtract_task, "stage1", key, rates=[rates[e.path] for e in group],
                              output_dir=str(layout.stage_dir(config.observation, "stage1")))
             for i, exp in enumerate(group):
-                inputs[exp.path] = _Item(fut, i)
+                inputs[exp.path] = Item(fut, i)
         return inputs
 
     for key, group in plan.science.groups.items():
@@ -281,65 +185,37 @@ def _background(run: _Run, plan: planning.RunPlan, rates: dict[Path, Any], notes
             logger.warning("%s: %s", key, why)
             notes.append(f"{key}: {why}")
         for exp in group:
-            stage1_dir = layout.stage_dir(exp.observation, "stage1")
             if use == "asn":
                 inputs[exp.path] = run.submit(spec2_asn_task, "stage1", exp.name, science=rates[exp.path],
                                               backgrounds=bkg_rates, output=str(layout.spec2_asn_path(exp.observation, exp.name)),
                                               product_name=exp.name)
             else:
                 inputs[exp.path] = run.submit(pixel_background_task, "stage1", exp.name, science=rates[exp.path],
-                                              backgrounds=bkg_rates, output=str(stage1_dir / f"{exp.name}_rate_bkgsub.fits"))
+                                              backgrounds=bkg_rates, output=str(layout.bkgsub_path(exp.observation, exp.name)))
     return inputs
 
 
-class _Item:
-    """Element ``index`` of a list-valued task result (resolved lazily)."""
-
-    def __init__(self, future: PrefectFuture[Any], index: int) -> None:
-        self.future, self.index = future, index
-
-    def result(self) -> Any:
-        return self.future.result()[self.index]
-
-
-def _pass(value: Any) -> Any:
-    """A task argument: futures are passed on (Prefect waits for them), items resolved."""
-    if isinstance(value, _Done):
-        return value.value
-    if isinstance(value, _Item):
-        return value.result()
-    return value
-
-
-def _resolve(value: Any) -> Any:
-    if isinstance(value, (PrefectFuture, _Item, _Done)):
-        return value.result()
-    return value
-
-
-def _stage2(run: _Run, plan: planning.RunPlan, inputs: dict[Path, Any]) -> dict[Path, Any]:
+def _stage2(run: Run, plan: planning.RunPlan, inputs: dict[Path, Any]) -> dict[Path, Any]:
     """Spec2 per science exposure -> {uncal path: list of products (future or list)}."""
     config, layout = run.config, run.layout
     out: dict[Path, Any] = {}
     steps = merge_steps(spec2_steps(config.mode, config.stage2.cube_align, config.instrument), config.stage2.steps)
     for exp in plan.science.exposures:
-        stage2_dir = layout.stage_dir(exp.observation, "stage2")
         if _stage(config, "stage2"):
-            out[exp.path] = run.submit(spec2_task, "stage2", exp.name, input_path=_pass(inputs[exp.path]),
-                                       output_dir=str(stage2_dir), steps=steps,
+            out[exp.path] = run.submit(spec2_task, "stage2", exp.name, input_path=pass_on(inputs[exp.path]),
+                                       output_dir=str(layout.stage_dir(exp.observation, "stage2")), steps=steps,
                                        log_file=str(layout.log_file(exp.observation, exp.name, "stage2")))
         else:
-            out[exp.path] = [str(p) for p in sorted(stage2_dir.glob(f"{exp.name}*.fits"))]
+            out[exp.path] = [str(p) for p in layout.stage2_products(exp.observation, exp.name)]
     return out
 
 
-def _stage3(run: _Run, plan: planning.RunPlan, stage2: dict[Path, Any]) -> dict[str, Any]:
+def _stage3(run: Run, plan: planning.RunPlan, stage2: dict[Path, Any]) -> dict[str, Any]:
     """Spec3/Tso3 per group -> {group: products (future or list)}."""
     config, layout = run.config, run.layout
     out: dict[str, Any] = {}
     obs = config.observation
     stage3_dir = layout.stage_dir(obs, "stage3")
-    cal_suffix = "_calints.fits" if config.tso else "_cal.fits"
     if not _stage(config, "stage3"):
         return out
     stage3_groups: dict[str, list[Any]] = defaultdict(list)
@@ -348,7 +224,7 @@ def _stage3(run: _Run, plan: planning.RunPlan, stage2: dict[Path, Any]) -> dict[
     for key, group in stage3_groups.items():
         members = []
         for exp in group:
-            members += [p for p in _resolve(stage2[exp.path]) if str(p).endswith(cal_suffix)]
+            members += [p for p in resolve(stage2[exp.path]) if is_cal(p, tso=config.tso)]
         if not members:
             continue
         out[key] = run.submit(spec3_task, "stage3", key, members=members,
@@ -358,52 +234,27 @@ def _stage3(run: _Run, plan: planning.RunPlan, stage2: dict[Path, Any]) -> dict[
     return out
 
 
-def extraction_options(config: PipelineConfig) -> dict[str, Any]:
-    """Keyword options of :func:`jwstspec.extract.extract_file` from the config."""
-    e = config.extract
-    return {
-        "method": e.method,
-        "radius": e.radius,
-        "annulus_radii": e.annulus_radii,
-        "bkg_annulus": e.bkg_annulus,
-        "background": e.background,
-        "window": e.window,
-        "clip_sigma": e.clip_sigma,
-        "bkg_clip_sigma": e.bkg_clip_sigma,
-        "center": e.center,
-        "center_radec": e.center_radec,
-        "center_offset": e.center_offset,
-        "fit_background": e.fit_background,
-        "save_cleaned": e.save_cleaned,
-        "covariance": e.covariance,
-        "nod_subtracted": e.nod_subtracted,
-    }
-
-
-def _extract(run: _Run, plan: planning.RunPlan, stage2: dict[Path, Any], stage3: dict[str, Any], logger: Any) -> dict[str, list[Any]]:
+def _extract(run: Run, plan: planning.RunPlan, stage2: dict[Path, Any], stage3: dict[str, Any], logger: Any) -> dict[str, list[Any]]:
     """Extraction per cube / slit image -> {band: [futures of spectrum paths]}."""
     config, layout = run.config, run.layout
     obs = config.observation
     sources: list[Path] = []
     if config.extract.stage == "stage2":
         for exp in plan.science.exposures:
-            products = [Path(p) for p in _resolve(stage2[exp.path])]
-            suffix = "_s3d.fits" if config.mode == "ifu" else "_s2d.fits"
-            sources += [p for p in products if p.name.endswith(suffix)]
+            sources += [Path(p) for p in resolve(stage2[exp.path]) if is_extraction_source(p, config.mode)]
         if not _stage(config, "stage2") and not sources:
-            sources = planning.stage3_products(layout.stage_dir(obs, "stage2"), config.mode)
+            sources = layout.extraction_sources(obs, "stage2", config.mode)
     else:
         for fut in stage3.values():
-            suffix = "_s3d.fits" if config.mode == "ifu" else "_s2d.fits"
-            sources += [Path(p) for p in _resolve(fut) if str(p).endswith(suffix)]
+            sources += [Path(p) for p in resolve(fut) if is_extraction_source(p, config.mode)]
         if not stage3:
-            sources = planning.stage3_products(layout.stage_dir(obs, "stage3"), config.mode)
+            sources = layout.extraction_sources(obs, "stage3", config.mode)
     by_band: dict[str, list[Any]] = defaultdict(list)
     if not _stage(config, "extract"):
-        for p in sorted(layout.stage_dir(obs, "extract").glob("*_x1d.fits")):
+        for p in layout.spectra(obs):
             by_band[planning.product_band(p)].append([str(p)])
         return dict(by_band)
-    options = extraction_options(config)
+    options = config.extract.library_options()
     progress = artifacts.Progress("extraction", len(sources))
     for src in sorted(set(sources)):
         band = planning.product_band(src)
@@ -415,19 +266,14 @@ def _extract(run: _Run, plan: planning.RunPlan, stage2: dict[Path, Any], stage3:
     return dict(by_band)
 
 
-def combine_options(config: PipelineConfig) -> dict[str, Any]:
-    """Keyword options of :func:`jwstspec.products.combine_band` from the config."""
-    c = config.combine
-    return {
-        "window_half": c.window_half,
-        "clip_sigma": c.clip_sigma,
-        "mask_ranges": [list(r) for r in c.mask_ranges],
-        "defringe": c.defringe and config.instrument == "miri" and config.mode == "ifu",
-        "rescale_errors": c.rescale_errors,
-    }
+def _combine_options(config: PipelineConfig) -> dict[str, Any]:
+    """The ``[combine]`` options the combine and stitch tasks hand the library; the spectral leak is MIRI MRS only."""
+    options = config.combine.library_options()
+    options["spectral_leak"] = config.combine.spectral_leak and config.instrument == "miri" and config.mode == "ifu"
+    return options
 
 
-def _combine(run: _Run, spectra: dict[str, list[Any]]) -> dict[str, Any]:
+def _combine(run: Run, spectra: dict[str, list[Any]]) -> dict[str, Any]:
     """Combine per band, then stitch -> {band or 'stitched': product record}."""
     config, layout = run.config, run.layout
     obs = config.observation
@@ -435,35 +281,31 @@ def _combine(run: _Run, spectra: dict[str, list[Any]]) -> dict[str, Any]:
         return {}
     out: dict[str, Any] = {}
     futures = {}
+    options = _combine_options(config)
     for band, items in sorted(spectra.items()):
-        paths = [p for item in items for p in _resolve(item)]
+        paths = [p for item in items for p in resolve(item)]
         if not paths:
             continue
         by_slit = group_by_slit(paths) if config.mode != "ifu" else {"": [Path(p) for p in paths]}
         for slit, group in by_slit.items():  # several slits (MOS): one combination per slit
             key = f"{band}_{slit}" if slit and len(by_slit) > 1 else band
             futures[key] = run.submit(combine_task, "combine", key, spectra=[str(p) for p in group],
-                                      output=str(layout.combined_path(obs, key)), options=combine_options(config))
+                                      output=str(layout.combined_path(obs, key)), options=options)
     for band, fut in futures.items():
         out[band] = fut.result()
     if config.combine.stitch and out:
-        stitch_opts = {
-            "scale": config.combine.scale_bands,
-            "spectral_leak": config.combine.spectral_leak and config.instrument == "miri" and config.mode == "ifu",
-            "leak_reference": str(config.combine.leak_reference) if config.combine.leak_reference else None,
-        }
         out["stitched"] = run.submit(stitch_task, "combine", "all bands", spectra=[out[b]["fits"] for b in sorted(out)],
-                                     output=str(layout.stitched_path(obs)), options=stitch_opts).result()
+                                     output=str(layout.stitched_path(obs)), options=options).result()
     return out
 
 
-def run_pipeline(config: PipelineConfig) -> dict[str, Any]:
+def run_pipeline(config: PipelineConfig) -> RunResult:
     """Run the flow with the task runner of ``config.runtime`` (the CLI's entry)."""
     from flows.runtime import make_task_runner, set_log_levels
 
     env = crds_environment(config)
     apply_environment(env)
-    set_log_levels(config.runtime.log_level)  # tasks run in this process with the thread runner
+    set_log_levels(config.runtime.log_level, config.runtime.verbose)  # tasks run in this process with the thread runner
     runner = make_task_runner(config.runtime, {**env, **_prefect_env()})
     return jwstspec_pipeline.with_options(task_runner=runner)(config)
 

@@ -4,6 +4,13 @@
   a process pool (default), threads, Dask (``prefect-dask``) or serial.
 * :func:`worker_initializer` runs once in every worker process: one BLAS/
   OpenMP thread per process, the run's CRDS environment, log levels.
+* :func:`configure_run_logging`: what a run shows.  The per-exposure log
+  files keep every record of jwst/stpipe/stcal/stdatamodels/CRDS at
+  ``[runtime] log_level`` (:func:`jwstspec.stages.pipelines.exposure_log`);
+  the console and the Prefect run log get jwstspec's own lines (task start,
+  finish, cache hits, stage progress, summary) and every warning and error,
+  but the pipelines' INFO detail (each step's parameters, each reference
+  file) only with ``[runtime] verbose`` or ``log_level = "DEBUG"``.
 * :func:`embedded_prefect` starts a private Prefect API on loopback for
   the duration of a command (no server to install or start; analytics
   off), unless ``PREFECT_API_URL`` already points at a server.
@@ -25,8 +32,11 @@ from typing import Any
 
 from jwstspec.config import RuntimeOptions
 
-#: loggers forwarded to the Prefect run logs (and the UI)
+#: loggers forwarded to the Prefect run logs (and the UI) by :func:`configure_run_logging`
 EXTRA_LOGGERS = "jwst,stpipe,stcal,stdatamodels,CRDS,jwstspec"
+
+#: of these, the pipelines': their INFO records are detail, kept in the per-exposure log files
+DETAIL_LOGGERS: tuple[str, ...] = ("jwst", "stpipe", "stcal", "stdatamodels", "CRDS")
 
 #: environment every worker gets on top of the run's CRDS variables
 WORKER_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
@@ -35,7 +45,6 @@ WORKER_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THRE
 def prefect_environment() -> dict[str, str]:
     """Prefect settings jwstspec relies on (set before Prefect is imported)."""
     return {
-        "PREFECT_LOGGING_EXTRA_LOGGERS": EXTRA_LOGGERS,
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "PREFECT_RESULTS_PERSIST_BY_DEFAULT": "true",
         "PREFECT_TASKS_REFRESH_CACHE": "false",
@@ -51,18 +60,100 @@ def configure_environment(extra: dict[str, str] | None = None) -> None:
     os.environ.update(extra or {})
 
 
-def worker_initializer(env: dict[str, str], log_level: str = "INFO") -> None:
+def worker_initializer(env: dict[str, str], log_level: str = "INFO", verbose: bool = False) -> None:
     """Set up one worker process before it runs any task."""
     os.environ.update(WORKER_ENV)
     os.environ.update(env)
-    set_log_levels(log_level)
+    set_log_levels(log_level, verbose)
 
 
-def set_log_levels(log_level: str = "INFO") -> None:
-    """Pipeline loggers at ``log_level`` (their records then reach Prefect), CRDS console off."""
+def set_log_levels(log_level: str = "INFO", verbose: bool = False) -> None:
+    """Pipeline loggers at ``log_level``, their records sent to the run log; CRDS console off."""
     for name in EXTRA_LOGGERS.split(","):
         logging.getLogger(name).setLevel(log_level)
+    configure_run_logging(verbose or log_level == "DEBUG")
     quiet_crds_console()
+
+
+def is_detail(record: logging.LogRecord) -> bool:
+    """Whether ``record`` is pipeline detail: an INFO (or DEBUG) record of jwst, stpipe, stcal, ... ."""
+    if record.levelno >= logging.WARNING:
+        return False
+    return any(record.name == name or record.name.startswith(name + ".") for name in DETAIL_LOGGERS)
+
+
+class ConsoleDetail(logging.Filter):
+    """Handler filter: drops the pipelines' detail (:func:`is_detail`) unless ``verbose``."""
+
+    def __init__(self, verbose: bool = False) -> None:
+        super().__init__("jwstspec-console")
+        self.verbose = verbose
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return self.verbose or not is_detail(record)
+
+
+def configure_run_logging(verbose: bool = False) -> None:
+    """Send the pipeline loggers' records to the Prefect run log; keep the detail off the console.
+
+    Idempotent; a later call only changes ``verbose``.  Prefect's own way
+    (``PREFECT_LOGGING_EXTRA_LOGGERS``) attaches its API handler to these
+    loggers at import, so every record they make outside a run (a test or a
+    command calling jwst directly, the demo generating its data) made Prefect
+    warn "attempted to send logs to the API without a flow run id".  The
+    handler attached here is asked only in the processes that run flows and
+    tasks, and takes only records made inside a flow or task run.  The
+    console handlers of the root logger (Prefect's) get a
+    :class:`ConsoleDetail` filter.
+    """
+    from prefect.logging.configuration import ensure_logging_setup
+
+    ensure_logging_setup()  # Prefect's console handler first (a worker may not have imported prefect yet)
+    handler = _run_log_handler()
+    handler.detail.verbose = verbose
+    for name in EXTRA_LOGGERS.split(","):
+        logger = logging.getLogger(name)
+        if handler not in logger.handlers:
+            logger.addHandler(handler)
+    for console in logging.getLogger().handlers:
+        if type(console).__name__ == "PrefectConsoleHandler":
+            current = [f for f in console.filters if isinstance(f, ConsoleDetail)]
+            if current:
+                current[0].verbose = verbose
+            else:
+                console.addFilter(ConsoleDetail(verbose))
+
+
+_run_handler: Any = None
+
+
+def _run_log_handler() -> Any:
+    """The process's one :class:`RunLogHandler` (a Prefect ``APILogHandler`` for records of a run)."""
+    global _run_handler
+    if _run_handler is None:
+        from prefect.logging.handlers import APILogHandler
+
+        class RunLogHandler(APILogHandler):  # type: ignore[misc,valid-type]
+            """Prefect's API log handler, for records made inside a flow or task run only."""
+
+            def __init__(self) -> None:
+                super().__init__()
+                self.detail = ConsoleDetail()
+                self.addFilter(self.detail)
+
+            def emit(self, record: logging.LogRecord) -> None:
+                if getattr(record, "flow_run_id", None) is None and not _in_run():
+                    return  # not a record of a run: it has its console and files, not a run log
+                super().emit(record)
+
+        _run_handler = RunLogHandler()
+    return _run_handler
+
+
+def _in_run() -> bool:
+    from prefect.context import FlowRunContext, TaskRunContext
+
+    return FlowRunContext.get() is not None or TaskRunContext.get() is not None
 
 
 def quiet_crds_console() -> None:
@@ -85,7 +176,8 @@ def make_task_runner(runtime: RuntimeOptions, env: dict[str, str]) -> Any:
         from prefect.task_runners import ProcessPoolTaskRunner
 
         runner_class = _warm_runner_class() if _warm_supported() else ProcessPoolTaskRunner
-        return runner_class(max_workers=workers, initializer=worker_initializer, initargs=(env, runtime.log_level))
+        return runner_class(max_workers=workers, initializer=worker_initializer,
+                            initargs=(env, runtime.log_level, runtime.verbose))
     if runtime.task_runner == "thread":
         return ThreadPoolTaskRunner(max_workers=workers)
     if runtime.task_runner == "serial":

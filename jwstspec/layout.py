@@ -31,6 +31,9 @@ from jwstspec.config import PipelineConfig
 
 STAGE_DIRS: tuple[str, ...] = ("stage1", "stage2", "stage3", "extract", "combined")
 
+#: raw inputs of a run, in an observation's ``uncal/`` directory
+INPUT_PATTERNS: tuple[str, ...] = ("*_uncal.fits",)
+
 
 def _with_variant(stage: str, variant: str) -> str:
     return f"{stage}-{variant}" if variant else stage
@@ -49,6 +52,32 @@ def product_name(path: str | Path) -> str:
         "",
         stem,
     )
+
+
+def extraction_suffix(mode: str) -> str:
+    """Suffix of the products extraction reads: ``s3d`` (IFU cubes) or ``s2d`` (slit images)."""
+    return "s3d" if mode == "ifu" else "s2d"
+
+
+def is_extraction_source(path: str | Path, mode: str) -> bool:
+    """Whether ``path`` names a product extraction reads in ``mode`` (``*_s3d.fits`` or ``*_s2d.fits``)."""
+    return Path(path).name.endswith(f"_{extraction_suffix(mode)}.fits")
+
+
+def is_cal(path: str | Path, tso: bool = False) -> bool:
+    """Whether ``path`` names a calibrated Stage 2 product (``*_cal.fits``; ``*_calints.fits`` for TSO)."""
+    return Path(path).name.endswith("_calints.fits" if tso else "_cal.fits")
+
+
+def bkgsub_name(rate: str | Path) -> str:
+    """``<root>_rate.fits`` -> ``<root>_rate_bkgsub.fits`` (``_rateints``, ``_ratecorr`` likewise)."""
+    suffix = "rateints" if "_rateints" in Path(rate).name else "rate"
+    return f"{product_name(rate)}_{suffix}_bkgsub.fits"
+
+
+def _visible(paths: list[Path]) -> list[Path]:
+    """Sorted, without hidden files (temporaries of an atomic write start with a dot)."""
+    return sorted(p for p in paths if not p.name.startswith("."))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -141,6 +170,46 @@ class Layout:
         """Where Detector1 writes the rate (rateints for TSO) of an uncal file."""
         suffix = "rateints" if tso else "rate"
         return self.stage_dir(observation, "stage1") / f"{product_name(uncal)}_{suffix}.fits"
+
+    def uncal_files(self, observation: str) -> list[Path]:
+        """Raw inputs present for one observation (:data:`INPUT_PATTERNS`), sorted."""
+        directory = self.uncal_dir(observation)
+        if not directory.is_dir():
+            return []
+        return _visible([p for pattern in INPUT_PATTERNS for p in directory.glob(pattern)])
+
+    def placed_uncal(self) -> list[Path]:
+        """Raw inputs of every observation of the program already in the layout, sorted."""
+        return _visible([p for pattern in INPUT_PATTERNS for p in self.program_dir.glob(f"Obs*/uncal/{pattern}")])
+
+    def corrected_rate_path(self, observation: str, name: str | Path, tso: bool = False) -> Path:
+        """Where the NIRSpec 1/f correction writes: ``<root>_ratecorr.fits`` (``_rateintscorr`` for TSO)."""
+        suffix = "rateintscorr" if tso else "ratecorr"
+        return self.stage_dir(observation, "stage1") / f"{product_name(name)}_{suffix}.fits"
+
+    def bkgsub_path(self, observation: str, name: str | Path) -> Path:
+        """Where the pixel-based background subtraction writes: ``<root>_rate_bkgsub.fits``."""
+        return self.stage_dir(observation, "stage1") / f"{product_name(name)}_rate_bkgsub.fits"
+
+    def bkgsub_products(self, observation: str, name: str | Path) -> list[Path]:
+        """Background-subtracted rates of one exposure an earlier run left in Stage 1 (any kind), sorted."""
+        return sorted(self.stage_dir(observation, "stage1").glob(f"{product_name(name)}_*bkgsub.fits"))
+
+    def stage2_products(self, observation: str, name: str | Path) -> list[Path]:
+        """Every Stage 2 FITS product of one exposure (``<root>*.fits``), sorted."""
+        return sorted(self.stage_dir(observation, "stage2").glob(f"{product_name(name)}*.fits"))
+
+    def stage2_cube_path(self, observation: str, name: str | Path) -> Path:
+        """A Stage 2 IFU cube of one exposure: ``<root>_s3d.fits``."""
+        return self.stage_dir(observation, "stage2") / f"{product_name(name)}_s3d.fits"
+
+    def extraction_sources(self, observation: str, stage: str, mode: str) -> list[Path]:
+        """Products of ``stage`` (``stage2`` or ``stage3``) that extraction reads in ``mode``, sorted."""
+        return _visible(list(self.stage_dir(observation, stage).glob(f"*_{extraction_suffix(mode)}.fits")))
+
+    def spectra(self, observation: str) -> list[Path]:
+        """Extracted spectra present in the extraction directory, sorted."""
+        return sorted(self.stage_dir(observation, "extract").glob("*_x1d.fits"))
 
     def spec2_asn_path(self, observation: str, name: str) -> Path:
         return self.stage_dir(observation, "stage1") / f"{product_name(name)}_spec2_asn.json"

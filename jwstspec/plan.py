@@ -15,9 +15,7 @@ from astropy.io import fits
 
 from jwstspec.config import PipelineConfig
 from jwstspec.exposures import Exposure, Selection, check_compatible, match_backgrounds, select_exposures
-from jwstspec.layout import Layout, product_name
-
-INPUT_PATTERNS: tuple[str, ...] = ("*_uncal.fits",)
+from jwstspec.layout import Layout
 
 
 @dataclasses.dataclass
@@ -49,14 +47,6 @@ class RunPlan:
         return not self.science.groups
 
 
-def find_uncal(layout: Layout, observation: str) -> list[Path]:
-    """Uncal files present for one observation."""
-    directory = layout.uncal_dir(observation)
-    if not directory.is_dir():
-        return []
-    return sorted(p for pattern in INPUT_PATTERNS for p in directory.glob(pattern) if not p.name.startswith("."))
-
-
 def plan_run(config: PipelineConfig, layout: Layout) -> RunPlan:
     """Select and group the run's exposures from their headers.
 
@@ -69,7 +59,7 @@ def plan_run(config: PipelineConfig, layout: Layout) -> RunPlan:
     """
     instrument = config.instrument.upper()
     science = select_exposures(
-        find_uncal(layout, config.observation),
+        layout.uncal_files(config.observation),
         instrument=instrument,
         program=config.program,
         observation=config.observation,
@@ -84,7 +74,7 @@ def plan_run(config: PipelineConfig, layout: Layout) -> RunPlan:
             background = {key: list(group) for key, group in science.groups.items()}
         else:
             bsel = select_exposures(
-                find_uncal(layout, bkg_obs),
+                layout.uncal_files(bkg_obs),
                 instrument=instrument,
                 program=config.program,
                 observation=bkg_obs,
@@ -96,18 +86,6 @@ def plan_run(config: PipelineConfig, layout: Layout) -> RunPlan:
                 for exp in group:
                     check_compatible(exp, background[key][0])
     return RunPlan(science, background, skipped, notes)
-
-
-def stage2_products(directory: Path, exposure_name: str, mode: str) -> list[Path]:
-    """Stage-2 products of one exposure that extraction uses (s3d or s2d)."""
-    suffix = "s3d" if mode == "ifu" else "s2d"
-    return sorted(directory.glob(f"{exposure_name}*_{suffix}.fits"))
-
-
-def stage3_products(directory: Path, mode: str) -> list[Path]:
-    """Stage-3 products that extraction uses."""
-    suffix = "s3d" if mode == "ifu" else "s2d"
-    return sorted(p for p in directory.glob(f"*_{suffix}.fits") if not p.name.startswith("."))
 
 
 def product_band(path: str | Path) -> str:
@@ -132,8 +110,3 @@ def product_band(path: str | Path) -> str:
     if detector in ("nrs1", "nrs2") and "_t0" not in Path(path).name:
         return f"{setting}_{detector}"
     return setting
-
-
-def exposure_of(path: str | Path) -> str:
-    """The exposure root of a product path (see :func:`jwstspec.layout.product_name`)."""
-    return product_name(path)

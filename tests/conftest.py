@@ -27,17 +27,21 @@ os.environ.update(
         "STPIPE_DISABLE_CRDS_STEPPARS": "true",
         "PREFECT_HOME": str(SESSION_DIR / "prefect"),
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        # each embedded API migrates a fresh database: Prefect's 20 s wait is too short on a loaded 2-core box
-        "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180",
-        "PREFECT_LOGGING_EXTRA_LOGGERS": "jwst,stpipe,stcal,stdatamodels,CRDS,jwstspec",
         "MPLBACKEND": "Agg",
     }
 )
+# each embedded API migrates a fresh database: Prefect's 20 s wait is too short on a loaded 2-core box
+# (an environment value wins: a machine shared with other work may need longer)
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
 os.environ.pop("PREFECT_API_URL", None)
 
 
+@pytest.hookimpl(tryfirst=True)  # before ``-m`` selects: ``-m "not slow"`` must also leave out the e2e tests
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Skip tests that need MAST/CRDS servers unless JWSTSPEC_NETWORK_TESTS=1."""
+    """An ``e2e`` test is also ``slow``; skip tests that need MAST/CRDS servers unless JWSTSPEC_NETWORK_TESTS=1."""
+    for item in items:
+        if item.get_closest_marker("e2e") and not item.get_closest_marker("slow"):
+            item.add_marker(pytest.mark.slow)
     if os.environ.get("JWSTSPEC_NETWORK_TESTS") == "1":
         return
     skip = pytest.mark.skip(reason="needs the network (set JWSTSPEC_NETWORK_TESTS=1)")

@@ -98,7 +98,7 @@ def scale(source: str, output: str, factor: int = 2) -> str:
 
 
 def _flow_run(tmp: Path, source: Path, force: list[str] | None = None) -> list[tuple[bool, str]]:
-    """Two chained tasks through the flow's ``_Run.submit`` (the parent-side cache lookup).
+    """Two chained tasks through the flow's ``Run.submit`` (the parent-side cache lookup).
 
     Returns, per task, (whether a task run was submitted, final state name).
     """
@@ -106,14 +106,14 @@ def _flow_run(tmp: Path, source: Path, force: list[str] | None = None) -> list[t
 
     from prefect.futures import PrefectFuture
 
-    from flows.pipeline import _Run
+    from flows.submit import Run
 
     config = SimpleNamespace(runtime=SimpleNamespace(force=force or [], cache=True))
     layout = SimpleNamespace(cache_dir=tmp / "cache")
 
     @flow(name="cache-test-run", persist_result=False)
     def f() -> list[tuple[bool, str]]:
-        run = _Run(config, layout)  # type: ignore[arg-type]
+        run = Run(config, layout)  # type: ignore[arg-type]
         a = run.submit(scale, "stage1", "a", source=str(source), output=str(tmp / "a.txt"))
         b = run.submit(scale, "stage2", "b", source=a, output=str(tmp / "b.txt"))
         assert b.result() == str(tmp / "b.txt")

@@ -61,7 +61,7 @@ def _staging_in(directory: Path, stages: str = "stage[123]"):
     return check
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_kill_during_spec2_extraction_combine_then_finish(tmp_path: Path, crds_cache: Path) -> None:
     config, template = prepare(tmp_path / "gen", n_dithers=1, crds_path=crds_cache)
     small = {"background_observation": None, "stage1": {"bkg_subtract": "none"}}

@@ -17,13 +17,13 @@ import pytest
 from jwstspec.fileio import sha256sum
 from jwstspec.spectrum import read_spectrum
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
 def demo_run(tmp_path_factory: pytest.TempPathFactory, crds_cache: Path) -> dict[str, Any]:
     from flows.runtime import configure_environment, embedded_prefect
-    from jwstspec.synthetic.demo import run_demo
+    from flows.demo import run_demo
 
     configure_environment()
     root = tmp_path_factory.mktemp("demo")

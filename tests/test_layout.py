@@ -33,3 +33,59 @@ def test_product_name_strips_known_suffixes() -> None:
     assert product_name("jw01234001001_01101_00001_nrs1_rate_bkgsub.fits") == "jw01234001001_01101_00001_nrs1"
     assert product_name("/a/b/jw01234-o001_t001_miri_ch1-short_s3d.fits") == "jw01234-o001_t001_miri_ch1-short"
     assert product_name("jw01234001001_01101_00001_nrs1_spec2_asn.json") == "jw01234001001_01101_00001_nrs1"
+
+
+def _touch(*paths: Path) -> None:
+    for p in paths:
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(b"x")
+
+
+def test_stage_product_names_and_the_globs_that_find_them(tmp_path: Path) -> None:
+    """Every name the flow writes is built here, and the listings find exactly what those names give."""
+    from jwstspec.layout import bkgsub_name
+
+    lay = Layout(tmp_path, "01234")
+    root = "jw01234003001_03101_00001_nrs1"
+    uncal = lay.uncal_dir("003") / f"{root}_uncal.fits"
+    other = lay.uncal_dir("004") / "jw01234004001_03101_00001_nrs1_uncal.fits"
+    _touch(uncal, other, lay.uncal_dir("003") / f".{root}_uncal.fits.tmp-1_uncal.fits", lay.uncal_dir("003") / f"{root}_rate.fits")
+    assert lay.uncal_files("003") == [uncal] and lay.uncal_files("009") == []
+    assert lay.placed_uncal() == [uncal, other]
+
+    stage1 = lay.stage_dir("003", "stage1")
+    assert lay.corrected_rate_path("003", uncal) == stage1 / f"{root}_ratecorr.fits"
+    assert lay.corrected_rate_path("003", root, tso=True) == stage1 / f"{root}_rateintscorr.fits"
+    assert lay.bkgsub_path("003", root) == stage1 / f"{root}_rate_bkgsub.fits"
+    assert bkgsub_name(stage1 / f"{root}_ratecorr.fits") == f"{root}_rate_bkgsub.fits"
+    assert bkgsub_name(stage1 / f"{root}_rateints.fits") == f"{root}_rateints_bkgsub.fits"
+    assert lay.bkgsub_products("003", root) == []
+    _touch(lay.bkgsub_path("003", root), stage1 / f"{root}_rate.fits")
+    assert lay.bkgsub_products("003", root) == [lay.bkgsub_path("003", root)]
+    for built in (lay.corrected_rate_path("003", root), lay.bkgsub_path("003", root), lay.stage2_cube_path("003", root)):
+        assert product_name(built) == root  # the names the library reads back
+
+    stage2 = lay.stage_dir("003", "stage2")
+    products = [stage2 / f"{root}_{s}.fits" for s in ("cal", "s3d", "x1d")]
+    _touch(*products, stage2 / "jw01234003001_03101_00002_nrs1_cal.fits")
+    assert lay.stage2_products("003", root) == sorted(products)
+    assert lay.stage2_cube_path("003", root) == products[1]
+    _touch(stage2 / ".jw01234003001_03101_00002_nrs1_s3d.fits")  # an interrupted write
+    assert lay.extraction_sources("003", "stage2", "ifu") == [products[1]]
+    assert lay.extraction_sources("003", "stage2", "fixed_slit") == []
+
+    spec = lay.spectrum_path("003", products[1], "aperture")
+    _touch(spec, lay.stage_dir("003", "extract") / "notes.txt")
+    assert lay.spectra("003") == [spec]
+
+
+def test_product_kinds_by_name() -> None:
+    from jwstspec.layout import extraction_suffix, is_cal, is_extraction_source
+
+    assert extraction_suffix("ifu") == "s3d" and extraction_suffix("fixed_slit") == "s2d" and extraction_suffix("mos") == "s2d"
+    assert is_extraction_source("/d/jw01_t001_miri_ch1-short_s3d.fits", "ifu")
+    assert not is_extraction_source("/d/jw01_t001_miri_ch1-short_s3d.fits", "fixed_slit")
+    assert is_extraction_source("jw01_nrs1_s2d.fits", "mos") and not is_extraction_source("jw01_nrs1_s2d.fits.json", "mos")
+    assert is_cal("a/jw01_nrs1_cal.fits") and not is_cal("a/jw01_nrs1_calints.fits")
+    assert is_cal("a/jw01_nrs1_calints.fits", tso=True) and not is_cal("a/jw01_nrs1_cal.fits", tso=True)
+    assert not is_cal("a/jw01_nrs1_cal.fits.tmp")

@@ -14,6 +14,7 @@ from jwstspec.stages.pipelines import merge_steps, run_detector1, run_tso3, spec
 from jwstspec.synthetic.miri_lrs import shipped_tso_file
 
 
+@pytest.mark.slow
 def test_tso3_on_the_shipped_miri_lrs_file(crds_cache: Path, tmp_path: Path) -> None:
     from stdatamodels.jwst import datamodels
 

@@ -106,6 +106,7 @@ def test_options_are_checked(tmp_path: Path) -> None:
         mm.make_mrs_uncal(tmp_path / "x_uncal.fits", kind="science", dither=1, ngroups=mm.MAX_NGROUPS + 1)
 
 
+@pytest.mark.slow
 def test_detector1_recovers_injected_rate(exposures: dict[str, Path], miri_cache: Path) -> None:
     from stdatamodels.jwst import datamodels
 
@@ -123,6 +124,7 @@ def test_detector1_recovers_injected_rate(exposures: dict[str, Path], miri_cache
         assert np.median(rate.data[bright] / truth[bright]) == pytest.approx(1.0, abs=0.01)
 
 
+@pytest.mark.slow
 def test_spec2_with_background_gives_source_surface_brightness(exposures: dict[str, Path], miri_cache: Path,
                                                                tmp_path: Path) -> None:
     from jwst.associations.asn_from_list import asn_from_list

@@ -52,6 +52,7 @@ def _column_rms(a: np.ndarray, dark: np.ndarray) -> float:
     return float(np.nanstd(np.nanmedian(np.where(dark, a, np.nan), axis=0)[syn.REF_COLUMNS:-syn.REF_COLUMNS]))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["pipeline", "moving_median"])
 def test_detector1_then_1f_recovers_the_injected_rate(crds_cache: Path, tmp_path: Path, method: str) -> None:
     from stdatamodels.jwst import datamodels

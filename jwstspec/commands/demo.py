@@ -18,6 +18,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--task-runner", choices=["process", "thread", "dask", "serial"], default="process")
     parser.add_argument("--workers", type=int, default=None)
     parser.add_argument("--clean", action="store_true", help="delete the output directory first (no cache reuse)")
+    parser.add_argument("--verbose", action="store_true",
+                        help="show the jwst pipelines' detail (each step's parameters and references) on the console "
+                             "and in the Prefect run log (always in the per-exposure log files)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -26,10 +29,10 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.output)
     if args.clean and out.exists():
         shutil.rmtree(out)
-    from jwstspec.synthetic.demo import run_demo
+    from flows.demo import run_demo
 
     t0 = time.perf_counter()
-    result = run_demo(out, n_dithers=args.dithers, task_runner=args.task_runner, workers=args.workers)
+    result = run_demo(out, n_dithers=args.dithers, task_runner=args.task_runner, workers=args.workers, verbose=args.verbose)
     demo = result["demo"]
     print()
     print(f"jwstspec demo finished in {time.perf_counter() - t0:.0f} s "

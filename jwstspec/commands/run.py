@@ -18,6 +18,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--task-runner", choices=["process", "thread", "dask", "serial"], help="override [runtime] task_runner")
     parser.add_argument("--workers", type=int, help="override [runtime] workers")
     parser.add_argument("--json", action="store_true", help="print the run summary as JSON")
+    parser.add_argument("--verbose", action="store_true", default=None,
+                        help="show the jwst pipelines' detail (each step's parameters and references) on the console "
+                             "and in the Prefect run log (sets [runtime] verbose; always in the per-exposure log files)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -28,6 +31,7 @@ def run(args: argparse.Namespace) -> int:
             "force": sorted(set(config.runtime.force) | set(args.force)) or None,
             "task_runner": args.task_runner,
             "workers": args.workers,
+            "verbose": args.verbose,
         }.items() if v is not None
     })
     updates["runtime"] = runtime
@@ -37,15 +41,11 @@ def run(args: argparse.Namespace) -> int:
 
     config = validate_config({**config.model_dump(), **{k: (v.model_dump() if hasattr(v, "model_dump") else v) for k, v in updates.items()}})
 
-    from flows.runtime import configure_environment, embedded_prefect
+    from flows.launch import run_configs
 
-    configure_environment()
-    with embedded_prefect():
-        from flows.pipeline import run_pipeline
-
-        summary = run_pipeline(config)
+    summary = run_configs({"run": config})[0]["run"]
     if args.json:
-        print(json.dumps(summary, indent=2, default=str))
+        print(json.dumps(summary.to_dict(), indent=2, default=str))
     else:
         print(f"done: summary in {summary.get('summary', '-')}" if summary.get("status") == "completed" else summary.get("message", "done"))
     return 0

@@ -30,6 +30,7 @@ from astropy.io import fits
 
 from jwstspec.errors import InputFileError
 from jwstspec.fileio import atomic_path
+from jwstspec.layout import bkgsub_name
 
 log = logging.getLogger(__name__)
 
@@ -66,15 +67,6 @@ def _check_compatible(science: Path, backgrounds: Sequence[Path]) -> None:
         if sh["NAXISSCI"].split("x")[-2:] != bh["NAXISSCI"].split("x")[-2:]:
             raise InputFileError(b, f"image shape {bh['NAXISSCI']} differs from the science exposure "
                                     f"{Path(science).name} ({sh['NAXISSCI']})")
-
-
-def bkgsub_name(rate: Path) -> str:
-    """``<root>_rate.fits`` -> ``<root>_rate_bkgsub.fits`` (``_rateints``, ``_ratecorr`` likewise)."""
-    from jwstspec.layout import product_name
-
-    rate = Path(rate)
-    suffix = "rateints" if "_rateints" in rate.name else "rate"
-    return f"{product_name(rate)}_{suffix}_bkgsub.fits"
 
 
 def subtract_pixel_background(science: Path, backgrounds: Sequence[Path], output_path: Path, *,

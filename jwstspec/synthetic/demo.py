@@ -20,6 +20,9 @@ with the real code, then **enters Stage 2/3 from synthetic s3d cubes**
 with a known injected spectrum, because NIRSpec ``assign_wcs`` needs optical-model
 reference files nobody can synthesise cheaply; the run says so in its log
 and summary (the configuration's ``description``).
+
+Running the generated configurations through the Prefect flow is
+:func:`flows.demo.run_demo` (the science package never imports the flow).
 """
 
 from __future__ import annotations
@@ -93,7 +96,7 @@ def _nirspec_cubes(data_dir: Path, uncal: list[Path], seed: int = 7) -> dict[str
     for i, path in enumerate(sorted(uncal)):
         exp = read_exposure(path)
         cube = make_cube(nwave=600, ny=25, nx=25, wave_range=(2.87, 5.27), seed=seed + i)
-        out = stage2 / f"{exp.name}_s3d.fits"
+        out = layout.stage2_cube_path(NIRSPEC_OBS, exp.name)
         write_s3d(cube, out, instrument="NIRSPEC", detector=exp.detector, grating=exp.grating, filter=exp.filter,
                   program=PROGRAM, observation=NIRSPEC_OBS, exposure=i + 1)
         truth["cubes"].append(str(out))
@@ -145,7 +148,7 @@ def _generate(raw: Path, data: Path, crds: Path, layout: Any, n_dithers: int, br
 
 
 def build_demo(root: str | Path, *, n_dithers: int = 4, crds_path: Path | None = None, task_runner: str = "process",
-               workers: int | None = None, branches: tuple[str, ...] = ("miri", "nirspec")) -> Demo:
+               workers: int | None = None, branches: tuple[str, ...] = ("miri", "nirspec"), verbose: bool = False) -> Demo:
     """Generate the demo observations, references and configurations.
 
     Parameters
@@ -156,7 +159,7 @@ def build_demo(root: str | Path, *, n_dithers: int = 4, crds_path: Path | None =
         MIRI MRS dither positions.
     crds_path : Path, optional
         Existing local CRDS cache to (re)use; default ``<root>/crds``.
-    task_runner, workers
+    task_runner, workers, verbose
         ``[runtime]`` of the generated configurations.
     branches : tuple of str
         Which observations to generate: ``miri`` and/or ``nirspec``.
@@ -189,7 +192,7 @@ def build_demo(root: str | Path, *, n_dithers: int = 4, crds_path: Path | None =
         "mode": "ifu",
         "data_dir": str(data),
         "crds": {"path": str(crds), "server_url": SERVERLESS, "context": CONTEXT},
-        "runtime": {"task_runner": task_runner, **({"workers": workers} if workers else {})},
+        "runtime": {"task_runner": task_runner, **({"workers": workers} if workers else {}), **({"verbose": True} if verbose else {})},
     }
     if "miri" in branches:
         configs["miri"] = validate_config({
@@ -228,39 +231,9 @@ def build_demo(root: str | Path, *, n_dithers: int = 4, crds_path: Path | None =
     return Demo(root, crds, data, configs, files, truth)
 
 
-def run_demo(root: str | Path, **kwargs: Any) -> dict[str, Any]:
-    """Build the demo and run both branches through the Prefect flow.
-
-    Returns
-    -------
-    dict
-        ``{"demo": Demo, "summaries": {branch: flow summary}, "seconds": {...}}``.
-    """
-    from flows.pipeline import run_pipeline
-    from flows.runtime import configure_environment, embedded_prefect
-
-    configure_environment()
-    t0 = time.perf_counter()
-    demo = build_demo(root, **kwargs)
-    seconds = {"generate": time.perf_counter() - t0}
-    summaries = {}
-    with embedded_prefect():
-        for name, config in demo.configs.items():
-            t1 = time.perf_counter()
-            summaries[name] = run_pipeline(config)
-            seconds[name] = time.perf_counter() - t1
-    return {"demo": demo, "summaries": summaries, "seconds": seconds}
-
-
 def expected_point_source_flux(wavelength: np.ndarray, radius_arcsec: float) -> np.ndarray:
     """Injected MIRI source flux inside a circular aperture (Gaussian PSF of the generator)."""
     from jwstspec.synthetic.miri_mrs import psf_sigma_arcsec, source_spectrum_jy
 
     sigma = psf_sigma_arcsec(wavelength)
     return source_spectrum_jy(wavelength) * (1 - np.exp(-(radius_arcsec**2) / (2 * sigma**2)))
-
-
-def recovered_fraction(wavelength: np.ndarray, flux: np.ndarray, truth: np.ndarray) -> float:
-    """Median ratio of a recovered spectrum to its truth (finite points)."""
-    good = np.isfinite(flux) & np.isfinite(truth) & (truth != 0)
-    return float(np.median(flux[good] / truth[good]))
