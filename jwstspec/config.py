@@ -331,7 +331,7 @@ class ExtractionOptions(OptionSet):
     method: Literal["aperture", "box", "annulus", "psf"] = Field("psf", description="aperture (circle, exact partial pixels), box (square of side 2R+1 spaxels), annulus, psf (empirical PSF fit).")
     radius: LengthField = Field("3px", validate_default=True, description="Aperture radius / box half-size: a number is arcsec, '3px' is pixels.")
     annulus_radii: tuple[LengthField, LengthField] | None = Field(None, description="Inner and outer radius of the annular extraction region (method annulus).")
-    bkg_annulus: tuple[LengthField, LengthField] = Field(("10px", "12px"), validate_default=True, description="Inner and outer radius of the background annulus (IFU) or distance of the side regions from the trace (slit).")
+    bkg_annulus: tuple[LengthField, LengthField] | None = Field(None, description="Inner and outer radius of the background annulus (IFU) or distance of the side regions from the trace (slit). Default: IFU 10-12 px; slit: every row of the slit outside the extraction region plus a 3 px margin, clipped to the rows holding data and kept off negative nod traces (none left: no background, header BKGMODE).")
     background: bool = Field(True, description="Subtract a sigma-clipped background from the annulus (IFU) or side regions (slit) (research code: spec_bkg_sub).")
     fit_background: bool = Field(False, description="psf only: fit a constant background with the PSF amplitude in each slice (on top of the subtracted one when background is on).")
     window: int = Field(10, ge=1, description="Half-width in slices of the window of neighbouring slices that builds the empirical profile.")
@@ -341,6 +341,7 @@ class ExtractionOptions(OptionSet):
     center_radec: tuple[float, float] | None = Field(None, description="Fixed centre (RA, Dec) in degrees.")
     center_offset: tuple[float, float] | None = Field(None, description="Offset (dx, dy) in pixels added to the measured centroid.")
     save_cleaned: bool = Field(False, description="Also save the outlier-cleaned cube (<spectrum stem>_cleaned_s3d.fits; s3d cubes only).")
+    nod_subtracted: bool | None = Field(None, description="Slit images: the image is nod-subtracted (negative copies of the trace one nod offset away); their rows, from the nod positions in the headers and negative profile peaks, are kept out of the background. Default: detected from the headers (background subtracted on a nodded exposure).")
     covariance: Literal["auto", "none"] = Field("auto", description="Correlated noise of drizzled cubes: auto estimates the spatial noise correlation from the cube's sky voxels and inflates the extraction errors by it (header ERRCOV); none treats voxels as independent (jwst's assumption). Slit images: the correlation along the slit.")
 
     _variant = field_validator("variant")(classmethod(lambda cls, v: _variant(v)))

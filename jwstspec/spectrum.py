@@ -242,15 +242,23 @@ class Spectrum:
 
 
 def _asdf_hdu(meta: Mapping[str, Any]) -> fits.BinTableHDU:
-    """An ``ASDF`` extension like the ``jwst`` products carry (specutils looks for it)."""
-    import io
+    """An ``ASDF`` extension like the ``jwst`` products carry (specutils looks for it).
 
-    import asdf
+    The tree holds plain scalars only, so it is written as ASDF's YAML
+    directly: ``asdf.AsdfFile.write_to`` would first load every installed
+    ASDF extension (seconds per process, most of a small extraction's time).
+    ``asdf.open`` reads the result like any ASDF file.
+    """
+    import yaml
 
-    tree = {"meta": {str(k): v for k, v in meta.items() if isinstance(v, (str, int, float, bool))}}
-    buffer = io.BytesIO()
-    asdf.AsdfFile(tree).write_to(buffer)
-    data = np.frombuffer(buffer.getvalue(), dtype=np.uint8)
+    def plain(v: Any) -> Any:
+        return bool(v) if isinstance(v, (bool, np.bool_)) else int(v) if isinstance(v, (int, np.integer)) \
+            else float(v) if isinstance(v, (float, np.floating)) else str(v)
+
+    tree = {"meta": {str(k): plain(v) for k, v in meta.items() if isinstance(v, (str, int, float, bool, np.bool_))}}
+    text = ("#ASDF 1.0.0\n#ASDF_STANDARD 1.6.0\n%YAML 1.1\n%TAG ! tag:stsci.edu:asdf/\n--- !core/asdf-1.1.0\n"
+            + yaml.safe_dump(tree, sort_keys=False) + "...\n")
+    data = np.frombuffer(text.encode(), dtype=np.uint8)
     column = fits.Column(name="ASDF_METADATA", format=f"{data.size}B", array=data[None, :])
     return fits.BinTableHDU.from_columns([column], name="ASDF")
 

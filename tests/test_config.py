@@ -29,7 +29,7 @@ def test_minimal_config_defaults(base: dict) -> None:
     cfg = validate_config(base)
     assert cfg.readnoise_method == "pipeline"
     assert cfg.stages == ["download", "stage1", "stage2", "stage3", "extract", "combine"]
-    assert cfg.extract.method == "psf" and cfg.extract.bkg_annulus == ("10px", "12px")
+    assert cfg.extract.method == "psf" and cfg.extract.bkg_annulus is None  # IFU 10-12 px, slits: the rows off the trace
     miri = validate_config({**base, "instrument": "miri"})
     assert miri.readnoise_method == "none"
 

@@ -94,3 +94,18 @@ def test_high_dq_bits_survive_the_files(tmp_path: Path, suffix: str) -> None:
     if suffix == ".fits":
         with fits.open(path) as hdul:
             assert hdul[EXTNAME].columns["DQ"].format == "K"  # 64-bit integers on disk
+
+
+def test_asdf_block_is_read_by_asdf(tmp_path: Path) -> None:
+    """The ASDF extension is written as plain ASDF YAML (no extension loading): asdf reads it back."""
+    import io
+
+    import asdf
+    from astropy.io import fits
+
+    from jwstspec.spectrum import _asdf_hdu
+
+    hdu = _asdf_hdu({"METHOD": "psf", "RADIUS": np.float64(3.5), "NODSUB": True, "WINDOW": 10, "SKIP": [1]})
+    with asdf.open(io.BytesIO(hdu.data[0][0].tobytes())) as af:
+        assert dict(af.tree["meta"]) == {"METHOD": "psf", "RADIUS": 3.5, "NODSUB": True, "WINDOW": 10}
+    assert isinstance(hdu, fits.BinTableHDU) and hdu.name == "ASDF"

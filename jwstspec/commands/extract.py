@@ -19,10 +19,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from jwstspec.extract import extract_file
+    """Extract; exit 0 when at least one spectrum was written (failed slits of a multi-slit file are warnings)."""
+    import sys
+    import warnings
 
-    result = extract_file(args.input, args.output, slit_name=args.slit_name,
-                          **given_options(ExtractionOptions, args))
+    from jwstspec.extract import extract_file
+    from jwstspec.extract.api import SlitSkippedWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SlitSkippedWarning)  # reported below, one line each
+        result = extract_file(args.input, args.output, slit_name=args.slit_name,
+                              **given_options(ExtractionOptions, args))
+    for name, reason in getattr(result, "failed", []):
+        print(f"jwstspec extract: warning: {args.input}: slit {name} not extracted: {reason}", file=sys.stderr)
     spectra = result.spectra or [result.spectrum]
     if args.ecsv:
         for path, spec in zip(result.paths, spectra):

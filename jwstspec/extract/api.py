@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 import time
 import typing
 import warnings
@@ -14,23 +15,28 @@ from typing import Any
 import numpy as np
 
 from jwstspec.config import ExtractionOptions, parse_length
-from jwstspec.errors import InputFileError, OptionError, require_file
+from jwstspec.errors import InputFileError, JwstspecError, OptionError, StageError, require_file
 from jwstspec.extract.aperture import annulus_mask, annulus_weights, box_weights, circle_weights, weighted_sum
-from jwstspec.extract.centering import binned_images, centroid_track, smooth_track
+from jwstspec.extract.centering import binned_images, centroid_track, smooth_track, target_fallback
 from jwstspec.extract.covariance import Correlation, estimate_correlation, inflation, white
 from jwstspec.extract.outliers import flag_outliers, local_profile
 from jwstspec.extract.psf import amplitude_weights, psf_fit
 from jwstspec.extract.reading import Cube, Slit, read_cube, read_slits
+from jwstspec.extract.slitgeometry import background_rows, near, negative_traces, refine_trace
 from jwstspec.length import Length
 from jwstspec.spectrum import DQ_FLAGS, Spectrum
 
-__all__ = ["COVARIANCE_MODES", "METHODS", "ExtractResult", "extract_file", "parse_length"]
+__all__ = ["COVARIANCE_MODES", "ExtractResult", "METHODS", "SlitSkippedWarning", "extract_file", "parse_length"]
+
+_log = logging.getLogger(__name__)
 
 METHODS: tuple[str, ...] = typing.get_args(ExtractionOptions.model_fields["method"].annotation)
 SLIT_METHODS = ("aperture", "psf")
 COVARIANCE_MODES: tuple[str, ...] = typing.get_args(ExtractionOptions.model_fields["covariance"].annotation)
 #: Pixels beyond the extraction region (plus the centre's drift) that count as sky when there is no annulus.
 SKY_MARGIN = 3.0
+#: Default background annulus of cubes (slits: the rows outside the extraction region, :mod:`.slitgeometry`).
+CUBE_BKG_ANNULUS = (Length.parse("10px"), Length.parse("12px"))
 
 
 @dataclasses.dataclass
@@ -44,6 +50,12 @@ class ExtractResult:
     seconds: float
     spectrum: Spectrum
     spectra: list[Spectrum] = dataclasses.field(default_factory=list)
+    #: Slits of a multi-slit product that could not be extracted: (slit name, reason), for the run summary.
+    failed: list[tuple[str, str]] = dataclasses.field(default_factory=list)
+
+
+class SlitSkippedWarning(UserWarning):
+    """One slit of a multi-slit product could not be extracted (the others were)."""
 
 
 def _pair(value: tuple[Length, Length], pixel_arcsec: float, option: str, path: Path) -> tuple[float, float]:
@@ -297,7 +309,7 @@ def extract_file(
             raise OptionError(o.option_name("method"), f"{o.method!r} is not available for slit images (use aperture or psf)", path)
         if o.save_cleaned:
             raise OptionError(o.option_name("save_cleaned"), "a cleaned product is written for s3d cubes only, not for slit images", path)
-        return _extract_slits(path, Path(output_path), t0, o, slit_name)
+        return _extract_slits(path, Path(output_path), t0, o, slit_name)  # (each failed slit: a warning)
     cube = read_cube(path)
     extraction = _extract_cube(cube, o)
     if o.save_cleaned:
@@ -314,7 +326,9 @@ def _extract_cube(cube: Cube, o: ExtractionOptions) -> SourceExtraction:
     p = cube.path
     method, window, background, name = o.method, o.window, o.background, o.option_name
     r = o.radius.pixels(cube.pixel_arcsec)
-    rin, rout = _pair(o.bkg_annulus, cube.pixel_arcsec, name("bkg_annulus"), p) if background else (0.0, 0.0)
+    snr = None
+    bkg_annulus = CUBE_BKG_ANNULUS if o.bkg_annulus is None else o.bkg_annulus
+    rin, rout = _pair(bkg_annulus, cube.pixel_arcsec, name("bkg_annulus"), p) if background else (0.0, 0.0)
     if method == "annulus":  # (the model requires annulus_radii with method annulus)
         ain, aout = _pair(o.annulus_radii, cube.pixel_arcsec, name("annulus_radii"), p)
     if 2 * window + 1 > nw:
@@ -332,6 +346,7 @@ def _extract_cube(cube: Cube, o: ExtractionOptions) -> SourceExtraction:
     else:
         cx, cy = centroid_track(cube.flux, valid)
         mode, option = "centroid", "center"
+        cx, cy, mode, snr = target_fallback(cube, valid, cx, cy, r, mode)
         if o.center_offset is not None:
             cx, cy, mode, option = cx + o.center_offset[0], cy + o.center_offset[1], "offset", "center_offset"
     if not (np.all(np.isfinite(cx)) and np.all((cx >= 0) & (cx < nx) & (cy >= 0) & (cy < ny))):
@@ -375,10 +390,12 @@ def _extract_cube(cube: Cube, o: ExtractionOptions) -> SourceExtraction:
     meta = {**cube.meta, "METHOD": method, "RADIUS": r, "PIXSCALE": cube.pixel_arcsec, "BKGIN": rin, "BKGOUT": rout,
             "ANNIN": ain if method == "annulus" else 0.0, "ANNOUT": aout if method == "annulus" else 0.0,
             "WINDOW": window, "CLIPSIG": o.clip_sigma, "FITBKG": o.fit_background, "CENTMODE": mode, "SRCFILE": p.name,
-            **_covariance_meta(o.covariance, corr, out), **_versions()}
+            **cube.unit.header(), **_covariance_meta(o.covariance, corr, out), **_versions()}
+    if snr is not None:
+        meta["CENTSNR"] = round(snr, 2)
     ys, xs = out.box
     box = (slice(y0 + ys.start, y0 + ys.stop), slice(x0 + xs.start, x0 + xs.stop))
-    return SourceExtraction(_spectrum(out, cube.wavelength, 1e6 * cube.pixel_sr, cx, cy, meta), int(out.n_replaced.sum()),
+    return SourceExtraction(_spectrum(out, cube.wavelength, cube.unit.to_jy, cx, cy, meta), int(out.n_replaced.sum()),
                             CleanedRegion(box, out.replaced, out.model))
 
 
@@ -444,56 +461,119 @@ def _band(n: int, c: np.ndarray, lo: float, hi: float) -> np.ndarray:
 
 
 def _extract_slits(path: Path, output: Path, t0: float, o: ExtractionOptions, slit_name: str | None) -> ExtractResult:
-    slits = read_slits(path, slit_name)
-    spectra, paths, n_total = [], [], 0
-    for slit in slits:  # one extraction per slit
-        extraction = _extract_slit(slit, o)
-        spectra.append(extraction.spectrum)
+    """Every slit that can be extracted is; each failure is a warning and an entry of ``failed``.
+
+    A product with one slit (or ``slit_name``) keeps the one-line error of
+    that slit; with several, :class:`StageError` (exit 3) only when none extracted.
+    """
+    failed: list[tuple[str, str]] = []
+    slits = read_slits(path, slit_name, failures=failed)
+    several = len(slits) + len(failed) > 1
+    if not several and failed:
+        raise InputFileError(path, f"slit {failed[0][0]}: {failed[0][1]}")
+    done: list[tuple[Slit, Spectrum]] = []
+    n_total = 0
+    for slit in slits:  # one extraction per slit; with several slits, one failing never sinks the others
+        try:
+            extraction = _extract_slit(slit, o)
+        except JwstspecError as exc:
+            if not several:
+                raise
+            failed.append((slit.name, getattr(exc, "reason", str(exc))))
+            continue
+        done.append((slit, extraction.spectrum))
         n_total += extraction.n_replaced
-    for slit, spec in zip(slits, spectra):  # write only once every slit extracted
-        target = output if len(slits) == 1 else output.with_name(f"{output.stem}_{slit.name}{output.suffix}")
+    for name, reason in failed:
+        msg = f"{path.name}: slit {name} not extracted: {reason}"
+        warnings.warn(msg, SlitSkippedWarning, stacklevel=3)
+        _log.warning(msg)
+    if not done:
+        raise StageError(f"{path}: no slit extracted ({'; '.join(f'{n}: {r}' for n, r in failed)})")
+    paths = []
+    for slit, spec in done:  # write only once every slit was tried
+        target = output if not several else output.with_name(f"{output.stem}_{slit.name}{output.suffix}")
         paths.append(spec.write_fits(target))
-    return ExtractResult(paths[0], paths, len(spectra[0]), n_total, time.perf_counter() - t0, spectra[0], spectra)
+    spectra = [spec for _, spec in done]
+    return ExtractResult(paths[0], paths, len(spectra[0]), n_total, time.perf_counter() - t0, spectra[0], spectra,
+                         failed=failed)
 
 
 def _extract_slit(slit: Slit, o: ExtractionOptions) -> SourceExtraction:
-    """The spectrum of the point source in one slit with the options ``o`` (nothing written)."""
+    """The spectrum of the point source in one slit with the options ``o`` (nothing written).
+
+    Trace: ``center`` / ``center_offset`` when given, else the product's
+    source position (``SRCYPOS`` through the WCS) moved by the centroid
+    only where the source is detected at >= 5 sigma, else the centroid
+    (``CENTMODE``).  Background: explicit ``bkg_annulus`` distances, else
+    the slit's rows outside the aperture plus a margin, off negative nod
+    traces (``nod_subtracted``, detected from the headers when None);
+    none left: no background (``BKGMODE`` none, a log line).
+    """
     ncross, nw = slit.flux.shape
     p = slit.path
     method, window, background, center, name = o.method, o.window, o.background, o.center, o.option_name
-    pixel_arcsec = float(np.degrees(np.sqrt(slit.pixel_sr)) * 3600.0)
+    # pixel scale for radii in arcsec (PIXAR_SR; an MJy product may lack it: then only radii in px)
+    pixel_arcsec = float(np.degrees(np.sqrt(slit.pixel_sr)) * 3600.0) if slit.pixel_sr > 0 else float("nan")
+    lengths = [("radius", o.radius)] + ([("bkg_annulus", v) for v in o.bkg_annulus] if o.bkg_annulus else [])
+    for field, length in lengths:
+        if length.unit != "px" and not np.isfinite(pixel_arcsec):
+            raise OptionError(name(field), "in arcsec but the product has no pixel scale (PIXAR_SR): give pixels, e.g. '3px'", p)
     r = o.radius.pixels(pixel_arcsec)
-    rin, rout = _pair(o.bkg_annulus, pixel_arcsec, name("bkg_annulus"), p) if background else (0.0, 0.0)
+    explicit = background and o.bkg_annulus is not None
+    rin, rout = _pair(o.bkg_annulus, pixel_arcsec, name("bkg_annulus"), p) if explicit else (0.0, 0.0)
     if 2 * window + 1 > nw:
         raise OptionError(name("window"), f"window of {2 * window + 1} columns is wider than the slit image ({nw})", p)
     flux = slit.flux.T[:, :, None]  # (nw, ncross, 1): the cube machinery with one spatial column
     err = slit.err.T[:, :, None]
     valid = ~(slit.dq.T[:, :, None] & 1).astype(bool) & np.isfinite(flux)
+    nbin = min(30, max(nw // 20, 1))
+    snr = float("nan")
     if center is not None:
         yc, mode, option = np.full(nw, float(np.atleast_1d(center)[-1] if np.size(center) > 1 else center[0])), "fixed", "center"
     else:
-        yc, mode, option = _slit_track(flux, valid), "centroid", "center"
+        header = slit.source_trace
+        if header is not None and np.all(np.isfinite(header)) and np.all((header >= 0) & (header < ncross)):
+            yc, refined, snr = refine_trace(flux[..., 0], err[..., 0], valid[..., 0], header, r, nbin)
+            mode = "header+centroid" if refined else "header"
+        else:
+            yc, mode = _slit_track(flux, valid), "centroid"
+        option = "center"
         if o.center_offset is not None:
             yc, mode, option = yc + float(np.atleast_1d(o.center_offset)[-1]), "offset", "center_offset"
     if not (np.all(np.isfinite(yc)) and np.all((yc >= 0) & (yc < ncross))):
         raise OptionError(name(option), f"trace centre {np.nanmedian(yc):.2f} is outside the {ncross}-pixel slit", p)
-    for size, opt in ((r, "radius"), (rout if background else 0.0, "bkg_annulus")):
+    for size, opt in ((r, "radius"), (rout, "bkg_annulus")):
         if yc.min() - size < -0.5 or yc.max() + size > ncross - 0.5:
             raise OptionError(name(opt), f"region of half-width {size:g} px around row {np.median(yc):.1f} leaves the {ncross}-pixel slit", p)
     weights = _band(ncross, yc, -r, r)[:, :, None]
-    bkg_mask = None
-    if background:
-        d = np.abs(np.arange(ncross)[None, :] - yc[:, None])
-        bkg_mask = ((d >= rin) & (d <= rout))[:, :, None]
+    # ---- negative nod traces: from the headers' nod positions and as negative peaks of the data
+    nodsub = slit.nod_subtracted if o.nod_subtracted is None else bool(o.nod_subtracted)
+    negatives: list[np.ndarray] = []
+    if nodsub:
+        negatives = [t for t in slit.nod_traces if np.all(np.isfinite(t))]
+        negatives += [yc + d for d in negative_traces(flux[..., 0], err[..., 0], valid[..., 0], yc, r)]
+    exclude = near(ncross, negatives, r + SKY_MARGIN) if negatives else None
+    bkg = background_rows(yc, ncross, r, valid[..., 0], background=background,
+                          distances=(rin, rout) if explicit else None, exclude=exclude, margin=SKY_MARGIN)
+    if bkg.mode == "none":
+        _log.info("%s: slit %s: extracted without background: %s", p.name, slit.name, bkg.note)
+    bkg_mask = None if bkg.mask is None else bkg.mask[:, :, None]
     # ---- noise correlation along the slit (resampled s2d), from the background rows or the rows beyond the trace
     if o.covariance == "none":
         corr = white(reason="covariance none: pixels independent")
     else:
         far = np.abs(np.arange(ncross)[None, :] - yc[:, None]) > r + float(np.ptp(yc)) + SKY_MARGIN
+        if exclude is not None:
+            far &= ~exclude
         corr = estimate_correlation(flux, err, valid, bkg_mask if bkg_mask is not None else far[:, :, None])
     out = _core(flux, err, valid, weights, bkg_mask, o, rho=corr.rho if corr.ok else None)
-    meta = {**slit.meta, "METHOD": method, "RADIUS": r, "PIXSCALE": pixel_arcsec, "BKGIN": rin, "BKGOUT": rout,
+    meta = {**slit.meta, "METHOD": method, "RADIUS": r, "PIXSCALE": pixel_arcsec if np.isfinite(pixel_arcsec) else 0.0,
+            "BKGIN": rin, "BKGOUT": rout, "BKGMODE": bkg.mode, "NODSUB": bool(nodsub), "NNODTRC": len(negatives),
             "WINDOW": window, "CLIPSIG": o.clip_sigma, "FITBKG": o.fit_background, "CENTMODE": mode, "SRCFILE": p.name,
-            **_covariance_meta(o.covariance, corr, out), **_versions()}
-    return SourceExtraction(_spectrum(out, slit.wavelength, 1e6 * slit.pixel_sr, np.full(nw, np.nan), yc, meta),
+            **slit.unit.header(), **_covariance_meta(o.covariance, corr, out), **_versions()}
+    if np.isfinite(snr):
+        meta["CENTSNR"] = round(snr, 2)
+    if bkg.note:
+        meta["BKGNOTE"] = bkg.note[:60]
+    return SourceExtraction(_spectrum(out, slit.wavelength, slit.unit.to_jy, np.full(nw, np.nan), yc, meta),
                             int(out.n_replaced.sum()))

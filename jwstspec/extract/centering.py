@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 import warnings
+from typing import Any
 
 import numpy as np
 
-__all__ = ["binned_images", "centroid", "centroid_track", "smooth_track"]
+_log = logging.getLogger(__name__)
+
+__all__ = ["binned_images", "centroid", "centroid_track", "detection_snr", "smooth_track", "target_fallback"]
 
 
 def binned_images(flux: np.ndarray, valid: np.ndarray, nbin: int) -> tuple[np.ndarray, np.ndarray]:
@@ -93,3 +97,76 @@ def centroid_track(flux: np.ndarray, valid: np.ndarray, nbin: int = 30, half: in
     images, kc = binned_images(flux[:, ys, xs], valid[:, ys, xs], min(nbin, max(nw // 20, 1)))
     xy = np.array([centroid(img, half) for img in images])  # loop over bins, not slices
     return smooth_track(kc, xy[:, 0] + xs.start, nw), smooth_track(kc, xy[:, 1] + ys.start, nw)
+
+
+def detection_snr(flux: np.ndarray, err: np.ndarray, valid: np.ndarray, cx: np.ndarray, cy: np.ndarray,
+                  radius: float, nbin: int = 30, margin: float = 3.0) -> np.ndarray:
+    """Significance of the source at the track (``cx``, ``cy``) in wavelength-binned images of a cube.
+
+    Each of ``nbin`` blocks of slices is collapsed by a median; the pixels
+    within ``radius`` of the track (at the block's middle slice), less the
+    median of a ring ``radius + margin`` to ``radius + 2 margin`` out, are
+    summed and divided by their noise (the block's median ERR, times
+    1.2533 / sqrt(slices) for a median of Gaussian values).
+
+    Returns
+    -------
+    ndarray
+        ``(nbin,)`` signal-to-noise ratio per block (0 where undefined).
+    """
+    nw, ny, nx = flux.shape
+    images, kc = binned_images(flux, valid, min(nbin, nw))
+    edges = np.linspace(0, nw, len(kc) + 1).astype(int)
+    yy, xx = np.mgrid[0:ny, 0:nx]
+    snr = np.zeros(len(kc))
+    for b, img in enumerate(images):  # loop over blocks, not slices
+        k = int(round(kc[b]))
+        d = np.hypot(xx - cx[k], yy - cy[k])
+        inner, ring = (d <= radius) & np.isfinite(img), (d > radius + margin) & (d <= radius + 2 * margin) & np.isfinite(img)
+        a, z = edges[b], edges[b + 1]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            sigma = 1.2533 * float(np.nanmedian(np.where(valid[a:z], err[a:z], np.nan))) / np.sqrt(max(z - a, 1))
+        if not inner.any() or not np.isfinite(sigma) or sigma <= 0:
+            continue
+        sky = float(np.median(img[ring])) if ring.sum() >= 3 else 0.0
+        snr[b] = float(np.sum(img[inner] - sky)) / (sigma * np.sqrt(inner.sum()))
+    return snr
+
+
+#: A centroid track counts as a detection when the median block significance reaches this.
+MIN_DETECTION_SNR = 5.0
+
+
+def target_fallback(cube: Any, valid: np.ndarray, cx: np.ndarray, cy: np.ndarray, r: float,
+                    mode: str) -> tuple[np.ndarray, np.ndarray, str, float | None]:
+    """The centroid track, or the target position through the WCS when the centroid is not a detection.
+
+    ``cube``: a :class:`.reading.Cube` (flux, err, wavelength, path,
+    ``target_radec``, ``world_to_pixel``).  Returns (cx, cy, mode, median
+    block S/N or None); ``mode`` becomes ``"target"`` when it falls back.
+
+    The source must be detected at >= ``MIN_DETECTION_SNR`` sigma (median
+    of wavelength-binned images, :func:`.centering.detection_snr`) for the
+    centroid to stand; otherwise, when the cube has a target position
+    inside the field, the centre is the target's (``CENTMODE`` ``target``).
+    """
+    nw, ny, nx = cube.flux.shape
+    snr = None
+    if np.all(np.isfinite(cx)) and np.all(np.isfinite(cy)):
+        half = int(np.ceil(r + 8))
+        mx, my = int(round(float(np.median(cx)))), int(round(float(np.median(cy))))
+        ys, xs = slice(max(my - half, 0), min(my + half + 1, ny)), slice(max(mx - half, 0), min(mx + half + 1, nx))
+        snr = float(np.median(detection_snr(cube.flux[:, ys, xs], cube.err[:, ys, xs], valid[:, ys, xs],
+                                            cx - xs.start, cy - ys.start, r)))
+        if snr >= MIN_DETECTION_SNR:
+            return cx, cy, mode, snr
+    if cube.target_radec is None or cube.world_to_pixel is None:
+        return cx, cy, mode, snr
+    wmid = float(np.nanmedian(cube.wavelength))
+    tx, ty = cube.world_to_pixel(cube.target_radec[0], cube.target_radec[1], wmid)
+    if not (np.isfinite(tx) and np.isfinite(ty) and 0 <= tx < nx and 0 <= ty < ny):
+        return cx, cy, mode, snr
+    _log.info("%s: source not detected (S/N %s < %g): centred on the target position", cube.path.name,
+              "n/a" if snr is None else f"{snr:.1f}", MIN_DETECTION_SNR)
+    return np.full(nw, tx), np.full(nw, ty), "target", snr
