@@ -17,8 +17,11 @@ Geometry (linear, no distortion)
   different heights; IFU slices are virtual slits at x = 0 too, stacked
   in y with a pitch of :data:`SLICE_PITCH_ARCSEC`.  The MOS quadrants meet
   at the MSA centre, so a shutter's column shifts its spectrum.
-* Collimator and camera are scales (``F_COL``, ``F_CAM``): one detector
-  pixel is 0.1 arcsec along the slit.
+* Collimator and camera map direction cosines linearly onto the MSA and
+  the focal plane ("f sin theta" optics, focal lengths ``F_COL``,
+  ``F_CAM``): with jwst's grating equation the wavelength is linear in
+  detector x, the slit image has a constant height (no anamorphic
+  magnification) and one detector pixel is 0.1 arcsec along the slit.
 * Each grating (:data:`SETTINGS`) has a groove density and a camera zero
   point solved (:func:`dispersion_solution`) so that, through jwst's own
   grating equation, the slit centre puts the grating's lower wavelength at
@@ -76,7 +79,7 @@ ARCSEC_PER_PIX = 0.1  # along the slit
 MSA_PER_ARCSEC = 0.39e-3  # m of MSA plane per arcsec on the sky
 GAP_PX = 100  # gap between NRS1 and NRS2 on the focal plane, pixels
 X_CENTRE = (NPIX / 2 + GAP_PX / 2) * PIX  # |FPA x| of each detector centre, m
-F_CAM = 0.15  # m: camera focal length
+F_CAM = 0.5  # m: camera focal length (direction cosines stay well below 1 for both settings)
 F_COL = F_CAM * (ARCSEC_PER_PIX * MSA_PER_ARCSEC) / PIX  # m: collimator focal length
 K_FORE = 1.0 / (MSA_PER_ARCSEC * 3600.0)  # deg on the sky (OTEIP) per m of MSA
 V2_REF, V3_REF = 378.6, -428.6  # arcsec: V2/V3 of the MSA centre (NIRSpec-like)
@@ -157,17 +160,46 @@ def _fpa_models():
     return nrs1, nrs2
 
 
-def _camera_model(zero_point: float = 0.0):
-    """FPA metres -> unitless tangent at the grating exit (x gets the grating's zero point)."""
+def _dircos_to_tan():
+    """(a, b) direction cosines -> (a/c, b/c) tangents, c = sqrt(1 - a^2 - b^2); explicit inverse."""
     from astropy.modeling import models as m
 
-    return (m.Scale(1.0 / F_CAM) | m.Shift(zero_point)) & m.Scale(1.0 / F_CAM)
+    def pick(i):
+        return m.Polynomial2D(1, c1_0=1.0) if i == 0 else m.Polynomial2D(1, c0_1=1.0)
+
+    c = m.Polynomial2D(2, c0_0=1.0, c2_0=-1.0, c0_2=-1.0) ** m.Const2D(0.5)
+    n = m.Polynomial2D(2, c0_0=1.0, c2_0=1.0, c0_2=1.0) ** m.Const2D(0.5)
+    fwd = m.Mapping((0, 1, 0, 1)) | (pick(0) / c) & (pick(1) / c)
+    fwd.inverse = m.Mapping((0, 1, 0, 1)) | (pick(0) / n) & (pick(1) / n)
+    return fwd
+
+
+def _camera_model(zero_point: float = 0.0):
+    """FPA metres -> unitless tangents at the grating exit.
+
+    An "f sin theta" camera: the direction cosines are linear in the focal
+    plane position, ``a = x / F_CAM + zero_point``, ``b = y / F_CAM``, so the
+    grating equation (linear in direction cosines) gives a wavelength linear
+    in x and a slit image of constant height (no anamorphic magnification).
+    """
+    from astropy.modeling import models as m
+
+    lin = (m.Scale(1.0 / F_CAM) | m.Shift(zero_point)) & m.Scale(1.0 / F_CAM)
+    tan = _dircos_to_tan()
+    model = lin | tan
+    model.inverse = tan.inverse | lin.inverse
+    return model
 
 
 def _collimator_model():
+    """Unitless tangents at the grating entrance -> MSA metres (``F_COL`` times the direction cosines)."""
     from astropy.modeling import models as m
 
-    return m.Scale(F_COL) & m.Scale(F_COL)
+    lin = m.Scale(F_COL) & m.Scale(F_COL)
+    tan = _dircos_to_tan()
+    model = tan.inverse | lin
+    model.inverse = lin.inverse | tan
+    return model
 
 
 def _rotation():
@@ -207,20 +239,12 @@ def dispersion_solution(grating: str) -> tuple[float, float]:
     column ``x_lo`` of NRS1 and ``lam_hi`` at column ``x_hi`` of the
     setting's ``hi_detector`` (:data:`SETTINGS`).
     """
-    from scipy.optimize import brentq
-
     s = SETTINGS[grating]
     x_lo, x_hi = fpa_x("NRS1", s.x_lo), fpa_x(s.hi_detector, s.x_hi)
-    sign = -s.order  # alpha_out = -G * order * lam at the slit centre (alpha_in = 0)
-
-    def tan_out(g, lam):
-        a = sign * g * lam
-        return a / np.sqrt(1.0 - a * a)
-
-    # the camera maps FPA x to tan linearly: the span fixes G, then the zero point follows
-    g = brentq(lambda g: tan_out(g, s.lam_hi) - tan_out(g, s.lam_lo) - (x_hi - x_lo) / F_CAM, 1.0,
-               0.999 / s.lam_hi)
-    zp = float(tan_out(g, s.lam_lo) - x_lo / F_CAM)
+    sign = -s.order  # alpha_out = -G * order * lam + alpha_in, alpha_in = 0 at the slit centre
+    # the camera makes the direction cosine linear in FPA x: a = x / F_CAM + zero point
+    g = (x_hi - x_lo) / F_CAM / (s.lam_hi - s.lam_lo) / sign
+    zp = float(sign * g * s.lam_lo - x_lo / F_CAM)
     check = trace_fpa(g, zp, np.array([s.lam_lo, s.lam_hi]), order=s.order)[0]
     if not np.allclose(check, [x_lo, x_hi], rtol=0, atol=1e-9):
         raise RuntimeError(f"dispersion solution of {grating} does not reproduce its targets: {check}")
@@ -519,7 +543,7 @@ def _cubepar_hdulist():
     for k, v in {"REFTYPE": "CUBEPAR", "INSTRUME": "NIRSPEC", "TELESCOP": "JWST", "DETECTOR": "N/A",
                  "EXP_TYPE": "NRS_IFU", "BAND": "N/A", "CHANNEL": "N/A", "PEDIGREE": REF_META["pedigree"],
                  "USEAFTER": REF_META["useafter"], "AUTHOR": REF_META["author"],
-                 "DESCRIP": "Synthetic NIRSpec IFU cube parameters"}.items():
+                 "DESCRIP": "Synthetic NIRSpec IFU cube parameters", "DATAMODL": "NirspecIFUCubeParsModel"}.items():
         h0.header[k] = v
     c = fits.Column
     dcol = [c(name="DISPERSER", format="5A", array=disp), c(name="FILTER", format="6A", array=filt)]
