@@ -211,7 +211,7 @@ def bench_scale(root: Path, sizes: list[int]) -> None:
     def spec3(asn, output_dir, **kw):
         return [touch(Path(output_dir) / (Path(asn).name.replace("_spec3_asn.json", "") + "_s3d.fits"))]
 
-    def fake_extract(source, output, **kw):
+    def fake_extract(source, output, options=None, **kw):
         w = np.linspace(5, 6, 10)
         Spectrum(w, np.ones(10), np.ones(10)).write_fits(output)
 
@@ -221,7 +221,7 @@ def bench_scale(root: Path, sizes: list[int]) -> None:
 
         return R()
 
-    def fake_combine(spectra, output, **kw):
+    def fake_combine(spectra, output, options=None, **kw):
         touch(Path(output))
         return {"fits": str(output)}
 

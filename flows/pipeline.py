@@ -358,27 +358,6 @@ def _stage3(run: _Run, plan: planning.RunPlan, stage2: dict[Path, Any]) -> dict[
     return out
 
 
-def extraction_options(config: PipelineConfig) -> dict[str, Any]:
-    """Keyword options of :func:`jwstspec.extract.extract_file` from the config."""
-    e = config.extract
-    return {
-        "method": e.method,
-        "radius": e.radius,
-        "annulus_radii": e.annulus_radii,
-        "bkg_annulus": e.bkg_annulus,
-        "background": e.background,
-        "window": e.window,
-        "clip_sigma": e.clip_sigma,
-        "bkg_clip_sigma": e.bkg_clip_sigma,
-        "center": e.center,
-        "center_radec": e.center_radec,
-        "center_offset": e.center_offset,
-        "fit_background": e.fit_background,
-        "save_cleaned": e.save_cleaned,
-        "covariance": e.covariance,
-    }
-
-
 def _extract(run: _Run, plan: planning.RunPlan, stage2: dict[Path, Any], stage3: dict[str, Any], logger: Any) -> dict[str, list[Any]]:
     """Extraction per cube / slit image -> {band: [futures of spectrum paths]}."""
     config, layout = run.config, run.layout
@@ -402,7 +381,7 @@ def _extract(run: _Run, plan: planning.RunPlan, stage2: dict[Path, Any], stage3:
         for p in sorted(layout.stage_dir(obs, "extract").glob("*_x1d.fits")):
             by_band[planning.product_band(p)].append([str(p)])
         return dict(by_band)
-    options = extraction_options(config)
+    options = config.extract.library_options()
     progress = artifacts.Progress("extraction", len(sources))
     for src in sorted(set(sources)):
         band = planning.product_band(src)
@@ -414,16 +393,11 @@ def _extract(run: _Run, plan: planning.RunPlan, stage2: dict[Path, Any], stage3:
     return dict(by_band)
 
 
-def combine_options(config: PipelineConfig) -> dict[str, Any]:
-    """Keyword options of :func:`jwstspec.products.combine_band` from the config."""
-    c = config.combine
-    return {
-        "window_half": c.window_half,
-        "clip_sigma": c.clip_sigma,
-        "mask_ranges": [list(r) for r in c.mask_ranges],
-        "defringe": c.defringe and config.instrument == "miri" and config.mode == "ifu",
-        "rescale_errors": c.rescale_errors,
-    }
+def _combine_options(config: PipelineConfig) -> dict[str, Any]:
+    """The ``[combine]`` options the combine and stitch tasks hand the library; the spectral leak is MIRI MRS only."""
+    options = config.combine.library_options()
+    options["spectral_leak"] = config.combine.spectral_leak and config.instrument == "miri" and config.mode == "ifu"
+    return options
 
 
 def _combine(run: _Run, spectra: dict[str, list[Any]]) -> dict[str, Any]:
@@ -434,6 +408,7 @@ def _combine(run: _Run, spectra: dict[str, list[Any]]) -> dict[str, Any]:
         return {}
     out: dict[str, Any] = {}
     futures = {}
+    options = _combine_options(config)
     for band, items in sorted(spectra.items()):
         paths = [p for item in items for p in _resolve(item)]
         if not paths:
@@ -442,17 +417,12 @@ def _combine(run: _Run, spectra: dict[str, list[Any]]) -> dict[str, Any]:
         for slit, group in by_slit.items():  # several slits (MOS): one combination per slit
             key = f"{band}_{slit}" if slit and len(by_slit) > 1 else band
             futures[key] = run.submit(combine_task, "combine", key, spectra=[str(p) for p in group],
-                                      output=str(layout.combined_path(obs, key)), options=combine_options(config))
+                                      output=str(layout.combined_path(obs, key)), options=options)
     for band, fut in futures.items():
         out[band] = fut.result()
     if config.combine.stitch and out:
-        stitch_opts = {
-            "scale": config.combine.scale_bands,
-            "spectral_leak": config.combine.spectral_leak and config.instrument == "miri" and config.mode == "ifu",
-            "leak_reference": str(config.combine.leak_reference) if config.combine.leak_reference else None,
-        }
         out["stitched"] = run.submit(stitch_task, "combine", "all bands", spectra=[out[b]["fits"] for b in sorted(out)],
-                                     output=str(layout.stitched_path(obs)), options=stitch_opts).result()
+                                     output=str(layout.stitched_path(obs)), options=options).result()
     return out
 
 

@@ -156,10 +156,10 @@ def spec3_task(members: list[str], output_asn: str, product_name: str, output_di
 # ------------------------------------------------------------------ extraction
 @task(name="extract", cache_policy=CACHE, result_serializer="json")
 def extract_task(source: str, output: str, options: dict[str, Any]) -> list[str]:
-    """Extract the 1-D spectrum (or spectra, one per slit) of one cube or slit image."""
+    """Extract the 1-D spectrum (or spectra, one per slit) of one cube or slit image (``options``: the ``[extract]`` dump)."""
     from jwstspec.extract import extract_file
 
-    result = extract_file(Path(source), Path(output), **options)
+    result = extract_file(Path(source), Path(output), options)
     paths = getattr(result, "paths", None) or [result.path]
     return [str(p) for p in paths]
 
@@ -167,15 +167,15 @@ def extract_task(source: str, output: str, options: dict[str, Any]) -> list[str]
 # ------------------------------------------------------------------ combine
 @task(name="combine", cache_policy=CACHE, result_serializer="json")
 def combine_task(spectra: list[str], output: str, options: dict[str, Any]) -> dict[str, Any]:
-    """Clean and average one band's dithers; MIRI 1-D corrections; plots."""
+    """Clean and average one band's dithers; MIRI 1-D corrections; plots (``options``: the ``[combine]`` dump)."""
     from jwstspec.products import combine_band
 
-    return combine_band([Path(s) for s in spectra], Path(output), **options)
+    return combine_band([Path(s) for s in spectra], Path(output), options)
 
 
 @task(name="stitch", cache_policy=CACHE, result_serializer="json")
 def stitch_task(spectra: list[str], output: str, options: dict[str, Any]) -> dict[str, Any]:
-    """Stitch the combined bands into one spectrum (+ MIRI spectral leak)."""
+    """Stitch the combined bands into one spectrum (+ MIRI spectral leak) (``options``: the ``[combine]`` dump)."""
     from jwstspec.products import stitch_bands
 
-    return stitch_bands([Path(s) for s in spectra], Path(output), **options)
+    return stitch_bands([Path(s) for s in spectra], Path(output), options)

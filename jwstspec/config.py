@@ -8,6 +8,13 @@ the outputs (:func:`save_config`).  ``jwstspec init`` writes a commented
 template generated from the field descriptions below (:func:`template`),
 so the template can never drift from the model.
 
+The ``[extract]`` and ``[combine]`` sections are :class:`OptionSet` s: the
+same model gives the configuration keys, the flags of ``jwstspec extract``
+and ``jwstspec combine`` (:mod:`jwstspec.commands.options`) and the options
+of the library functions (:meth:`OptionSet.resolve`), so a field added here
+is all three.  Extraction lengths are :class:`~jwstspec.length.Length`
+values, parsed here once.
+
 Every option of the research code's ``example_run_jwstspec.py`` has a home
 here; :data:`RESEARCH_CODE_NAMES` maps the old variable names to fields.
 """
@@ -17,16 +24,28 @@ from __future__ import annotations
 import functools
 import re
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, ClassVar, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    PlainValidator,
+    PrivateAttr,
+    ValidationError,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 
-from jwstspec.errors import ConfigError, InputFileError
+from jwstspec.errors import ConfigError, InputFileError, OptionError
 from jwstspec.fileio import atomic_write_text
+from jwstspec.length import Length
 
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9_.+-]*$")
-_LENGTH = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*(px|pix|arcsec|\")?\s*$")
 
 StageName = Literal["download", "stage1", "stage2", "stage3", "extract", "combine"]
 STAGES: tuple[str, ...] = ("download", "stage1", "stage2", "stage3", "extract", "combine")
@@ -93,30 +112,23 @@ def parse_length(value: float | int | str) -> tuple[float, str]:
     Returns
     -------
     tuple of (float, str)
-        The value and its unit, ``"arcsec"`` or ``"px"``.
+        The value and its unit, ``"arcsec"`` or ``"px"`` (:meth:`Length.parse` gives the typed value).
     """
-    if isinstance(value, bool):
-        raise ValueError(f"{value!r} is not a length")
-    if isinstance(value, (int, float)):
-        if not value > 0:
-            raise ValueError(f"{value!r} must be positive")
-        return float(value), "arcsec"
-    match = _LENGTH.match(str(value))
-    if not match:
-        raise ValueError(f"{value!r} is not a length (use arcsec, e.g. 0.3, or pixels, e.g. '3px')")
-    number = float(match.group(1))
-    if not number > 0:
-        raise ValueError(f"{value!r} must be positive")
-    unit = "px" if match.group(2) in ("px", "pix") else "arcsec"
-    return number, unit
+    length = Length.parse(value)
+    return length.value, length.unit
 
 
-Length = float | str
+def _length_json_schema() -> dict[str, Any]:
+    return {"anyOf": [{"type": "number"}, {"type": "string"}]}
 
 
-def _check_length(value: Any) -> Any:
-    parse_length(value)
-    return value
+#: A length field: validated into a :class:`~jwstspec.length.Length`, saved as the user wrote it.
+LengthField = Annotated[
+    Length,
+    PlainValidator(Length.parse),
+    PlainSerializer(lambda v: v.raw),
+    WithJsonSchema(_length_json_schema()),
+]
 
 
 # --------------------------------------------------------------------------- sections
@@ -197,15 +209,129 @@ class Stage3Options(_Model):
     _variant = field_validator("variant")(classmethod(lambda cls, v: _variant(v)))
 
 
-class ExtractionOptions(_Model):
+class OptionSet(_Model):
+    """Options shared by the configuration, the command line and one library function: one definition.
+
+    Every field is at once a configuration key (``[section] field``), a
+    command-line flag generated from the field's name, type, default and
+    description (:func:`jwstspec.commands.options.add_option_arguments`:
+    ``--field-name`` or the spelling in :attr:`cli_flags`; booleans ``--x``
+    when off by default, ``--no-x`` when on), and a keyword of the library
+    function that takes the set (:meth:`resolve`).  Fields in
+    :attr:`run_only` say where the flow reads and writes products: they have
+    no flag and the library ignores them.
+    """
+
+    #: The configuration section, ``[section]``.
+    section: ClassVar[str] = ""
+    #: Fields of the run only (product directories, which products): no flag, not passed to the library.
+    run_only: ClassVar[frozenset[str]] = frozenset({"variant"})
+    #: Flags spelled other than ``--field-name`` (contracts of the command line older than this model).
+    cli_flags: ClassVar[dict[str, str]] = {}
+    #: Names of the values of two-value flags in ``--help``.
+    cli_metavars: ClassVar[dict[str, tuple[str, ...]]] = {}
+    _flags: frozenset[str] = PrivateAttr(default_factory=frozenset)
+
+    def __eq__(self, other: object) -> bool:
+        """Equal values are equal options, however the user wrote them."""
+        if not isinstance(other, BaseModel):
+            return NotImplemented
+        return type(self) is type(other) and self.__dict__ == other.__dict__
+
+    @classmethod
+    def flag(cls, field: str) -> str:
+        """The command-line flag of ``field`` (``--no-x`` for a boolean that is on by default)."""
+        if field in cls.cli_flags:
+            return cls.cli_flags[field]
+        info = cls.model_fields[field]
+        spelled = field.replace("_", "-")
+        return f"--no-{spelled}" if info.annotation is bool and info.default is True else f"--{spelled}"
+
+    @classmethod
+    def key(cls, field: str) -> str:
+        """The configuration key of ``field``: ``[section] field``."""
+        return f"[{cls.section}] {field}"
+
+    def option_name(self, field: str) -> str:
+        """``field`` as the user wrote it: its flag when it came as a flag or keyword, else its configuration key."""
+        return self.flag(field) if field in self._flags else self.key(field)
+
+    def library_options(self) -> dict[str, Any]:
+        """The options as JSON-able values, without the run-only fields (what the flow hands a task)."""
+        return self.model_dump(mode="json", exclude=set(self.run_only))
+
+    @classmethod
+    def resolve(cls, options: OptionSet | Mapping[str, Any] | None = None, overrides: Mapping[str, Any] | None = None,
+                *, path: str | Path | None = None) -> Self:
+        """Validate a configuration section and keyword overrides into one option set.
+
+        Parameters
+        ----------
+        options : OptionSet or mapping, optional
+            The validated section of a configuration, or its dump
+            (:meth:`library_options`).  None: every option comes from
+            ``overrides`` or the model's defaults.
+        overrides : mapping, optional
+            Values given as command-line flags or keyword arguments; they
+            replace those of ``options``.
+        path : str or Path, optional
+            The input file, named in errors.
+
+        Returns
+        -------
+        OptionSet
+            The validated set; :meth:`option_name` names each field the way
+            the user wrote it.
+
+        Raises
+        ------
+        OptionError
+            An invalid value or combination, naming the flag (for options
+            given as flags or keywords, or when there is no configuration)
+            or the configuration key ``[section] field``.
+        TypeError
+            A keyword that is not a field of the set.
+        """
+        overrides = dict(overrides or {})
+        unknown = sorted(set(overrides) - set(cls.model_fields))
+        if unknown:
+            raise TypeError(f"{cls.__name__} has no option {', '.join(unknown)}")
+        if options is None:
+            flags = set(cls.model_fields)
+        else:
+            flags = set(overrides) | set(options._flags if isinstance(options, OptionSet) else ())
+        if isinstance(options, cls) and not overrides:
+            return options
+        data = options.model_dump() if isinstance(options, BaseModel) else dict(options or {})
+        try:
+            result = cls.model_validate({**data, **overrides})
+        except ValidationError as exc:
+            field, reason = _option_error(exc.errors()[0])
+            name = (cls.flag(field) if field in flags else cls.key(field)) if field in cls.model_fields else field
+            raise OptionError(name, reason, path) from None
+        result._flags = frozenset(flags)
+        return result
+
+
+class ExtractionOptions(OptionSet):
     """Spectral extraction from s3d cubes or s2d slit images."""
+
+    section: ClassVar[str] = "extract"
+    run_only: ClassVar[frozenset[str]] = frozenset({"variant", "stage"})
+    cli_metavars: ClassVar[dict[str, tuple[str, ...]]] = {
+        "annulus_radii": ("RIN", "ROUT"),
+        "bkg_annulus": ("RIN", "ROUT"),
+        "center": ("X", "Y"),
+        "center_radec": ("RA", "DEC"),
+        "center_offset": ("DX", "DY"),
+    }
 
     variant: str = Field("", description="Extraction variant: spectra go to extract-<variant> (research code: extr_suffix).")
     stage: Literal["stage2", "stage3"] = Field("stage2", description="Extract from Stage 2 products (each dither/nod) or Stage 3 combined products.")
     method: Literal["aperture", "box", "annulus", "psf"] = Field("psf", description="aperture (circle, exact partial pixels), box (square of side 2R+1 spaxels), annulus, psf (empirical PSF fit).")
-    radius: Length = Field("3px", description="Aperture radius / box half-size: a number is arcsec, '3px' is pixels.")
-    annulus_radii: tuple[Length, Length] | None = Field(None, description="Inner and outer radius of the annular extraction region (method annulus).")
-    bkg_annulus: tuple[Length, Length] = Field(("10px", "12px"), description="Inner and outer radius of the background annulus (IFU) or distance of the side regions from the trace (slit).")
+    radius: LengthField = Field("3px", validate_default=True, description="Aperture radius / box half-size: a number is arcsec, '3px' is pixels.")
+    annulus_radii: tuple[LengthField, LengthField] | None = Field(None, description="Inner and outer radius of the annular extraction region (method annulus).")
+    bkg_annulus: tuple[LengthField, LengthField] = Field(("10px", "12px"), validate_default=True, description="Inner and outer radius of the background annulus (IFU) or distance of the side regions from the trace (slit).")
     background: bool = Field(True, description="Subtract a sigma-clipped background from the annulus (IFU) or side regions (slit) (research code: spec_bkg_sub).")
     fit_background: bool = Field(False, description="psf only: fit a constant background with the PSF amplitude in each slice (on top of the subtracted one when background is on).")
     window: int = Field(10, ge=1, description="Half-width in slices of the window of neighbouring slices that builds the empirical profile.")
@@ -219,19 +345,14 @@ class ExtractionOptions(_Model):
 
     _variant = field_validator("variant")(classmethod(lambda cls, v: _variant(v)))
 
-    @field_validator("radius")
-    @classmethod
-    def _radius(cls, v: Any) -> Any:
-        return _check_length(v)
-
     @field_validator("annulus_radii", "bkg_annulus")
     @classmethod
-    def _radii(cls, v: Any) -> Any:
+    def _radii(cls, v: tuple[Length, Length] | None) -> tuple[Length, Length] | None:
         if v is None:
             return v
-        a, b = (parse_length(x) for x in v)
-        if a[1] == b[1] and not a[0] < b[0]:
-            raise ValueError(f"inner radius {v[0]!r} must be smaller than outer radius {v[1]!r}")
+        inner, outer = v
+        if inner.unit == outer.unit and not inner.value < outer.value:
+            raise ValueError(f"inner radius {inner.raw!r} must be smaller than outer radius {outer.raw!r}")
         return v
 
     @model_validator(mode="after")
@@ -245,8 +366,13 @@ class ExtractionOptions(_Model):
         return self
 
 
-class CombineOptions(_Model):
+class CombineOptions(OptionSet):
     """Dither cleaning, averaging, MIRI 1-D corrections, stitching."""
+
+    section: ClassVar[str] = "combine"
+    run_only: ClassVar[frozenset[str]] = frozenset({"variant", "stitch"})
+    cli_flags: ClassVar[dict[str, str]] = {"window_half": "--window", "mask_ranges": "--mask-range", "scale_bands": "--scale"}
+    cli_metavars: ClassVar[dict[str, tuple[str, ...]]] = {"mask_ranges": ("LO", "HI")}
 
     variant: str = Field("", description="Combination variant: products go to combined-<variant>.")
     clip_sigma: float = Field(5.0, gt=0, description="Threshold for flagging single-dither deviations from the running median (research code: spec_sig_clip).")
@@ -479,11 +605,22 @@ def _format_error(err: dict[str, Any]) -> tuple[str, str]:
         msg = f"{err.get('input')!r}: {msg.lower()}"
     # a model-level check names its field at the start of the message
     m = re.match(r"^([a-z_0-9.]+(?:, [a-z_0-9.]+)*): (.*)$", msg)
-    if m and ("." in m.group(1) or m.group(1) in PipelineConfig.model_fields or m.group(1).split(",")[0] in ExtractionOptions.model_fields):
+    if m and ("." in m.group(1) or m.group(1) in PipelineConfig.model_fields or any(m.group(1).split(",")[0] in s.model_fields for s in (ExtractionOptions, CombineOptions))):
         sub = m.group(1)
         loc = f"{loc}.{sub}" if loc and not sub.startswith(loc) else sub
         msg = m.group(2)
     return loc or "config", msg
+
+
+def _option_error(err: dict[str, Any]) -> tuple[str, str]:
+    """(field, one-line reason) of a validation error of an :class:`OptionSet`."""
+    loc, reason = _format_error(err)
+    ctx = err.get("ctx") or {}
+    if err.get("type") == "greater_than" and ctx.get("gt") == 0:
+        reason = "must be positive"
+    elif err.get("type") == "greater_than_equal":
+        reason = f"must be at least {ctx.get('ge')}"
+    return loc.split(".")[0], reason
 
 
 def validate_config(data: dict[str, Any] | PipelineConfig) -> PipelineConfig:

@@ -62,7 +62,7 @@ def require_file(path: str | Path) -> Path:
 
 
 class OptionError(JwstspecError, ValueError):
-    """An invalid command-line or function option; names the option."""
+    """An invalid option; names it as the user wrote it: a flag (``--radius``) or a configuration key (``[extract] radius``)."""
 
     exit_code = 2
 
@@ -71,7 +71,8 @@ class OptionError(JwstspecError, ValueError):
         self.reason = reason
         self.path = None if path is None else str(path)
         prefix = f"{self.path}: " if self.path else ""
-        super().__init__(f"{prefix}option {option}: {reason}")
+        kind = "" if option.startswith("[") else "option "  # a configuration key, "[extract] radius", names itself
+        super().__init__(f"{prefix}{kind}{option}: {reason}")
 
 
 class StageError(JwstspecError, RuntimeError):

@@ -17,10 +17,11 @@ Both take and return paths (a small record of them), never arrays.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from jwstspec.config import CombineOptions
 from jwstspec.spectrum import read_spectrum
 
 log = logging.getLogger("jwstspec.products")
@@ -46,18 +47,31 @@ def _record(fits_path: Path, extra: dict[str, Any] | None = None) -> dict[str, A
 def combine_band(
     spectra: Sequence[Path],
     output: Path,
+    options: CombineOptions | Mapping[str, Any] | None = None,
     *,
-    window_half: int = 10,
-    clip_sigma: float = 5.0,
-    mask_ranges: Sequence[Sequence[float]] = (),
-    defringe: bool = False,
-    rescale_errors: bool = False,
+    plot: bool = True,
+    **overrides: Any,
 ) -> dict[str, Any]:
     """Combine one band's dither spectra into ``output`` (+ ECSV, PNG), defringed when asked.
 
     The 1-D residual-fringe correction is applied to the combined spectrum
     before anything is written, so the FITS, ECSV and both plots show the
     same (corrected) spectrum.
+
+    Parameters
+    ----------
+    spectra : sequence of Path
+        One ``EXTRACT1D`` spectrum per dither.
+    output : Path
+        The combined FITS file.
+    options : CombineOptions or mapping, optional
+        The ``[combine]`` options (used here: ``window_half``,
+        ``clip_sigma``, ``mask_ranges``, ``rescale_errors``, ``defringe``);
+        default: the model's defaults.
+    plot : bool
+        Also draw the PNG plots.
+    **overrides
+        Fields of :class:`~jwstspec.config.CombineOptions` replacing those of ``options``.
 
     Returns
     -------
@@ -66,20 +80,21 @@ def combine_band(
     """
     from jwstspec.combine import combine_files
 
+    o = CombineOptions.resolve(options, overrides)
     output = Path(output)
     correct = None
-    if defringe:
+    if o.defringe:
         from jwstspec.corrections import defringe_1d
 
         correct = defringe_1d
     result = combine_files(
         [Path(s) for s in spectra],
         output,
-        window_half=window_half,
-        clip_sigma=clip_sigma,
-        mask_ranges=[tuple(r) for r in mask_ranges],
-        rescale_errors=rescale_errors,
-        plot=output.with_suffix(".png"),
+        window_half=o.window_half,
+        clip_sigma=o.clip_sigma,
+        mask_ranges=[tuple(r) for r in o.mask_ranges],
+        rescale_errors=o.rescale_errors,
+        plot=output.with_suffix(".png") if plot else None,
         ecsv=True,
         correct=correct,
     )
@@ -114,24 +129,40 @@ def _band_of(path: Path) -> str:
 def stitch_bands(
     spectra: Sequence[Path],
     output: Path,
+    options: CombineOptions | Mapping[str, Any] | None = None,
     *,
-    scale: bool = False,
-    spectral_leak: bool = False,
-    leak_reference: str | None = None,
+    plot: bool = True,
+    **overrides: Any,
 ) -> dict[str, Any]:
-    """Spectral-leak correction (MIRI MRS) and stitching of all bands into ``output``."""
+    """Spectral-leak correction (MIRI MRS) and stitching of all bands into ``output``.
+
+    Parameters
+    ----------
+    spectra : sequence of Path
+        One combined spectrum per band.
+    output : Path
+        The stitched FITS file (+ ECSV, PNG).
+    options : CombineOptions or mapping, optional
+        The ``[combine]`` options (used here: ``scale_bands``,
+        ``spectral_leak``, ``leak_reference``); default: the model's defaults.
+    plot : bool
+        Also draw the PNG plot.
+    **overrides
+        Fields of :class:`~jwstspec.config.CombineOptions` replacing those of ``options``.
+    """
     from jwstspec.combine import stitch_files
 
+    o = CombineOptions.resolve(options, overrides)
     output = Path(output)
     inputs = [Path(s) for s in spectra]
     notes: list[str] = []
     extra: dict[str, Any] = {}
-    if spectral_leak:
-        inputs, leak_notes, corrected = _apply_spectral_leak(inputs, leak_reference)
+    if o.spectral_leak:
+        inputs, leak_notes, corrected = _apply_spectral_leak(inputs, str(o.leak_reference) if o.leak_reference else None)
         notes += leak_notes
         if corrected is not None:
             extra["leak_corrected"] = str(corrected)
-    stitch_files(inputs, output, scale=scale, plot=output.with_suffix(".png"), ecsv=True)
+    stitch_files(inputs, output, scale=o.scale_bands, plot=output.with_suffix(".png") if plot else None, ecsv=True)
     return _record(output, {"notes": notes, "n_inputs": len(inputs), **extra})
 
 

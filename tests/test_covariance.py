@@ -206,7 +206,6 @@ def test_bad_mode_is_an_option_error(correlated_file, tmp_path: Path) -> None:
 def test_cli_and_config_pass_the_mode(correlated_file, tmp_path: Path) -> None:
     import argparse
 
-    from flows.pipeline import extraction_options
     from jwstspec.commands import extract as command
     from jwstspec.config import ExtractionOptions
 
@@ -221,5 +220,3 @@ def test_cli_and_config_pass_the_mode(correlated_file, tmp_path: Path) -> None:
     assert ExtractionOptions().covariance == "auto"
     with pytest.raises(ValueError):
         ExtractionOptions(covariance="full")
-    cfg = type("C", (), {"extract": ExtractionOptions(covariance="none")})()
-    assert extraction_options(cfg)["covariance"] == "none"

@@ -5,45 +5,35 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from jwstspec.errors import OptionError
+from jwstspec.commands.options import add_option_arguments, given_options
+from jwstspec.config import CombineOptions
 
 HELP = "Clean and combine dither spectra (EXTRACT1D files), or stitch bands with --stitch."
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("spectra", nargs="+", help="EXTRACT1D spectra (one per dither, or one per band with --stitch)")
-    parser.add_argument("--clip-sigma", type=float, default=5.0, help="flagging threshold (default 5)")
-    parser.add_argument("--window", type=int, default=10, help="half-width of the running median (default 10)")
-    parser.add_argument("--mask-range", nargs=2, type=float, action="append", default=[], metavar=("LO", "HI"),
-                        help="wavelength range (um) to mask in every dither (repeatable)")
-    parser.add_argument("--rescale-errors", action="store_true",
-                        help="multiply the combined errors by the dithers' measured excess scatter (ERRSCALE)")
     parser.add_argument("--stitch", action="store_true", help="stitch different bands instead of combining dithers")
-    parser.add_argument("--scale", action="store_true", help="with --stitch: scale each band to its neighbour")
+    add_option_arguments(parser, CombineOptions)  # one flag per field of the model: --clip-sigma, --window, ...
     parser.add_argument("--no-plot", action="store_true", help="do not write the PNG plot")
     parser.add_argument("--output", required=True, help="output EXTRACT1D FITS file (an .ecsv is written beside it)")
 
 
 def run(args: argparse.Namespace) -> int:
-    from jwstspec.combine import combine_files, stitch_files
+    from astropy.io import fits
 
-    if args.clip_sigma <= 0:
-        raise OptionError("--clip-sigma", "must be positive")
-    if args.window < 1:
-        raise OptionError("--window", "must be at least 1")
-    for lo, hi in args.mask_range:
-        if not lo < hi:
-            raise OptionError("--mask-range", f"{lo} {hi}: lower bound must be below upper bound")
+    from jwstspec.products import combine_band, stitch_bands
+    from jwstspec.spectrum import read_spectrum
+
+    options = CombineOptions.resolve(overrides=given_options(CombineOptions, args))
     out = Path(args.output)
-    plot = None if args.no_plot else out.with_suffix(".png")
+    inputs = [Path(s) for s in args.spectra]
     if args.stitch:
-        spec = stitch_files([Path(s) for s in args.spectra], out, scale=args.scale, plot=plot)
-        print(f"{out}: {len(spec)} points from {len(args.spectra)} bands")
+        record = stitch_bands(inputs, out, options, plot=not args.no_plot)
+        print(f"{out}: {len(read_spectrum(out))} points from {len(args.spectra)} bands")
         return 0
-    result = combine_files([Path(s) for s in args.spectra], out, window_half=args.window, clip_sigma=args.clip_sigma,
-                           mask_ranges=[tuple(r) for r in args.mask_range], plot=plot,
-                           rescale_errors=args.rescale_errors)
-    flagged = sum(int(f.sum()) for f in result.flags)
-    notes = f" ({'; '.join(result.notes)})" if result.notes else ""
-    print(f"{out}: {len(result.combined)} points from {len(args.spectra)} spectra, {flagged} points flagged{notes}")
+    record = combine_band(inputs, out, options, plot=not args.no_plot)
+    flagged = int(fits.getdata(out, "DITHERS")["FLAGGED"].sum())  # the points the cleaning left out, as written
+    notes = f" ({'; '.join(record['notes'])})" if record["notes"] else ""
+    print(f"{out}: {len(read_spectrum(out))} points from {len(args.spectra)} spectra, {flagged} points flagged{notes}")
     return 0

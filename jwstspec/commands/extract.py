@@ -4,32 +4,16 @@ from __future__ import annotations
 
 import argparse
 
-from jwstspec.errors import OptionError
+from jwstspec.commands.options import add_option_arguments, given_options
+from jwstspec.config import ExtractionOptions
 
 HELP = "Extract the 1-D spectrum of a point source from an s3d cube or s2d slit image (EXTRACT1D FITS out)."
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("input", help="s3d cube (IFUCubeModel) or s2d slit image (SlitModel / MultiSlitModel)")
-    parser.add_argument("--method", choices=["aperture", "box", "annulus", "psf"], default="aperture")
-    parser.add_argument("--radius", default="3px", help="aperture radius: arcsec, or pixels with a px suffix (default 3px)")
-    parser.add_argument("--annulus-radii", nargs=2, metavar=("RIN", "ROUT"), help="annular extraction region (method annulus)")
-    parser.add_argument("--bkg-annulus", nargs=2, metavar=("RIN", "ROUT"), default=["10px", "12px"], help="background annulus")
-    parser.add_argument("--window", type=int, default=10, help="half-width in slices of the empirical-profile window")
-    centre = parser.add_mutually_exclusive_group()
-    centre.add_argument("--center", nargs=2, type=float, metavar=("X", "Y"), help="fixed centre, 0-based pixels")
-    centre.add_argument("--center-radec", nargs=2, type=float, metavar=("RA", "DEC"), help="fixed centre, degrees")
-    parser.add_argument("--center-offset", nargs=2, type=float, metavar=("DX", "DY"), help="offset from the centroid, pixels")
-    parser.add_argument("--no-background", action="store_true", help="do not subtract a background")
-    parser.add_argument("--fit-background", action="store_true",
-                        help="psf: fit a constant background with the PSF in each slice")
-    parser.add_argument("--clip-sigma", type=float, default=5.0, help="outlier threshold")
+    add_option_arguments(parser, ExtractionOptions)  # one flag per field of the model: --method, --radius, ...
     parser.add_argument("--slit-name", help="s2d MultiSlit products: extract only this slit (default: every slit)")
-    parser.add_argument("--save-cleaned", action="store_true",
-                        help="s3d only: also write the cube with its replaced voxels filled (<output stem>_cleaned_s3d.fits)")
-    parser.add_argument("--covariance", choices=["auto", "none"], default="auto",
-                        help="auto inflates the errors by the measured spatial noise correlation (s3d: between spaxels, "
-                             "s2d: along the slit; header ERRCOV); none treats pixels as independent, as jwst does (default auto)")
     parser.add_argument("--ecsv", action="store_true", help="also write the spectrum as ECSV")
     parser.add_argument("--output", required=True, help="output EXTRACT1D FITS file")
 
@@ -37,28 +21,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from jwstspec.extract import extract_file
 
-    if args.window < 1:
-        raise OptionError("--window", "must be at least 1", args.input)
-    if args.clip_sigma <= 0:
-        raise OptionError("--clip-sigma", "must be positive", args.input)
-    result = extract_file(
-        args.input,
-        args.output,
-        method=args.method,
-        radius=args.radius,
-        annulus_radii=tuple(args.annulus_radii) if args.annulus_radii else None,
-        bkg_annulus=tuple(args.bkg_annulus),
-        background=not args.no_background,
-        window=args.window,
-        clip_sigma=args.clip_sigma,
-        center=tuple(args.center) if args.center else None,
-        center_radec=tuple(args.center_radec) if args.center_radec else None,
-        center_offset=tuple(args.center_offset) if args.center_offset else None,
-        slit_name=getattr(args, "slit_name", None),
-        save_cleaned=args.save_cleaned,
-        fit_background=args.fit_background,
-        covariance=getattr(args, "covariance", "auto"),
-    )
+    result = extract_file(args.input, args.output, slit_name=args.slit_name,
+                          **given_options(ExtractionOptions, args))
     spectra = result.spectra or [result.spectrum]
     if args.ecsv:
         for path, spec in zip(result.paths, spectra):

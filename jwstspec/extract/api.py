@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import dataclasses
 import time
+import typing
 import warnings
+from collections.abc import Mapping
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from jwstspec.config import parse_length as _parse_length
+from jwstspec.config import ExtractionOptions, parse_length
 from jwstspec.errors import InputFileError, OptionError, require_file
 from jwstspec.extract.aperture import annulus_mask, annulus_weights, box_weights, circle_weights, weighted_sum
 from jwstspec.extract.centering import binned_images, centroid_track, smooth_track
@@ -19,23 +21,16 @@ from jwstspec.extract.covariance import Correlation, estimate_correlation, infla
 from jwstspec.extract.outliers import flag_outliers, local_profile
 from jwstspec.extract.psf import amplitude_weights, psf_fit
 from jwstspec.extract.reading import Cube, Slit, read_cube, read_slits
+from jwstspec.length import Length
 from jwstspec.spectrum import DQ_FLAGS, Spectrum
 
 __all__ = ["COVARIANCE_MODES", "METHODS", "ExtractResult", "extract_file", "parse_length"]
 
-METHODS = ("aperture", "box", "annulus", "psf")
+METHODS: tuple[str, ...] = typing.get_args(ExtractionOptions.model_fields["method"].annotation)
 SLIT_METHODS = ("aperture", "psf")
-COVARIANCE_MODES = ("auto", "none")
+COVARIANCE_MODES: tuple[str, ...] = typing.get_args(ExtractionOptions.model_fields["covariance"].annotation)
 #: Pixels beyond the extraction region (plus the centre's drift) that count as sky when there is no annulus.
 SKY_MARGIN = 3.0
-
-
-def parse_length(value: Any) -> tuple[float, str]:
-    """``0.3`` -> (0.3, "arcsec"); ``"3px"`` -> (3.0, "px"); garbage -> OptionError."""
-    try:
-        return _parse_length(value)
-    except ValueError as exc:
-        raise OptionError("length", str(exc)) from None
 
 
 @dataclasses.dataclass
@@ -51,21 +46,29 @@ class ExtractResult:
     spectra: list[Spectrum] = dataclasses.field(default_factory=list)
 
 
-def _to_pixels(value: Any, pixel_arcsec: float, option: str, path: Path) -> float:
-    try:
-        number, unit = _parse_length(value)
-    except ValueError as exc:
-        raise OptionError(option, str(exc), path) from None
-    return number if unit == "px" else number / pixel_arcsec
-
-
-def _pair(value: Any, pixel_arcsec: float, option: str, path: Path) -> tuple[float, float]:
-    if value is None or len(value) != 2:
-        raise OptionError(option, "needs two radii RIN ROUT", path)
-    rin, rout = (_to_pixels(v, pixel_arcsec, option, path) for v in value)
+def _pair(value: tuple[Length, Length], pixel_arcsec: float, option: str, path: Path) -> tuple[float, float]:
+    rin, rout = (v.pixels(pixel_arcsec) for v in value)
     if not rin < rout:
         raise OptionError(option, f"inner radius {rin:g} px must be below outer radius {rout:g} px", path)
     return rin, rout
+
+
+@dataclasses.dataclass
+class CleanedRegion:
+    """What ``save_cleaned`` writes into the copy of a cube: the replaced voxels of the extraction region."""
+
+    box: tuple[slice, slice]  #: (y, x) slices of the bounding box of the extraction region in the cube
+    replaced: np.ndarray  #: (nw, ny, nx) of the box: voxels replaced (outliers and DQ-bad voxels of the region)
+    values: np.ndarray  #: (nw, ny, nx) of the box: the value used for them (scaled profile + background, MJy/sr)
+
+
+@dataclasses.dataclass
+class SourceExtraction:
+    """One source extracted from one cube or slit (nothing written yet)."""
+
+    spectrum: Spectrum
+    n_replaced: int  #: voxels / pixels replaced by the scaled profile, all slices
+    cleaned: CleanedRegion | None = None  #: cubes only
 
 
 def _background(flux: np.ndarray, valid: np.ndarray, mask: np.ndarray, clip: float) -> tuple[np.ndarray, np.ndarray]:
@@ -89,9 +92,30 @@ def _background(flux: np.ndarray, valid: np.ndarray, mask: np.ndarray, clip: flo
     return np.where(np.isfinite(bkg), bkg, 0.0), np.where(np.isfinite(var), var, 0.0)
 
 
+@dataclasses.dataclass
+class SliceExtraction:
+    """What the extraction core measured, slice by slice (arrays of length nw unless noted).
+
+    Fluxes are in the input's units summed over pixels (e.g. MJy/sr x pixels);
+    :func:`_spectrum` converts them to Jy.
+    """
+
+    value: np.ndarray  #: source flux (NaN where the fit failed)
+    error: np.ndarray  #: its 1-sigma error (correlated noise included when measured)
+    background: np.ndarray  #: background under the extraction region (level x area)
+    area: np.ndarray  #: pixels of the extraction region (fractional pixels counted)
+    replaced_frac: np.ndarray  #: fraction of the region's pixels replaced by the scaled profile
+    n_replaced: np.ndarray  #: number of those pixels
+    nodata: np.ndarray  #: no usable value (half the region replaced, or no fit)
+    box: tuple[slice, slice]  #: (y, x) bounding box of the extraction region in the arrays given
+    replaced: np.ndarray  #: (nw, ny, nx) of the box: pixels replaced (outliers, DQ-bad)
+    model: np.ndarray  #: (nw, ny, nx) of the box: scaled profile + background, what replaced them
+    errcov: np.ndarray  #: error factor of the source from the noise correlation (1: independent pixels)
+    errcov_bkg: np.ndarray  #: the same for the background estimate
+
+
 def _core(flux: np.ndarray, err: np.ndarray, valid: np.ndarray, weights: np.ndarray, bkg_mask: np.ndarray | None,
-          method: str, window: int, clip_sigma: float, bkg_clip_sigma: float,
-          fit_background: bool = False, rho: np.ndarray | None = None) -> dict[str, np.ndarray]:
+          o: ExtractionOptions, rho: np.ndarray | None = None) -> SliceExtraction:
     """Background, profile, outliers and the chosen method on (nw, ny, nx) arrays; all slices at once.
 
     ``rho``: spatial noise correlation kernel (:mod:`.covariance`); the
@@ -99,12 +123,13 @@ def _core(flux: np.ndarray, err: np.ndarray, valid: np.ndarray, weights: np.ndar
     (``errcov``, ``errcov_bkg`` in the result), None for independent voxels.
     """
     nw = flux.shape[0]
+    method, window, fit_background = o.method, o.window, o.fit_background
     if bkg_mask is None and fit_background:
         # no background region: the pixels of the crop outside the extraction region give the level the
         # empirical profile is built on; the fit below then adds a constant to it
         bkg_mask = weights == 0
     if bkg_mask is not None:
-        bkg, bkg_var = _background(flux, valid, bkg_mask, bkg_clip_sigma)
+        bkg, bkg_var = _background(flux, valid, bkg_mask, o.bkg_clip_sigma)
     else:
         bkg, bkg_var = np.zeros(nw), np.zeros(nw)
     errcov_bkg = np.ones(nw)
@@ -125,7 +150,7 @@ def _core(flux: np.ndarray, err: np.ndarray, valid: np.ndarray, weights: np.ndar
     errf = np.where(np.isfinite(errf), errf, np.nan_to_num(typical, nan=np.inf)[:, None, None])
     profile = local_profile(sub, valid, weights, window)
     region = weights > 0
-    outlier, amp = flag_outliers(sub, valid, errf, profile, region, clip_sigma)
+    outlier, amp = flag_outliers(sub, valid, errf, profile, region, o.clip_sigma)
     good = valid & ~outlier
     region3 = np.broadcast_to(region, flux.shape)
     replaced = ~good & region3
@@ -151,34 +176,34 @@ def _core(flux: np.ndarray, err: np.ndarray, valid: np.ndarray, weights: np.ndar
         value_err = np.sqrt(var)
     frac = n_rep / np.maximum(n_region, 1)
     nodata = (frac >= 0.5) | ~np.isfinite(value) | ~np.isfinite(amp) | ((good & region3).sum(axis=(1, 2)) == 0)
-    return {"value": value, "error": value_err, "bkg": bkg * area, "area": area, "frac": frac, "n_rep": n_rep,
-            "nodata": nodata, "box": (ys, xs), "replaced": replaced, "errcov": errcov, "errcov_bkg": errcov_bkg,
-            "model": amp[:, None, None] * profile + bkg[:, None, None]}
+    return SliceExtraction(value=value, error=value_err, background=bkg * area, area=area, replaced_frac=frac,
+                           n_replaced=n_rep, nodata=nodata, box=(ys, xs), replaced=replaced,
+                           model=amp[:, None, None] * profile + bkg[:, None, None], errcov=errcov, errcov_bkg=errcov_bkg)
 
 
-def _spectrum(out: dict[str, np.ndarray], wave: np.ndarray, to_jy: float, x: np.ndarray, y: np.ndarray,
+def _spectrum(out: SliceExtraction, wave: np.ndarray, to_jy: float, x: np.ndarray, y: np.ndarray,
               meta: dict[str, Any]) -> Spectrum:
-    nodata = out["nodata"]
-    dq = np.where(nodata, DQ_FLAGS["NO_DATA"], 0) | np.where((out["n_rep"] > 0) & ~nodata, DQ_FLAGS["OUTLIER_REPLACED"], 0)
+    nodata = out.nodata
+    dq = np.where(nodata, DQ_FLAGS["NO_DATA"], 0) | np.where((out.n_replaced > 0) & ~nodata, DQ_FLAGS["OUTLIER_REPLACED"], 0)
     return Spectrum(
-        wave, np.where(nodata, np.nan, out["value"] * to_jy), np.where(nodata, np.nan, out["error"] * to_jy),
-        background=out["bkg"] * to_jy, dq=dq, npixels=out["area"], x_center=x, y_center=y,
-        replaced_frac=out["frac"], meta=meta,
+        wave, np.where(nodata, np.nan, out.value * to_jy), np.where(nodata, np.nan, out.error * to_jy),
+        background=out.background * to_jy, dq=dq, npixels=out.area, x_center=x, y_center=y,
+        replaced_frac=out.replaced_frac, meta=meta,
     )
 
 
-def _covariance_meta(mode: str, corr: Correlation, out: dict[str, np.ndarray]) -> dict[str, Any]:
+def _covariance_meta(mode: str, corr: Correlation, out: SliceExtraction) -> dict[str, Any]:
     """``COVMODE``, ``ERRCOV`` (median error factor), ``ERRCOVBK``, ``COVRHOX/Y/L`` and ``COVNOTE`` (why none).
 
     Slit images: ``COVRHOY`` is the correlation along the slit (``COVRHOX`` 0: one column).
     """
-    use = ~out["nodata"]
+    use = ~out.nodata
 
     def med(values: np.ndarray) -> float:
         v = values[use] if use.any() else values
         return round(float(np.median(v)), 4) if len(v) else 1.0
 
-    meta: dict[str, Any] = {"COVMODE": mode, "ERRCOV": med(out["errcov"]), "ERRCOVBK": med(out["errcov_bkg"])}
+    meta: dict[str, Any] = {"COVMODE": mode, "ERRCOV": med(out.errcov), "ERRCOVBK": med(out.errcov_bkg)}
     if corr.ok:
         meta.update(COVRHOX=round(corr.rho_x, 4), COVRHOY=round(corr.rho_y, 4))
         if np.isfinite(corr.rho_wave):
@@ -205,22 +230,10 @@ def _is_slit_file(path: Path) -> bool:
 def extract_file(
     input_path: str | Path,
     output_path: str | Path,
+    options: ExtractionOptions | Mapping[str, Any] | None = None,
     *,
-    method: str = "aperture",
-    radius: Any = "3px",
-    annulus_radii: Any = None,
-    bkg_annulus: Any = ("10px", "12px"),
-    background: bool = True,
-    window: int = 10,
-    clip_sigma: float = 5.0,
-    bkg_clip_sigma: float = 5.0,
-    center: tuple[float, float] | None = None,
-    center_radec: tuple[float, float] | None = None,
-    center_offset: tuple[float, float] | None = None,
     slit_name: str | None = None,
-    save_cleaned: bool = False,
-    fit_background: bool = False,
-    covariance: str = "auto",
+    **overrides: Any,
 ) -> ExtractResult:
     """Extract the 1-D spectrum of a point source from an s3d cube or s2d slit image.
 
@@ -231,120 +244,107 @@ def extract_file(
     output_path : str or Path
         EXTRACT1D FITS file; for several slits one file per slit
         (``<stem>_<slit><suffix>``).
-    method : {"aperture", "box", "annulus", "psf"}
-        Extraction method (slits: aperture or psf).
-    radius : float or str
-        Aperture radius / box half-side / PSF normalisation radius; arcsec, or ``"3px"``.
-    annulus_radii : pair, optional
-        Inner and outer radius of the ``annulus`` extraction region.
-    bkg_annulus : pair
-        Background annulus (IFU) or the distances of the side regions from the trace (slit).
-    background : bool
-        Subtract the sigma-clipped background.
-    window : int
-        Half-width, in slices, of the empirical-profile window.
-    clip_sigma, bkg_clip_sigma : float
-        Outlier threshold against the scaled profile; background clipping.
-    center, center_radec, center_offset : pair, optional
-        Fixed centre in pixels (x, y; slits: ``(y, _)`` or y in the first element),
-        in RA/Dec degrees, or an offset from the centroid track.
+    options : ExtractionOptions or mapping, optional
+        The ``[extract]`` section of a configuration (or its
+        :meth:`~jwstspec.config.OptionSet.library_options` dump); errors
+        name its keys (``[extract] radius``).  Default: the model's defaults.
     slit_name : str, optional
         Extract only this slit of a MultiSlit product.
-    fit_background : bool
-        ``psf`` only: fit a constant background with the PSF amplitude in
-        each slice (on top of the annulus/side-region estimate when
-        ``background``), instead of relying on the subtracted estimate alone.
-    save_cleaned : bool
-        Cubes: also write the cube with its replaced voxels filled
-        (:func:`write_cleaned_cube`, :func:`cleaned_cube_path`).  Slit
-        images: not available (an :class:`OptionError`).
-    covariance : {"auto", "none"}
-        Cubes: ``auto`` estimates the spatial noise correlation of the
-        drizzled cube from its sky voxels (background annulus, or the field
-        beyond the extraction region) and inflates the source and background
-        variances by it (:mod:`jwstspec.extract.covariance`; all methods, psf
-        with its least-squares weights); ``none`` treats voxels as
-        independent, as jwst does.  The median factor is written as
-        ``ERRCOV`` (``COVRHOX``/``COVRHOY``: correlation one spaxel apart in
-        x/y, ``COVRHOL``: adjacent slices).  Slit images: the correlation
-        along the slit, from the background rows (or the rows beyond the
-        trace), in ``COVRHOY``.
+    **overrides
+        Any field of :class:`~jwstspec.config.ExtractionOptions`, replacing
+        the value of ``options``; errors name them by their command-line
+        flag (``--radius``).  Their meanings and defaults are the model's
+        field descriptions (``jwstspec extract --help`` lists them).
+
+    Returns
+    -------
+    ExtractResult
+        The written file(s), their spectra, counts and the time taken.
+
+    Raises
+    ------
+    OptionError
+        An invalid option or one the product cannot take (a region leaving
+        the field, a slit-image method, ...), named as the user wrote it.
+    InputFileError
+        A missing or unusable input file.
+
+    Notes
+    -----
+    How the product shapes the options:
+
+    * slit images take ``aperture`` or ``psf``; ``center`` is the trace row
+      (the last of the pair), ``center_offset`` its last element;
+      ``center_radec`` and ``save_cleaned`` are cubes only;
+    * ``save_cleaned`` writes the cube with its replaced voxels filled
+      (:func:`write_cleaned_cube`, :func:`cleaned_cube_path`);
+    * ``covariance = "auto"`` estimates the noise correlation of the
+      resampled product from its sky pixels (background annulus or side
+      rows, else the field beyond the extraction region) and inflates the
+      source and background variances by it
+      (:mod:`jwstspec.extract.covariance`); the median factor is written as
+      ``ERRCOV`` (``COVRHOX``/``COVRHOY``: correlation one pixel apart in
+      x/y, ``COVRHOL``: adjacent slices).  ``"none"`` treats pixels as
+      independent, as jwst does.
     """
     t0 = time.perf_counter()
-    if method not in METHODS:
-        raise OptionError("--method", f"{method!r} is not one of {', '.join(METHODS)}")
-    if clip_sigma is None or not clip_sigma > 0:
-        raise OptionError("--clip-sigma", "must be positive", input_path)
-    if int(window) < 1:
-        raise OptionError("--window", "must be at least 1", input_path)
-    if fit_background and method != "psf":
-        raise OptionError("--fit-background", f"fits a background with the PSF: method psf only, not {method!r}", input_path)
-    if covariance not in COVARIANCE_MODES:
-        raise OptionError("--covariance", f"{covariance!r} is not one of {', '.join(COVARIANCE_MODES)}", input_path)
+    o = ExtractionOptions.resolve(options, overrides, path=input_path)
     path = require_file(input_path)
     if _is_slit_file(path):
-        if center_radec is not None:
-            raise OptionError("--center-radec", "not available for slit images (use --center with the row)", path)
-        if method not in SLIT_METHODS:
-            raise OptionError("--method", f"{method!r} is not available for slit images (use aperture or psf)", path)
-        if save_cleaned:
-            raise OptionError("save_cleaned", "a cleaned product is written for s3d cubes only, not for slit images", path)
-        return _extract_slits(path, Path(output_path), t0, method=method, radius=radius, bkg_annulus=bkg_annulus,
-                              background=background, window=int(window), clip_sigma=clip_sigma,
-                              bkg_clip_sigma=bkg_clip_sigma, center=center, center_offset=center_offset,
-                              slit_name=slit_name, fit_background=fit_background, covariance=covariance)
+        if o.center_radec is not None:
+            raise OptionError(o.option_name("center_radec"), "not available for slit images (use --center with the row)", path)
+        if o.method not in SLIT_METHODS:
+            raise OptionError(o.option_name("method"), f"{o.method!r} is not available for slit images (use aperture or psf)", path)
+        if o.save_cleaned:
+            raise OptionError(o.option_name("save_cleaned"), "a cleaned product is written for s3d cubes only, not for slit images", path)
+        return _extract_slits(path, Path(output_path), t0, o, slit_name)
     cube = read_cube(path)
-    spec, n_rep, cleaned = _extract_cube(cube, method=method, radius=radius, annulus_radii=annulus_radii,
-                                         bkg_annulus=bkg_annulus, background=background, window=int(window),
-                                         clip_sigma=clip_sigma, bkg_clip_sigma=bkg_clip_sigma, center=center,
-                                         center_radec=center_radec, center_offset=center_offset,
-                                         fit_background=fit_background, covariance=covariance)
-    if save_cleaned:
-        write_cleaned_cube(path, cleaned_cube_path(Path(output_path)), *cleaned)
+    extraction = _extract_cube(cube, o)
+    if o.save_cleaned:
+        c = extraction.cleaned
+        write_cleaned_cube(path, cleaned_cube_path(Path(output_path)), c.box, c.replaced, c.values)
+    spec = extraction.spectrum
     out = spec.write_fits(Path(output_path))
-    return ExtractResult(out, [out], len(spec), n_rep, time.perf_counter() - t0, spec, [spec])
+    return ExtractResult(out, [out], len(spec), extraction.n_replaced, time.perf_counter() - t0, spec, [spec])
 
 
-def _extract_cube(cube: Cube, *, method: str, radius: Any, annulus_radii: Any, bkg_annulus: Any, background: bool,
-                  window: int, clip_sigma: float, bkg_clip_sigma: float, center: Any, center_radec: Any,
-                  center_offset: Any, fit_background: bool = False,
-                  covariance: str = "auto") -> tuple[Spectrum, int, tuple[tuple[slice, slice], np.ndarray, np.ndarray]]:
+def _extract_cube(cube: Cube, o: ExtractionOptions) -> SourceExtraction:
+    """The spectrum of the point source in ``cube`` with the options ``o`` (nothing written)."""
     nw, ny, nx = cube.flux.shape
     p = cube.path
-    r = _to_pixels(radius, cube.pixel_arcsec, "--radius", p)
-    rin, rout = _pair(bkg_annulus, cube.pixel_arcsec, "--bkg-annulus", p) if background else (0.0, 0.0)
-    if method == "annulus":
-        if annulus_radii is None:
-            raise OptionError("--annulus-radii", "method annulus needs --annulus-radii RIN ROUT", p)
-        ain, aout = _pair(annulus_radii, cube.pixel_arcsec, "--annulus-radii", p)
+    method, window, background, name = o.method, o.window, o.background, o.option_name
+    r = o.radius.pixels(cube.pixel_arcsec)
+    rin, rout = _pair(o.bkg_annulus, cube.pixel_arcsec, name("bkg_annulus"), p) if background else (0.0, 0.0)
+    if method == "annulus":  # (the model requires annulus_radii with method annulus)
+        ain, aout = _pair(o.annulus_radii, cube.pixel_arcsec, name("annulus_radii"), p)
     if 2 * window + 1 > nw:
-        raise OptionError("--window", f"window of {2 * window + 1} slices is wider than the cube ({nw} slices)", p)
+        raise OptionError(name("window"), f"window of {2 * window + 1} slices is wider than the cube ({nw} slices)", p)
     valid = ~(cube.dq & 1).astype(bool) & np.isfinite(cube.flux)
     if not (np.isfinite(cube.err) & valid).any():
         raise InputFileError(p, "no usable ERR (or VAR_*) array")
     # ---- centre of every slice
-    if center_radec is not None:
+    if o.center_radec is not None:
         wmid = float(np.nanmedian(cube.wavelength))
-        cx0, cy0 = cube.world_to_pixel(float(center_radec[0]), float(center_radec[1]), wmid)
-        cx, cy, mode, option = np.full(nw, cx0), np.full(nw, cy0), "radec", "--center-radec"
-    elif center is not None:
-        cx, cy, mode, option = np.full(nw, float(center[0])), np.full(nw, float(center[1])), "fixed", "--center"
+        cx0, cy0 = cube.world_to_pixel(float(o.center_radec[0]), float(o.center_radec[1]), wmid)
+        cx, cy, mode, option = np.full(nw, cx0), np.full(nw, cy0), "radec", "center_radec"
+    elif o.center is not None:
+        cx, cy, mode, option = np.full(nw, float(o.center[0])), np.full(nw, float(o.center[1])), "fixed", "center"
     else:
         cx, cy = centroid_track(cube.flux, valid)
-        mode, option = "centroid", "--center"
-        if center_offset is not None:
-            cx, cy, mode, option = cx + center_offset[0], cy + center_offset[1], "offset", "--center-offset"
+        mode, option = "centroid", "center"
+        if o.center_offset is not None:
+            cx, cy, mode, option = cx + o.center_offset[0], cy + o.center_offset[1], "offset", "center_offset"
     if not (np.all(np.isfinite(cx)) and np.all((cx >= 0) & (cx < nx) & (cy >= 0) & (cy < ny))):
-        raise OptionError(option, f"centre ({np.nanmedian(cx):.2f}, {np.nanmedian(cy):.2f}) is outside the {nx}x{ny} field", p)
+        raise OptionError(name(option), f"centre ({np.nanmedian(cx):.2f}, {np.nanmedian(cy):.2f}) is outside the {nx}x{ny} field", p)
     extent = {"aperture": r, "psf": r, "box": r + 0.5, "annulus": aout if method == "annulus" else r}[method]
     # the extraction region must stay inside the field in every slice
     if min(cx.min(), cy.min()) - extent < -0.5 or cx.max() + extent > nx - 0.5 or cy.max() + extent > ny - 0.5:
-        raise OptionError("--annulus-radii" if method == "annulus" else "--radius",
+        raise OptionError(name("annulus_radii" if method == "annulus" else "radius"),
                           f"region of radius {extent:g} px around ({np.median(cx):.1f}, {np.median(cy):.1f}) leaves the {nx}x{ny} field", p)
     if background:  # at least 90 % of the background annulus inside the field (at the median centre)
         inside = annulus_mask((ny, nx), np.median(cx), np.median(cy), rin, rout).sum()
         if inside < 0.9 * np.pi * (rout**2 - rin**2) - 2 * np.pi * rout * 0.5:
-            raise OptionError("--bkg-annulus", f"background annulus {rin:g}-{rout:g} px around ({np.median(cx):.1f}, {np.median(cy):.1f}) leaves the {nx}x{ny} field", p)
+            raise OptionError(name("bkg_annulus"), f"background annulus {rin:g}-{rout:g} px around ({np.median(cx):.1f}, {np.median(cy):.1f}) leaves the {nx}x{ny} field", p)
     # ---- work on the part of the field the regions use (every slice): memory and time scale with it
     reach = max(extent, rout if background else 0.0) + 1.5
     y0, y1 = max(int(np.floor(cy.min() - reach)), 0), min(int(np.ceil(cy.max() + reach)) + 1, ny)
@@ -361,7 +361,7 @@ def _extract_cube(cube: Cube, *, method: str, radius: Any, annulus_radii: Any, b
         weights = circle_weights(shape, cxl, cyl, r)
     bkg_mask = annulus_mask(shape, cxl, cyl, rin, rout) if background else None
     # ---- spatial noise correlation of the drizzled cube, from sky voxels
-    if covariance == "none":
+    if o.covariance == "none":
         corr = white(reason="covariance none: voxels independent")
     elif bkg_mask is not None:
         corr = estimate_correlation(flux, err, valid, bkg_mask)
@@ -371,16 +371,17 @@ def _extract_cube(cube: Cube, *, method: str, radius: Any, annulus_radii: Any, b
         yy, xx = np.mgrid[0:ny, 0:nx]
         far = extent * (np.sqrt(2.0) if method == "box" else 1.0) + drift + SKY_MARGIN
         corr = estimate_correlation(cube.flux, cube.err, valid_field, np.hypot(xx - mx, yy - my) > far)
-    out = _core(flux, err, valid, weights, bkg_mask, method, window, clip_sigma, bkg_clip_sigma, fit_background,
-                rho=corr.rho if corr.ok else None)
+    out = _core(flux, err, valid, weights, bkg_mask, o, rho=corr.rho if corr.ok else None)
     meta = {**cube.meta, "METHOD": method, "RADIUS": r, "PIXSCALE": cube.pixel_arcsec, "BKGIN": rin, "BKGOUT": rout,
             "ANNIN": ain if method == "annulus" else 0.0, "ANNOUT": aout if method == "annulus" else 0.0,
-            "WINDOW": window, "CLIPSIG": clip_sigma, "FITBKG": fit_background, "CENTMODE": mode, "SRCFILE": p.name,
-            **_covariance_meta(covariance, corr, out), **_versions()}
-    ys, xs = out["box"]
+            "WINDOW": window, "CLIPSIG": o.clip_sigma, "FITBKG": o.fit_background, "CENTMODE": mode, "SRCFILE": p.name,
+            **_covariance_meta(o.covariance, corr, out), **_versions()}
+    ys, xs = out.box
     box = (slice(y0 + ys.start, y0 + ys.stop), slice(x0 + xs.start, x0 + xs.stop))
-    cleaned = (box, out["replaced"], out["model"])
-    return _spectrum(out, cube.wavelength, 1e6 * cube.pixel_sr, cx, cy, meta), int(out["n_rep"].sum()), cleaned
+    return SourceExtraction(_spectrum(out, cube.wavelength, 1e6 * cube.pixel_sr, cx, cy, meta), int(out.n_replaced.sum()),
+                            CleanedRegion(box, out.replaced, out.model))
+
+
 
 
 def cleaned_cube_path(output: Path) -> Path:
@@ -442,64 +443,57 @@ def _band(n: int, c: np.ndarray, lo: float, hi: float) -> np.ndarray:
     return np.clip(np.minimum(rows[None] + 0.5, b) - np.maximum(rows[None] - 0.5, a), 0.0, 1.0)
 
 
-def _extract_slits(path: Path, output: Path, t0: float, *, method: str, radius: Any, bkg_annulus: Any, background: bool,
-                   window: int, clip_sigma: float, bkg_clip_sigma: float, center: Any, center_offset: Any,
-                   slit_name: str | None, fit_background: bool = False, covariance: str = "auto") -> ExtractResult:
-    if method not in SLIT_METHODS:
-        raise OptionError("--method", f"{method!r} is not available for slit images (use aperture or psf)", path)
+def _extract_slits(path: Path, output: Path, t0: float, o: ExtractionOptions, slit_name: str | None) -> ExtractResult:
     slits = read_slits(path, slit_name)
     spectra, paths, n_total = [], [], 0
     for slit in slits:  # one extraction per slit
-        spec, n_rep = _extract_slit(slit, method=method, radius=radius, bkg_annulus=bkg_annulus, background=background,
-                                    window=window, clip_sigma=clip_sigma, bkg_clip_sigma=bkg_clip_sigma, center=center,
-                                    center_offset=center_offset, fit_background=fit_background,
-                                    covariance=covariance)
-        spectra.append(spec)
-        n_total += n_rep
+        extraction = _extract_slit(slit, o)
+        spectra.append(extraction.spectrum)
+        n_total += extraction.n_replaced
     for slit, spec in zip(slits, spectra):  # write only once every slit extracted
         target = output if len(slits) == 1 else output.with_name(f"{output.stem}_{slit.name}{output.suffix}")
         paths.append(spec.write_fits(target))
     return ExtractResult(paths[0], paths, len(spectra[0]), n_total, time.perf_counter() - t0, spectra[0], spectra)
 
 
-def _extract_slit(slit: Slit, *, method: str, radius: Any, bkg_annulus: Any, background: bool, window: int,
-                  clip_sigma: float, bkg_clip_sigma: float, center: Any, center_offset: Any,
-                  fit_background: bool = False, covariance: str = "auto") -> tuple[Spectrum, int]:
+def _extract_slit(slit: Slit, o: ExtractionOptions) -> SourceExtraction:
+    """The spectrum of the point source in one slit with the options ``o`` (nothing written)."""
     ncross, nw = slit.flux.shape
     p = slit.path
+    method, window, background, center, name = o.method, o.window, o.background, o.center, o.option_name
     pixel_arcsec = float(np.degrees(np.sqrt(slit.pixel_sr)) * 3600.0)
-    r = _to_pixels(radius, pixel_arcsec, "--radius", p)
-    rin, rout = _pair(bkg_annulus, pixel_arcsec, "--bkg-annulus", p) if background else (0.0, 0.0)
+    r = o.radius.pixels(pixel_arcsec)
+    rin, rout = _pair(o.bkg_annulus, pixel_arcsec, name("bkg_annulus"), p) if background else (0.0, 0.0)
     if 2 * window + 1 > nw:
-        raise OptionError("--window", f"window of {2 * window + 1} columns is wider than the slit image ({nw})", p)
+        raise OptionError(name("window"), f"window of {2 * window + 1} columns is wider than the slit image ({nw})", p)
     flux = slit.flux.T[:, :, None]  # (nw, ncross, 1): the cube machinery with one spatial column
     err = slit.err.T[:, :, None]
     valid = ~(slit.dq.T[:, :, None] & 1).astype(bool) & np.isfinite(flux)
     if center is not None:
-        yc, mode, option = np.full(nw, float(np.atleast_1d(center)[-1] if np.size(center) > 1 else center[0])), "fixed", "--center"
+        yc, mode, option = np.full(nw, float(np.atleast_1d(center)[-1] if np.size(center) > 1 else center[0])), "fixed", "center"
     else:
-        yc, mode, option = _slit_track(flux, valid), "centroid", "--center"
-        if center_offset is not None:
-            yc, mode, option = yc + float(np.atleast_1d(center_offset)[-1]), "offset", "--center-offset"
+        yc, mode, option = _slit_track(flux, valid), "centroid", "center"
+        if o.center_offset is not None:
+            yc, mode, option = yc + float(np.atleast_1d(o.center_offset)[-1]), "offset", "center_offset"
     if not (np.all(np.isfinite(yc)) and np.all((yc >= 0) & (yc < ncross))):
-        raise OptionError(option, f"trace centre {np.nanmedian(yc):.2f} is outside the {ncross}-pixel slit", p)
-    for size, opt in ((r, "--radius"), (rout if background else 0.0, "--bkg-annulus")):
+        raise OptionError(name(option), f"trace centre {np.nanmedian(yc):.2f} is outside the {ncross}-pixel slit", p)
+    for size, opt in ((r, "radius"), (rout if background else 0.0, "bkg_annulus")):
         if yc.min() - size < -0.5 or yc.max() + size > ncross - 0.5:
-            raise OptionError(opt, f"region of half-width {size:g} px around row {np.median(yc):.1f} leaves the {ncross}-pixel slit", p)
+            raise OptionError(name(opt), f"region of half-width {size:g} px around row {np.median(yc):.1f} leaves the {ncross}-pixel slit", p)
     weights = _band(ncross, yc, -r, r)[:, :, None]
     bkg_mask = None
     if background:
         d = np.abs(np.arange(ncross)[None, :] - yc[:, None])
         bkg_mask = ((d >= rin) & (d <= rout))[:, :, None]
     # ---- noise correlation along the slit (resampled s2d), from the background rows or the rows beyond the trace
-    if covariance == "none":
+    if o.covariance == "none":
         corr = white(reason="covariance none: pixels independent")
     else:
         far = np.abs(np.arange(ncross)[None, :] - yc[:, None]) > r + float(np.ptp(yc)) + SKY_MARGIN
         corr = estimate_correlation(flux, err, valid, bkg_mask if bkg_mask is not None else far[:, :, None])
-    out = _core(flux, err, valid, weights, bkg_mask, method, window, clip_sigma, bkg_clip_sigma, fit_background,
-                rho=corr.rho if corr.ok else None)
+    out = _core(flux, err, valid, weights, bkg_mask, o, rho=corr.rho if corr.ok else None)
     meta = {**slit.meta, "METHOD": method, "RADIUS": r, "PIXSCALE": pixel_arcsec, "BKGIN": rin, "BKGOUT": rout,
-            "WINDOW": window, "CLIPSIG": clip_sigma, "FITBKG": fit_background, "CENTMODE": mode, "SRCFILE": p.name,
-            **_covariance_meta(covariance, corr, out), **_versions()}
-    return _spectrum(out, slit.wavelength, 1e6 * slit.pixel_sr, np.full(nw, np.nan), yc, meta), int(out["n_rep"].sum())
+            "WINDOW": window, "CLIPSIG": o.clip_sigma, "FITBKG": o.fit_background, "CENTMODE": mode, "SRCFILE": p.name,
+            **_covariance_meta(o.covariance, corr, out), **_versions()}
+    return SourceExtraction(_spectrum(out, slit.wavelength, 1e6 * slit.pixel_sr, np.full(nw, np.nan), yc, meta),
+                            int(out.n_replaced.sum()))
