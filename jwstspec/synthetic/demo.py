@@ -77,8 +77,10 @@ def write_references(crds_path: Path, branches: tuple[str, ...] = ("miri", "nirs
     entries = list(write_miri_references(crds_path)) + list(write_lrs_references(crds_path)) if "miri" in branches else []
     if "nirspec" in branches:
         from jwstspec.synthetic.nirspec import write_nirspec_references
+        from jwstspec.synthetic.nirspec_model import write_nirspec_model
 
         entries += list(write_nirspec_references(crds_path))
+        entries += write_nirspec_model(crds_path)  # optical model + Stage 2 calibration (written once per cache)
     write_crds_cache(crds_path, entries, context=CONTEXT)
     return crds_path
 

@@ -1,0 +1,309 @@
+"""Synthetic NIRSpec exposures placed with the synthetic instrument model.
+
+The signal is put where jwst's own WCS says: a first ``assign_wcs`` pass
+(the real step, with the references of
+:mod:`jwstspec.synthetic.nirspec_model` from the local CRDS cache) gives
+every pixel of a slit its wavelength and its position along the slit, and
+the count rate is the injected spectrum divided by the model's photom
+sensitivity, so that the real Stage 2 must give the injected spectrum back
+in physical units:
+
+* point source (fixed slit): ``rate = F_nu(lambda) * P(y) / S(lambda)``
+  with ``S`` = :func:`~jwstspec.synthetic.nirspec_model.sensitivity`
+  (MJy per DN/s) and ``P`` the source's profile along the slit normalised
+  to 1 over each detector column, so photom gives MJy per pixel and the
+  column sum is ``F_nu``;
+* extended source: ``rate = I_nu(lambda) * Omega / S(lambda)`` with
+  ``Omega`` the pixel solid angle of the ``area`` reference, so photom
+  gives ``I_nu`` in MJy/sr.
+
+:func:`rate_model` makes an empty rate image with the metadata jwst
+needs; :func:`fixed_slit_exposure` writes a fixed-slit rate file with a
+known spectrum.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from jwstspec.fileio import atomic_path
+from jwstspec.synthetic import nirspec_model as nm
+
+#: fixed-slit subarrays (DMS, 1-based): only the named slit is opened by jwst
+FS_SUBARRAYS = {"SUBS200A1": (1, 993, 2048, 64)}
+GROUP_TIME = 10.737
+TARGET_RA, TARGET_DEC, ROLL = 53.16, -27.78, 0.0
+
+
+def subarray_of(name: str) -> tuple[int, int, int, int]:
+    """(xstart, ystart, xsize, ysize) of subarray ``name`` (``FULL`` or :data:`FS_SUBARRAYS`)."""
+    if name == "FULL":
+        return 1, 1, nm.NPIX, nm.NPIX
+    try:
+        return FS_SUBARRAYS[name]
+    except KeyError:
+        raise ValueError(f"unknown synthetic NIRSpec subarray {name!r}; known: FULL, {', '.join(FS_SUBARRAYS)}") from None
+
+
+def rate_model(exp_type: str = "NRS_FIXEDSLIT", *, grating: str = "G395H", detector: str = "NRS1",
+               subarray: str = "FULL", fixed_slit: str = "S200A1", source_type: str = "POINT",
+               ra: float = TARGET_RA, dec: float = TARGET_DEC, program: str = "01234", observation: str = "005",
+               exposure: int = 1, nod: int = 1, ngroups: int = 5) -> Any:
+    """An empty NIRSpec rate image (DN/s) with the metadata ``assign_wcs`` and Spec2 read.
+
+    Parameters
+    ----------
+    exp_type : str
+        ``NRS_FIXEDSLIT``, ``NRS_IFU``, ``NRS_MSASPEC`` or ``NRS_BRIGHTOBJ``.
+    grating : str
+        A key of :data:`jwstspec.synthetic.nirspec_model.SETTINGS` (the filter follows).
+    subarray : str
+        ``FULL`` or a name of :data:`FS_SUBARRAYS`.
+    source_type : str
+        ``POINT`` or ``EXTENDED`` (``SRCTYPE``: what ``srctype`` gives the primary slit).
+
+    Returns
+    -------
+    ImageModel or IFUImageModel
+        Zero data, unit errors, ``var_*`` zero; pointing: the target at the
+        aperture reference point (the MSA centre), roll ``ROLL``.
+    """
+    from stdatamodels.jwst.datamodels import IFUImageModel, ImageModel
+
+    setting = nm.SETTINGS[grating]
+    xstart, ystart, xsize, ysize = subarray_of(subarray)
+    shape = (ysize, xsize)
+    cls = IFUImageModel if exp_type == "NRS_IFU" else ImageModel
+    m = cls(data=np.zeros(shape, np.float32), err=np.ones(shape, np.float32), dq=np.zeros(shape, np.uint32))
+    for name in ("var_poisson", "var_rnoise", "var_flat"):
+        setattr(m, name, np.zeros(shape, np.float32))
+    md = m.meta
+    md.telescope = "JWST"
+    md.instrument.name, md.instrument.detector = "NIRSPEC", detector
+    md.instrument.grating, md.instrument.filter = setting.grating, setting.filter
+    md.instrument.gwa_xtilt = md.instrument.gwa_ytilt = 0.0
+    md.instrument.gwa_tilt = 37.0
+    if exp_type in ("NRS_FIXEDSLIT", "NRS_BRIGHTOBJ"):
+        md.instrument.fixed_slit = fixed_slit
+    e = md.exposure
+    e.type, e.readpatt = exp_type, "NRSRAPID"
+    e.nints, e.ngroups, e.nframes, e.groupgap = 1, ngroups, 1, 0
+    e.frame_time = e.group_time = GROUP_TIME
+    e.integration_time = e.exposure_time = e.effective_exposure_time = GROUP_TIME * ngroups
+    e.start_time, e.mid_time, e.end_time = 60310.0 + exposure * 0.01, 60310.0003 + exposure * 0.01, 60310.0006 + exposure * 0.01
+    o = md.observation
+    o.date, o.time = "2024-01-01", "00:00:00"
+    o.program_number, o.observation_number, o.visit_number = program, observation, "001"
+    o.visit_group, o.sequence_id, o.activity_id, o.exposure_number = "01", "1", "01", str(exposure)
+    sa = md.subarray
+    sa.name, sa.xstart, sa.ystart, sa.xsize, sa.ysize = subarray, xstart, ystart, xsize, ysize
+    sa.fastaxis, sa.slowaxis = (2, 1) if detector == "NRS1" else (-2, -1)
+    w = md.wcsinfo
+    w.v2_ref, w.v3_ref = nm.V2_REF, nm.V3_REF
+    w.ra_ref, w.dec_ref, w.roll_ref = ra, dec, ROLL
+    w.v3yangle, w.vparity = 0.0, -1
+    w.ra_v1, w.dec_v1, w.pa_v3 = ra, dec, ROLL
+    md.target.ra, md.target.dec = ra, dec
+    md.target.proposer_name = md.target.catalog_name = "SYNTH-NRS"
+    md.target.source_type = source_type
+    md.dither.x_offset, md.dither.y_offset = 0.0, 0.0
+    md.dither.position_number = nod
+    md.dither.primary_type = "NONE"
+    md.velocity_aberration.scale_factor = 1.0
+    md.bunit_data, md.bunit_err = "DN/s", "DN/s"
+    md.cal_step.dq_init = md.cal_step.ramp_fit = "COMPLETE"
+    return m
+
+
+def assign_wcs(model: Any) -> Any:
+    """Run the real ``AssignWcsStep`` on ``model`` (references from the active CRDS cache)."""
+    from jwst.assign_wcs import AssignWcsStep
+
+    return AssignWcsStep.call(model)
+
+
+#: emission lines of :func:`point_source_jy`: (centre, sigma) in micron
+LINES_UM = ((3.60, 0.003), (4.70, 0.003), (1.40, 0.0012))
+
+
+def point_source_jy(wavelength_um: np.ndarray) -> np.ndarray:
+    """Default injected point-source spectrum (Jy): a tilted continuum with a resolved emission line.
+
+    1 mJy at 4 micron rising as lambda^0.5, with Gaussian emission lines of
+    peak twice the continuum where the model puts them on the detectors:
+    3.60 micron (G395H, NRS1) and 4.70 micron (G395H, NRS2), sigma 3 nm
+    (about 5 pixels), and 1.40 micron (G140M, NRS1), sigma 1.2 nm.
+    """
+    w = np.asarray(wavelength_um, float)
+    lines = sum(2.0 * np.exp(-0.5 * ((w - c) / s) ** 2) for c, s in LINES_UM)
+    return 1.0e-3 * (w / 4.0) ** 0.5 * (1.0 + lines)
+
+
+def extended_mjysr(wavelength_um: np.ndarray) -> np.ndarray:
+    """Default injected extended-source surface brightness (MJy/sr): 5 MJy/sr at 4 micron, falling as 1/lambda."""
+    return 5.0 * 4.0 / np.asarray(wavelength_um, float)
+
+
+@dataclass
+class SlitExposure:
+    """A synthetic slit exposure and its truth.
+
+    Attributes
+    ----------
+    path : Path
+        The rate file.
+    slit : str
+        Slit the source was placed in.
+    source_type : str
+        ``POINT`` (truth in Jy, all of it inside the slit) or ``EXTENDED``
+        (truth in MJy/sr, uniform over the slit).
+    truth : callable
+        Wavelength (micron) -> injected spectrum.
+    position_arcsec : float
+        Point source: offset along the slit from its centre.
+    """
+
+    path: Path
+    slit: str
+    source_type: str
+    truth: Any
+    position_arcsec: float
+    grating: str
+    detector: str
+
+
+def slit_pixels(model: Any, slit: str) -> dict[str, np.ndarray]:
+    """Pixels of ``slit`` on the detector and what jwst's WCS says about them.
+
+    ``model`` must have been through ``assign_wcs``.  Returns flat arrays
+    ``x``, ``y`` (0-based pixel indices in the model's array), ``lam``
+    (micron) and ``y_slit`` (slit-frame coordinate along the slit, in units
+    of the slit length, 0 at the centre), for the pixels with a finite
+    wavelength inside the slit's bounding box.
+    """
+    from jwst.assign_wcs import nirspec
+
+    w = nirspec.nrs_wcs_set_input(model, slit)
+    (x0, x1), (y0, y1) = w.bounding_box
+    yy, xx = np.mgrid[int(np.ceil(y0)):int(np.floor(y1)) + 1, int(np.ceil(x0)):int(np.floor(x1)) + 1]
+    _, ys, lam = w.get_transform("detector", "slit_frame")(xx, yy)
+    ok = np.isfinite(lam) & np.isfinite(ys)
+    ny, nx = model.data.shape[-2:]
+    ok &= (xx >= 0) & (xx < nx) & (yy >= 0) & (yy < ny)
+    return {"x": xx[ok], "y": yy[ok], "lam": lam[ok] * 1e6, "y_slit": ys[ok]}  # slit_frame lambda is in metres
+
+
+def slit_rate(pix: dict[str, np.ndarray], grating: str, source_type: str, truth: Any, slit_length_arcsec: float,
+              position_arcsec: float = 0.0, sigma_arcsec: float = 0.12) -> np.ndarray:
+    """Count rate (DN/s) of the slit pixels ``pix`` (:func:`slit_pixels`) for a known source.
+
+    Point source: ``truth`` in Jy, Gaussian profile along the slit
+    normalised to 1 over each detector column.  Extended: ``truth`` in
+    MJy/sr, uniform.
+    """
+    sens = nm.sensitivity(grating, pix["lam"])  # MJy per DN/s
+    if source_type == "EXTENDED":
+        omega = nm.PIXEL_AREA_ARCSEC2 * nm.ARCSEC2_TO_SR
+        return truth(pix["lam"]) * omega / sens
+    y_arcsec = pix["y_slit"] * slit_length_arcsec
+    prof = np.exp(-0.5 * ((y_arcsec - position_arcsec) / sigma_arcsec) ** 2)
+    colsum = np.bincount(pix["x"], weights=prof)
+    norm = prof / colsum[pix["x"]]
+    return truth(pix["lam"]) * 1e-6 * norm / sens
+
+
+def fixed_slit_exposure(path: str | Path, *, grating: str = "G395H", detector: str = "NRS1",
+                        subarray: str = "SUBS200A1", slit: str = "S200A1", source_type: str = "POINT",
+                        truth: Any = None, position_arcsec: float = 0.0, sigma_arcsec: float = 0.12,
+                        noise: float = 0.0, seed: int = 0, **meta: Any) -> SlitExposure:
+    """Write a fixed-slit rate file with a known source in ``slit``, placed by jwst's WCS.
+
+    Parameters
+    ----------
+    path : path
+        Rate file to write (name it ``jw..._<det>_rate.fits``).
+    source_type : {"POINT", "EXTENDED"}
+        Point source (``truth`` in Jy, default :func:`point_source_jy`) or
+        uniform extended source (``truth`` in MJy/sr, default
+        :func:`extended_mjysr`).
+    position_arcsec, sigma_arcsec : float
+        Point source: offset along the slit and Gaussian sigma.
+    noise : float
+        Gaussian noise (DN/s) added to every pixel (``err`` holds it).
+    **meta
+        Passed to :func:`rate_model` (program, observation, exposure, nod...).
+
+    Returns
+    -------
+    SlitExposure
+    """
+    path = Path(path)
+    if source_type not in ("POINT", "EXTENDED"):
+        raise ValueError(f"source_type must be POINT or EXTENDED, not {source_type!r}")
+    if truth is None:
+        truth = point_source_jy if source_type == "POINT" else extended_mjysr
+    model = rate_model("NRS_FIXEDSLIT", grating=grating, detector=detector, subarray=subarray, fixed_slit=slit,
+                       source_type=source_type, **meta)
+    placed = assign_wcs(model.copy())
+    pix = slit_pixels(placed, slit)
+    placed.close()
+    length = nm.FIXED_SLITS[slit][3]
+    rate = slit_rate(pix, grating, source_type, truth, length, position_arcsec, sigma_arcsec)
+    rng = np.random.default_rng(seed)
+    data = rng.normal(0.0, noise, model.data.shape).astype(np.float32) if noise > 0 else model.data
+    data[pix["y"], pix["x"]] += rate.astype(np.float32)
+    model.data = data
+    model.err = np.full(data.shape, max(noise, 1e-6), np.float32)
+    model.var_rnoise = model.err**2
+    with atomic_path(path) as tmp:
+        model.save(tmp)
+    model.close()
+    return SlitExposure(path, slit, source_type, truth, position_arcsec, grating, detector)
+
+
+def ifu_exposure(path: str | Path, *, grating: str = "G395H", detector: str = "NRS1", source_type: str = "POINT",
+                 truth: Any = None, offset_arcsec: tuple[float, float] = (0.0, 0.0), sigma_arcsec: float = 0.15,
+                 noise: float = 0.0, seed: int = 0, **meta: Any) -> SlitExposure:
+    """Write an IFU rate file with a known source, placed by jwst's IFU WCS.
+
+    Every slice pixel gets the source's surface brightness at the sky
+    position jwst's WCS gives it, times the pixel solid angle, divided by
+    the photom sensitivity: a Gaussian point source of total flux
+    ``truth`` (Jy) at ``offset_arcsec`` (RA, Dec offsets from the target) or
+    a uniform extended source ``truth`` (MJy/sr).  The IFU cube of the real
+    Spec2 is then in MJy/sr with the injected surface brightness.
+    """
+    path = Path(path)
+    if truth is None:
+        truth = point_source_jy if source_type == "POINT" else extended_mjysr
+    model = rate_model("NRS_IFU", grating=grating, detector=detector, source_type=source_type, **meta)
+    placed = assign_wcs(model.copy())
+    yy, xx = np.nonzero(placed.regions > 0)
+    ra, dec, lam = placed.meta.wcs(xx, yy)
+    placed.close()
+    ok = np.isfinite(lam) & np.isfinite(ra)
+    xx, yy, ra, dec, lam = xx[ok], yy[ok], ra[ok], dec[ok], lam[ok]
+    sens = nm.sensitivity(grating, lam)
+    omega_sr = nm.PIXEL_AREA_ARCSEC2 * nm.ARCSEC2_TO_SR
+    if source_type == "EXTENDED":
+        sb = truth(lam)  # MJy/sr
+    else:
+        md = model.meta
+        dx = (ra - md.target.ra) * np.cos(np.deg2rad(md.target.dec)) * 3600.0 - offset_arcsec[0]
+        dy = (dec - md.target.dec) * 3600.0 - offset_arcsec[1]
+        density = np.exp(-0.5 * (dx**2 + dy**2) / sigma_arcsec**2) / (2 * np.pi * sigma_arcsec**2)  # 1/arcsec2
+        sb = truth(lam) * 1e-6 * density / nm.ARCSEC2_TO_SR  # MJy/sr
+    rng = np.random.default_rng(seed)
+    data = rng.normal(0.0, noise, model.data.shape).astype(np.float32) if noise > 0 else model.data
+    data[yy, xx] += (sb * omega_sr / sens).astype(np.float32)
+    model.data = data
+    model.err = np.full(data.shape, max(noise, 1e-6), np.float32)
+    model.var_rnoise = model.err**2
+    with atomic_path(path) as tmp:
+        model.save(tmp)
+    model.close()
+    return SlitExposure(path, "IFU", source_type, truth, 0.0, grating, detector)

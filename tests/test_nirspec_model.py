@@ -1,0 +1,171 @@
+"""The synthetic NIRSpec instrument model (jwstspec.synthetic.nirspec_model).
+
+Every reference must open with the stdatamodels class jwst opens it with
+and survive a save/reopen; the real ``AssignWcsStep``, resolving its
+references from the session's local CRDS cache, must put the slits of both
+gratings on both detectors inside the range of the real
+``wavelengthrange`` reference, at the wavelengths the model was built to
+put them, and must follow jwst's own no-data rules.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from jwstspec.synthetic import nirspec_exposures as nx
+from jwstspec.synthetic import nirspec_model as nm
+
+CLASSES = {
+    "fpa": "FPAModel", "camera": "CameraModel", "collimator": "CollimatorModel", "disperser": "DisperserModel",
+    "fore": "FOREModel", "ote": "OTEModel", "msa": "MSAModel", "ifuslicer": "IFUSlicerModel",
+    "ifufore": "IFUFOREModel", "ifupost": "IFUPostModel", "chromcorr": "ChromCorrModel",
+    "wavelengthrange": "WavelengthrangeModel", "cubepar": "NirspecIFUCubeParsModel", "extract1d": "Extract1dIFUModel",
+    "fflat": "NirspecFlatModel", "photom": ("NrsFsPhotomModel", "NrsMosPhotomModel"),
+    "area": ("NirspecSlitAreaModel", "NirspecIfuAreaModel"),
+}
+
+
+def _reference_files(crds_path):
+    return [(rt, p) for rt, paths in nm.model_paths(crds_path).items() for p in paths]
+
+
+def test_every_reftype_is_written_and_registered(crds_cache):
+    from jwstspec.synthetic.crds_cache import registered_entries
+
+    registered = {(e.reftype, e.filename) for e in registered_entries(crds_cache) if e.instrument == "NIRSPEC"}
+    for reftype, path in _reference_files(crds_cache):
+        assert path.is_file(), path
+        assert (reftype, path.name) in registered
+    wanted = {"fpa", "camera", "collimator", "disperser", "fore", "ifufore", "ifuslicer", "ifupost", "chromcorr", "msa",
+              "ote", "wavelengthrange", "cubepar", "extract1d", "fflat", "photom", "area"}
+    assert wanted <= set(nm.model_paths(crds_cache))
+
+
+def test_written_once_per_cache(crds_cache):
+    msa = nm.model_paths(crds_cache)["msa"][0]
+    before = msa.stat().st_mtime_ns
+    entries = nm.write_nirspec_model(crds_cache)
+    assert msa.stat().st_mtime_ns == before
+    assert len(entries) == len(_reference_files(crds_cache))
+
+
+def test_wavelengthrange_is_the_real_crds_file():
+    import hashlib
+
+    digest = hashlib.sha256(nm.wavelengthrange_source().read_bytes()).hexdigest()
+    assert digest == "71f7d99a003a4da942be72d071f7641002e84f4bb48648dcbadb72ab6585bc01"
+
+
+def test_references_open_with_their_class_and_survive_save_reopen(crds_cache, tmp_path):
+    from stdatamodels.jwst import datamodels as dm
+
+    for reftype, path in _reference_files(crds_cache):
+        if path.suffix == ".json":  # slit extract1d: jwst reads it as JSON
+            ref = json.loads(path.read_text())
+            assert {a["id"] for a in ref["apertures"]} == set(nm.FIXED_SLITS)
+            continue
+        names = CLASSES[reftype] if isinstance(CLASSES[reftype], tuple) else (CLASSES[reftype],)
+        out = tmp_path / f"copy_{path.name}"
+        with dm.open(path) as orig:
+            assert type(orig).__name__ in names, (path.name, type(orig).__name__)
+            cls = type(orig)
+            orig.save(out)  # validates against the schema
+            with cls(out) as again:
+                assert again.meta.reftype.lower() == reftype
+                assert again.meta.instrument.name == "NIRSPEC"
+                if reftype == "msa":
+                    np.testing.assert_array_equal(again.Q3.data["XC"], orig.Q3.data["XC"])
+                    assert again.Q1.data.shape[0] >= 365 * 171
+                if reftype == "disperser":
+                    assert again.groovedensity == pytest.approx(orig.groovedensity)
+                if reftype in ("camera", "collimator"):
+                    x = np.array([0.01, -0.02])
+                    np.testing.assert_allclose(again.model(x, x), orig.model(x, x))
+                if reftype == "photom":
+                    np.testing.assert_allclose(again.phot_table["relresponse"], orig.phot_table["relresponse"])
+
+
+@pytest.mark.parametrize("grating", list(nm.SETTINGS))
+def test_dispersion_solution_hits_its_targets(grating):
+    s = nm.SETTINGS[grating]
+    lam = nm.wavelength_at_column(grating, "NRS1", np.array([s.x_lo]))
+    lam_hi = nm.wavelength_at_column(grating, s.hi_detector, np.array([s.x_hi]))
+    assert lam[0] == pytest.approx(s.lam_lo, rel=1e-6)
+    assert lam_hi[0] == pytest.approx(s.lam_hi, rel=1e-6)
+
+
+def _wavelengthrange(grating):
+    from stdatamodels.jwst.datamodels import WavelengthrangeModel
+
+    s = nm.SETTINGS[grating]
+    with WavelengthrangeModel(str(nm.wavelengthrange_source())) as wr:
+        i = list(wr.waverange_selector).index(f"{s.filter}_{grating}")
+        return np.array(wr.wavelengthrange[i]) * 1e6, wr.order[i]
+
+
+@pytest.mark.parametrize("grating,detector", [("G395H", "NRS1"), ("G395H", "NRS2"), ("G140M", "NRS1")])
+def test_fixed_slits_land_inside_the_wavelengthrange(crds_cache, grating, detector):
+    lo_hi, order = _wavelengthrange(grating)
+    a = nx.assign_wcs(nx.rate_model("NRS_FIXEDSLIT", grating=grating, detector=detector))
+    assert a.meta.cal_step.assign_wcs == "COMPLETE"
+    assert a.meta.wcsinfo.spectral_order == order
+    slits = [s.name for s in a.meta.wcs.get_transform("gwa", "slit_frame").slits]
+    assert slits == list(nm.FIXED_SLITS)
+    for name in slits:
+        pix = nx.slit_pixels(a, name)
+        assert pix["x"].size > 1000
+        # inside the range of the real reference, give or take the pixel the bounding box rounds to
+        dlam = np.median(np.abs(np.diff(np.unique(np.round(pix["lam"], 6))))) * 20
+        assert pix["lam"].min() >= lo_hi[0] - dlam and pix["lam"].max() <= lo_hi[1] + dlam
+        assert np.mean((pix["lam"] >= lo_hi[0]) & (pix["lam"] <= lo_hi[1])) > 0.99
+    # jwst's wavelength at the centre of S200A1 is the one the model was built to give
+    pix = nx.slit_pixels(a, "S200A1")
+    centre = np.abs(pix["y_slit"]) < 0.02
+    expected = nm.wavelength_at_column(grating, detector, pix["x"][centre]) * 1e6
+    np.testing.assert_allclose(pix["lam"][centre], expected, rtol=2e-4)
+
+
+def test_g140m_fixed_slits_on_nrs2_follow_jwsts_rule(crds_cache):
+    """G140M's first order ends on NRS1; what NRS2 sees is what jwst's own slit validation decides."""
+    from jwst.assign_wcs.util import NoDataOnDetectorError
+
+    model = nx.rate_model("NRS_FIXEDSLIT", grating="G140M", detector="NRS2")
+    try:
+        a = nx.assign_wcs(model)
+    except NoDataOnDetectorError:
+        return
+    lo_hi, _ = _wavelengthrange("G140M")
+    for s in a.meta.wcs.get_transform("gwa", "slit_frame").slits:
+        pix = nx.slit_pixels(a, s.name)
+        assert pix["lam"].min() > 1.89  # beyond the first-order range the model puts on NRS1
+        assert pix["lam"].max() <= lo_hi[1] + 0.01
+
+
+def test_g140m_ifu_has_no_data_on_nrs2_by_jwsts_rule(crds_cache):
+    from jwst.assign_wcs.util import NoDataOnDetectorError
+
+    with pytest.raises(NoDataOnDetectorError):
+        nx.assign_wcs(nx.rate_model("NRS_IFU", grating="G140M", detector="NRS2"))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("grating,detector", [("G395H", "NRS1"), ("G395H", "NRS2"), ("G140M", "NRS1")])
+def test_ifu_slices_land_inside_the_wavelengthrange(crds_cache, grating, detector):
+    """All 30 slices on the detector, separate, within the real reference's range (slow: 30 bounding boxes)."""
+    lo_hi, _ = _wavelengthrange(grating)
+    a = nx.assign_wcs(nx.rate_model("NRS_IFU", grating=grating, detector=detector))
+    assert a.meta.cal_step.assign_wcs == "COMPLETE"
+    labels = np.unique(a.regions)
+    assert list(labels[labels > 0]) == list(range(1, nm.NSLICE + 1))
+    yy, xx = np.nonzero(a.regions > 0)
+    sel = slice(None, None, 97)  # a sample of the slice pixels is enough
+    _, _, lam = a.meta.wcs(xx[sel], yy[sel])
+    good = np.isfinite(lam)
+    assert good.mean() > 0.95
+    assert np.mean((lam[good] >= lo_hi[0] - 0.01) & (lam[good] <= lo_hi[1] + 0.01)) > 0.99
+    # rows of each slice trace do not overlap (the traces are separate virtual slits)
+    rows = [set(np.unique(yy[a.regions[yy, xx] == k])) for k in range(1, nm.NSLICE + 1)]
+    assert all(not (rows[k] & rows[k + 1]) for k in range(nm.NSLICE - 1))
