@@ -43,7 +43,7 @@ from jwstspec.crds import apply_environment, crds_environment
 from jwstspec.fileio import remove_stale_temporaries
 from jwstspec.layout import Layout, product_name
 from jwstspec.locking import run_lock
-from jwstspec.products import group_by_slit
+from jwstspec.products import group_by_band, group_by_slit
 from jwstspec.stages.pipelines import merge_steps, spec2_steps
 
 
@@ -434,10 +434,12 @@ def _combine(run: _Run, spectra: dict[str, list[Any]]) -> dict[str, Any]:
         return {}
     out: dict[str, Any] = {}
     futures = {}
+    groups: dict[str, list[Path]] = defaultdict(list)
     for band, items in sorted(spectra.items()):
         paths = [p for item in items for p in _resolve(item)]
-        if not paths:
-            continue
+        for sub, members in group_by_band(paths, band).items():  # two-channel MRS cubes: per sub-band
+            groups[sub] += members
+    for band, paths in sorted(groups.items()):
         by_slit = group_by_slit(paths) if config.mode != "ifu" else {"": [Path(p) for p in paths]}
         for slit, group in by_slit.items():  # several slits (MOS): one combination per slit
             key = f"{band}_{slit}" if slit and len(by_slit) > 1 else band

@@ -293,16 +293,16 @@ def extract_file(
                               background=background, window=int(window), clip_sigma=clip_sigma,
                               bkg_clip_sigma=bkg_clip_sigma, center=center, center_offset=center_offset,
                               slit_name=slit_name, fit_background=fit_background, covariance=covariance)
-    cube = read_cube(path)
-    spec, n_rep, cleaned = _extract_cube(cube, method=method, radius=radius, annulus_radii=annulus_radii,
-                                         bkg_annulus=bkg_annulus, background=background, window=int(window),
-                                         clip_sigma=clip_sigma, bkg_clip_sigma=bkg_clip_sigma, center=center,
-                                         center_radec=center_radec, center_offset=center_offset,
-                                         fit_background=fit_background, covariance=covariance)
-    if save_cleaned:
-        write_cleaned_cube(path, cleaned_cube_path(Path(output_path)), *cleaned)
-    out = spec.write_fits(Path(output_path))
-    return ExtractResult(out, [out], len(spec), n_rep, time.perf_counter() - t0, spec, [spec])
+    from jwstspec.extract.channels import extract_channels  # multi-channel MRS cubes: one spectrum per channel
+
+    def one(part: Cube) -> tuple[Spectrum, int, Any]:
+        return _extract_cube(part, method=method, radius=radius, annulus_radii=annulus_radii,
+                             bkg_annulus=bkg_annulus, background=background, window=int(window),
+                             clip_sigma=clip_sigma, bkg_clip_sigma=bkg_clip_sigma, center=center,
+                             center_radec=center_radec, center_offset=center_offset,
+                             fit_background=fit_background, covariance=covariance)
+
+    return extract_channels(read_cube(path), Path(output_path), t0, one, save_cleaned=save_cleaned)
 
 
 def _extract_cube(cube: Cube, *, method: str, radius: Any, annulus_radii: Any, bkg_annulus: Any, background: bool,
@@ -389,7 +389,7 @@ def cleaned_cube_path(output: Path) -> Path:
 
 
 def write_cleaned_cube(source: Path, target: Path, box: tuple[slice, slice], replaced: np.ndarray,
-                       values: np.ndarray) -> Path:
+                       values: np.ndarray, planes: slice | np.ndarray = slice(None)) -> Path:
     """A copy of the ``s3d`` cube with the replaced voxels of the extraction region set to the scaled profile.
 
     Replaced voxels (outliers and DQ-bad voxels inside the extraction
@@ -397,6 +397,8 @@ def write_cleaned_cube(source: Path, target: Path, box: tuple[slice, slice], rep
     for them (profile amplitude x empirical profile + background, in
     MJy/sr) and the ``OUTLIER`` DQ bit, with ``DO_NOT_USE`` cleared.  The
     source file is not modified; the copy is written atomically.
+    ``planes``: the cube planes ``replaced`` and ``values`` belong to (one
+    channel of a multi-channel cube).
     """
     from stdatamodels.jwst.datamodels import IFUCubeModel, dqflags
 
@@ -405,7 +407,7 @@ def write_cleaned_cube(source: Path, target: Path, box: tuple[slice, slice], rep
     fill = replaced & np.isfinite(values)
     with IFUCubeModel(str(source)) as dm:
         data, dq = np.array(dm.data), np.array(dm.dq)
-        region = (slice(None), *box)
+        region = (planes, *box)
         data[region] = np.where(fill, values, data[region])
         keep = dq[region] & ~np.uint32(dqflags.pixel["DO_NOT_USE"])
         dq[region] = np.where(fill, keep | np.uint32(dqflags.pixel["OUTLIER"]), dq[region])

@@ -1,0 +1,75 @@
+"""Band identity from headers (jwstspec.bands): keys, MRS channel split, wavelength order."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from jwstspec.bands import (
+    BandError,
+    band_key,
+    channel_parts,
+    increasing,
+    is_mrs,
+    mrs_letter_name,
+    split_channels,
+)
+from jwstspec.spectrum import Spectrum
+
+MRS = {"INSTRUME": "MIRI", "EXP_TYPE": "MIR_MRS"}
+
+
+def two_channel(setting: str = "MEDIUM", channel: str = "12", reverse: bool = False) -> Spectrum:
+    w = np.concatenate([np.linspace(5.66, 6.63, 100), np.linspace(8.67, 10.13, 120)])
+    f = np.concatenate([np.full(100, 1.0), np.full(120, 2.0)])
+    if reverse:
+        w, f = w[::-1], f[::-1]
+    return Spectrum(w, f, 0.01 * f, dq=np.arange(w.size), meta={**MRS, "CHANNEL": channel, "BAND": setting})
+
+
+def test_band_keys_from_headers() -> None:
+    assert band_key({**MRS, "CHANNEL": "1", "BAND": "SHORT"}) == "ch1-short"
+    assert band_key({**MRS, "CHANNEL": "34", "BAND": "LONG"}) == "ch34-long"
+    assert band_key({"INSTRUME": "MIRI", "FILTER": "P750L"}) == "p750l"
+    assert band_key({"INSTRUME": "NIRSPEC", "GRATING": "G395H", "FILTER": "F290LP", "DETECTOR": "NRS2"}) == "g395h-f290lp_nrs2"
+    assert band_key({"BAND_KEY": "ch3-short"}) == "ch3-short" and is_mrs({"BAND_KEY": "ch3-short"})
+    assert band_key({}, "stem") == "stem" and not is_mrs({"INSTRUME": "NIRSPEC"})
+    assert mrs_letter_name("ch1-medium") == "1B" and mrs_letter_name("ch4-long") == "4C"
+
+
+def test_split_two_channel_spectrum_into_sub_bands() -> None:
+    for reverse in (False, True):  # any wavelength order
+        parts = split_channels(two_channel(reverse=reverse))
+        assert list(parts) == ["ch1-medium", "ch2-medium"]
+        one, two = parts.values()
+        assert np.all(np.diff(one.wavelength) > 0) and np.all(np.diff(two.wavelength) > 0)
+        assert (one.flux == 1.0).all() and (two.flux == 2.0).all() and len(one) == 100 and len(two) == 120
+        assert (one.meta["CHANNEL"], one.meta["BAND"], one.meta["BAND_KEY"]) == ("1", "MEDIUM", "ch1-medium")
+        assert two.meta["CHANNEL"] == "2"
+        assert sorted(np.concatenate([one.dq, two.dq]).tolist()) == list(range(220))  # every row once
+
+
+def test_header_and_wavelengths_must_agree() -> None:
+    with pytest.raises(BandError, match="channel 1.*CHANNEL = '34'"):
+        channel_parts(two_channel(channel="34"), "x.fits")
+    # one-channel header: taken as it is, no split
+    single = Spectrum(np.linspace(11.55, 13.47, 50), np.ones(50), np.ones(50), meta={**MRS, "CHANNEL": "3", "BAND": "SHORT"})
+    assert list(split_channels(single)) == ["ch3-short"]
+
+
+def test_non_mrs_spectrum_is_kept_whole_and_sorted() -> None:
+    w = np.linspace(12.0, 5.0, 80)  # MIRI LRS runs long to short
+    s = Spectrum(w, w.copy(), np.ones(80), meta={"INSTRUME": "MIRI", "FILTER": "P750L"})
+    (key, out), = split_channels(s).items()
+    assert key == "p750l" and np.all(np.diff(out.wavelength) > 0)
+    np.testing.assert_array_equal(out.flux, out.wavelength)  # columns moved together
+    assert increasing(out) is out
+
+
+def test_product_band_reads_the_header_not_the_name(tmp_path: Path) -> None:
+    from jwstspec.plan import product_band
+
+    path = two_channel().write_fits(tmp_path / "jw01234_ch3-long_x1d.fits")  # a misleading name
+    assert product_band(path) == "ch12-medium"
