@@ -230,7 +230,9 @@ def extract_file(
         ``s3d`` (IFUCubeModel) or ``s2d`` (SlitModel / MultiSlitModel) file.
     output_path : str or Path
         EXTRACT1D FITS file; for several slits one file per slit
-        (``<stem>_<slit><suffix>``).
+        (``<stem>_<slit><suffix>``); for a multi-channel MIRI MRS cube
+        (Stage 2) one file per channel (``<stem without _x1d>_ch1-medium_x1d.fits``,
+        see :mod:`jwstspec.extract.channels`).
     method : {"aperture", "box", "annulus", "psf"}
         Extraction method (slits: aperture or psf).
     radius : float or str
