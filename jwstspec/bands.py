@@ -46,6 +46,17 @@ CHANNEL_LIMITS: tuple[float, float, float] = (7.6, 11.65, 17.8)
 #: A wavelength step this many times the median step (or a step backwards) separates two segments.
 GAP_FACTOR = 20.0
 
+#: Nominal wavelength range (µm) of each MRS sub-band: ``WAVEMIN``/``WAVEMAX`` of the
+#: ``cubepar`` reference that ``cube_build`` reads (the values of jwst's own cube_build
+#: tests and of our synthetic CRDS cache).  Used only to cut a multi-channel cube or
+#: spectrum between its channels (the channels of one grating setting never overlap).
+MRS_RANGES: dict[str, tuple[float, float]] = {
+    "ch1-short": (4.89, 5.75), "ch1-medium": (5.65, 6.64), "ch1-long": (6.52, 7.66),
+    "ch2-short": (7.49, 8.78), "ch2-medium": (8.65, 10.14), "ch2-long": (10.00, 11.7),
+    "ch3-short": (11.53, 13.48), "ch3-medium": (13.37, 15.63), "ch3-long": (15.44, 18.05),
+    "ch4-short": (17.66, 20.92), "ch4-medium": (20.54, 24.40), "ch4-long": (23.95, 28.45),
+}
+
 _KEY = re.compile(r"^ch([1-4]+)-(short|medium|long)$")
 
 
@@ -176,14 +187,31 @@ class ChannelPart:
     channel: int
 
 
+def _cut_by_ranges(w: np.ndarray, order: np.ndarray, channels: str, setting: str) -> list[ChannelPart]:
+    """Rows of each listed channel of one grating setting: cut halfway between neighbouring channels' ranges.
+
+    Stage 2 cubes of ``cube_build`` put the two channels on one wavelength
+    grid that runs through the gap between them (NaN planes there), so the
+    cut cannot rely on a jump in the grid.
+    """
+    chans = sorted(set(channels))
+    cuts = [0.5 * (MRS_RANGES[mrs_key(a, setting)][1] + MRS_RANGES[mrs_key(b, setting)][0])
+            for a, b in itertools.pairwise(chans)]
+    which = np.searchsorted(np.asarray(cuts), w[order])
+    return [ChannelPart(order[which == i], int(c)) for i, c in enumerate(chans) if (which == i).any()]
+
+
 def channel_parts(spectrum: Spectrum, label: str = "spectrum") -> list[ChannelPart]:
     """The rows of each MRS channel of ``spectrum`` (any wavelength order), from its header and wavelengths.
 
     A one-channel header (``CHANNEL = '3'``) gives one part with that
-    channel.  A multi-channel header (``'12'``) or none: the spectrum,
-    sorted by wavelength, is cut at its wavelength gaps
-    (:func:`channel_segments`) and each segment's channel found from its
-    median wavelength; segments of one channel are joined.
+    channel.  A multi-channel header (``'12'``) with its grating setting
+    (``BAND``): the wavelengths are cut halfway between the channels'
+    nominal ranges (:data:`MRS_RANGES`), after checking that the data
+    (finite flux) do not reach a channel the header does not list.  No
+    usable header: the spectrum, sorted by wavelength, is cut at its
+    wavelength gaps (:func:`channel_segments`) and each segment's channel
+    found from its median wavelength; segments of one channel are joined.
 
     Raises
     ------
@@ -199,14 +227,19 @@ def channel_parts(spectrum: Spectrum, label: str = "spectrum") -> list[ChannelPa
         header = parsed[0] if parsed else ""
     if len(header) == 1 and header.isdigit():
         return [ChannelPart(order, int(header))]
+    setting = _text(spectrum.meta, "BAND").lower()
+    ranged = header.isdigit() and setting in MRS_SETTINGS and set(header) <= set("1234")
+    data = order[np.isfinite(spectrum.flux[order])] if ranged else order
     parts: dict[int, list[np.ndarray]] = {}
-    for seg in channel_segments(w[order]):
-        rows = order[seg]
+    for seg in channel_segments(w[data]):
+        rows = data[seg]
         ch = mrs_channel(w[rows])
         if header and str(ch) not in header:
             raise BandError(f"{label}: the points at {w[rows][0]:.3f}-{w[rows][-1]:.3f} um are channel {ch}, "
                             f"which the header's CHANNEL = '{header}' does not list")
         parts.setdefault(ch, []).append(rows)
+    if ranged:
+        return _cut_by_ranges(w, order, header, setting)
     return [ChannelPart(np.concatenate(v), ch) for ch, v in sorted(parts.items())]
 
 

@@ -73,3 +73,24 @@ def test_product_band_reads_the_header_not_the_name(tmp_path: Path) -> None:
 
     path = two_channel().write_fits(tmp_path / "jw01234_ch3-long_x1d.fits")  # a misleading name
     assert product_band(path) == "ch12-medium"
+
+
+def test_mrs_ranges_are_jwsts_cubepar_values() -> None:
+    from jwstspec.bands import MRS_RANGES
+    from tests.test_combine_stitch import jwst_mrs_band_edges
+
+    assert MRS_RANGES == jwst_mrs_band_edges()
+
+
+def test_two_channel_grid_through_the_gap_is_cut_between_the_channels() -> None:
+    w = np.arange(4.89, 8.78, 0.002)  # cube_build's multi-channel grid: no jump, NaN in the gap
+    f = np.where((w > 5.75) & (w < 7.49), np.nan, 1.0)
+    s = Spectrum(w, f, np.ones(w.size), meta={**MRS, "CHANNEL": "12", "BAND": "SHORT"})
+    one, two = split_channels(s).values()
+    assert one.wavelength.max() < 6.62 <= two.wavelength.min()  # halfway between 1A and 2A and len(one) + len(two) == w.size
+    assert one.meta["BAND_KEY"] == "ch1-short" and two.meta["BAND_KEY"] == "ch2-short"
+    # data reaching channel 3 in a CHANNEL '12' spectrum: refused
+    w3 = np.concatenate([w, np.arange(11.6, 13.4, 0.003)])
+    bad = Spectrum(w3, np.ones(w3.size), np.ones(w3.size), meta={**MRS, "CHANNEL": "12", "BAND": "SHORT"})
+    with pytest.raises(BandError, match="channel 3"):
+        split_channels(bad)

@@ -61,3 +61,19 @@ def test_channels_the_header_does_not_list_are_an_input_error(tmp_path: Path) ->
 def test_channel_output_path() -> None:
     assert channel_output_path(Path("a/x_psf_x1d.fits"), "ch2-long") == Path("a/x_psf_ch2-long_x1d.fits")
     assert channel_output_path(Path("a/x.fits"), "ch2-long") == Path("a/x_ch2-long.fits")
+
+
+def test_grid_through_the_gap_with_empty_planes(tmp_path: Path) -> None:
+    """cube_build's multi-channel grid runs through the gap between the channels: those planes are empty."""
+    w = np.arange(5.65, 10.14, 0.004)
+    cube = make_cube(wavelength=w, ny=15, nx=15, snr=500.0)
+    gap = (w > 6.64) & (w < 8.65)
+    cube.data[gap] = np.nan
+    path = write_s3d(cube, tmp_path / "g_s3d.fits", instrument="MIRI", detector="MIRIFUSHORT", channel="12", band="MEDIUM")
+    parts = split_cube(read_cube(path))
+    assert [p.meta["BAND_KEY"] for p in parts] == ["ch1-medium", "ch2-medium"]
+    np.testing.assert_allclose(parts[0].wavelength, w[(w >= 5.65) & (w <= 6.64)], rtol=1e-6)
+    np.testing.assert_allclose(parts[1].wavelength, w[(w >= 8.65)], rtol=1e-6)
+    result = extract_file(path, tmp_path / "g_x1d.fits", radius="3px", background=False)
+    assert [len(s) for s in result.spectra] == [p.wavelength.size for p in parts]
+    assert all(np.isfinite(s.flux).all() for s in result.spectra)

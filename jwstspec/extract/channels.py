@@ -2,15 +2,17 @@
 
 A Stage 2 MIRI MRS cube (``cube_build`` with ``output_type = "multi"``)
 holds the two channels of one detector and grating setting, e.g. 1B + 2B
-(header ``CHANNEL = '12'``, ``BAND = 'MEDIUM'``), on one tabular
-wavelength axis with a gap between the channels.  :func:`split_cube` cuts
-it into one cube per channel (views, no copy), using the cube's own header
-and wavelengths (:func:`jwstspec.bands.channel_parts`), never its file
-name; :func:`extract_channels` extracts each and writes one spectrum per
-channel, ``<output stem>_<band key>_x1d.fits`` (band keys ``ch1-medium``,
-``ch2-medium`` ...), each with ``CHANNEL``, ``BAND`` and ``BAND_KEY`` in
-its header.  A one-channel cube (Stage 3 ``band`` cubes, NIRSpec) is
-extracted whole to ``output``, with ``BAND_KEY`` added to its header.
+(header ``CHANNEL = '12'``, ``BAND = 'MEDIUM'``), on one wavelength axis
+that runs through the gap between the channels (empty planes there, or a
+jump in a tabular axis).  :func:`split_cube` cuts it into one cube per
+channel (views, no copy) from the cube's own header and wavelengths
+(:func:`jwstspec.bands.channel_parts`), never its file name, and leaves
+the empty planes of the gap out; :func:`extract_channels` extracts each
+and writes one spectrum per channel, ``<output stem>_<band key>_x1d.fits``
+(band keys ``ch1-medium``, ``ch2-medium`` ...), each with ``CHANNEL``,
+``BAND`` and ``BAND_KEY`` in its header.  A one-channel cube (Stage 3
+``band`` cubes, NIRSpec) is extracted whole to ``output``, with
+``BAND_KEY`` added to its header.
 
 Every channel is extracted on its own (centroid track, empirical profile
 window and noise correlation do not reach across the gap).
@@ -60,7 +62,9 @@ def _split(cube: Cube) -> list[tuple[Cube, slice | np.ndarray]]:
     meta = dict(cube.meta)
     if not is_mrs(meta):
         return [(dataclasses.replace(cube, meta={**meta, "BAND_KEY": band_key(meta, cube.path.stem)}), slice(None))]
-    probe = Spectrum(cube.wavelength, np.zeros(cube.wavelength.size), np.zeros(cube.wavelength.size), meta=meta)
+    # a plane "has data" when one voxel is finite: the channels' data decide, not the grid through the gap
+    has_data = np.isfinite(cube.flux).any(axis=(1, 2))
+    probe = Spectrum(cube.wavelength, np.where(has_data, 1.0, np.nan), np.ones(cube.wavelength.size), meta=meta)
     try:
         parts = channel_parts(probe, cube.path.name)
     except BandError as exc:
@@ -68,8 +72,13 @@ def _split(cube: Cube) -> list[tuple[Cube, slice | np.ndarray]]:
     setting = str(meta.get("BAND", "")).strip().lower()
     out = []
     for part in parts:
+        index = np.sort(part.index)
+        filled = index[has_data[index]]
+        if filled.size == 0:  # a channel with no data at all: nothing to extract
+            continue
+        index = index[(index >= filled[0]) & (index <= filled[-1])]  # without the empty planes of the gap
         key = mrs_key(part.channel, setting) if setting else band_key(meta, cube.path.stem)
-        k = _planes(part.index)
+        k = _planes(index)
         sub_meta = {**meta, "CHANNEL": str(part.channel), "BAND_KEY": key}
         out.append((dataclasses.replace(cube, flux=cube.flux[k], err=cube.err[k], dq=cube.dq[k],
                                         wavelength=cube.wavelength[k], meta=sub_meta), k))
