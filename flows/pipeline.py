@@ -43,7 +43,7 @@ from jwstspec.errors import EmptyRunError
 from jwstspec.fileio import remove_stale_temporaries
 from jwstspec.layout import Layout, is_cal, is_extraction_source, product_name
 from jwstspec.locking import run_lock
-from jwstspec.products import group_by_slit
+from jwstspec.products import group_by_band, group_by_slit
 from jwstspec.stages.pipelines import merge_steps, spec2_steps
 
 
@@ -375,7 +375,11 @@ def _combine(run: Run, spectra: dict[str, list[Any]], crds_context: str) -> dict
     out: dict[str, Any] = {}
     futures = {}
     options = _combine_options(config)
+    groups: dict[str, list[Path]] = defaultdict(list)
     for band, paths in _collect_spectra(spectra).items():
+        for sub, members in group_by_band([Path(p) for p in paths], band).items():  # two-channel MRS cubes: per sub-band
+            groups[sub] += members
+    for band, paths in sorted(groups.items()):
         by_slit = group_by_slit(paths) if config.mode != "ifu" else {"": [Path(p) for p in paths]}
         for slit, group in by_slit.items():  # several slits (MOS): one combination per slit
             key = f"{band}_{slit}" if slit and len(by_slit) > 1 else band

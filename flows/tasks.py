@@ -188,7 +188,7 @@ def combine_task(spectra: list[str], output: str, options: dict[str, Any]) -> di
     """Clean and average one band's dithers; MIRI 1-D corrections; plots (``options``: the ``[combine]`` dump)."""
     from jwstspec.products import combine_band
 
-    return combine_band([Path(s) for s in spectra], Path(output), options)
+    return combine_band([Path(s) for s in spectra], Path(output), options).record()
 
 
 @task(name="stitch", cache_policy=CACHE, result_serializer="json")
@@ -197,4 +197,4 @@ def stitch_task(spectra: list[str], output: str, options: dict[str, Any], crds_c
     use_context(crds_context)
     from jwstspec.products import stitch_bands
 
-    return stitch_bands([Path(s) for s in spectra], Path(output), options)
+    return stitch_bands([Path(s) for s in spectra], Path(output), options).record()

@@ -12,9 +12,12 @@
 * :func:`combine_dithers`: inverse-variance weighted mean on the first
   dither's grid (other grids are resampled by :func:`resample`, flux and
   variance conserving), its error, ``NCOMBINED``.
-* :func:`stitch`: all bands into one spectrum, sorted by wavelength; in an
-  overlap the shorter-wavelength band is kept; optional scaling of each
-  band to its neighbour.
+* :func:`stitch_result` / :func:`stitch`: all bands into one spectrum,
+  sorted by wavelength; two-channel MIRI MRS spectra are cut into their
+  sub-bands first (from their headers), each overlap between neighbouring
+  bands is resolved on its own (the shorter-wavelength band kept there);
+  optional scaling of each band to its neighbour.  Any wavelength order is
+  accepted (MIRI LRS runs long to short): inputs are sorted, never assumed.
 * :func:`combine_files` / :func:`stitch_files`: paths in, FITS + ECSV + PNG out
   (plots drawn by :mod:`jwstspec.plots`: ``plot`` gets the dithers with their
   flagged points, ``<plot stem>_combined.png`` the combination with errors).
@@ -26,6 +29,7 @@ import dataclasses
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from astropy.io import fits
@@ -64,9 +68,9 @@ def resample(wavelength: np.ndarray, flux: np.ndarray, error: np.ndarray,
     Parameters
     ----------
     wavelength, flux, error : ndarray
-        Input spectrum (wavelength increasing).
+        Input spectrum (any wavelength order: sorted here).
     grid : ndarray
-        Output bin centres (increasing).
+        Output bin centres (any order; the result follows it).
 
     Returns
     -------
@@ -79,6 +83,12 @@ def resample(wavelength: np.ndarray, flux: np.ndarray, error: np.ndarray,
     g = np.asarray(grid, float)
     if w.size < 2 or g.size < 2:
         raise ValueError("resampling needs at least two points on each grid")
+    if np.any(np.diff(g) < 0):  # decreasing (or unordered) grid: resample on the sorted grid, put back
+        go = np.argsort(g, kind="stable")
+        sf, se = resample(w, f, e, g[go], min_coverage=min_coverage)
+        out_f, out_e = np.empty_like(sf), np.empty_like(se)
+        out_f[go], out_e[go] = sf, se
+        return out_f, out_e
     ein, eout = _edges(w), _edges(g)
     lo, hi = eout[:-1], eout[1:]
     i0 = np.clip(np.searchsorted(ein, lo, side="right") - 1, 0, w.size - 1)
@@ -214,6 +224,9 @@ def combine_dithers(spectra: Sequence[Spectrum], *, window_half: int = 10, clip_
     """
     if not spectra:
         raise ValueError("no spectrum to combine")
+    from jwstspec.bands import increasing
+
+    spectra = [increasing(s) for s in spectra]  # any wavelength order (MIRI LRS runs long to short)
     grid = spectra[0].wavelength
     on_grid = [_on_grid(s, grid) for s in spectra]
     for i, (s, g) in enumerate(zip(spectra, on_grid)):
@@ -249,65 +262,197 @@ def combine_dithers(spectra: Sequence[Spectrum], *, window_half: int = 10, clip_
     return CombineResult(combined, list(on_grid), flags, notes)
 
 
-def stitch(spectra_by_band: dict[str, Spectrum], *, scale: bool = False) -> Spectrum:
-    """Stitch bands into one spectrum sorted by wavelength.
+@dataclasses.dataclass(frozen=True)
+class Overlap:
+    """Where two bands' valid ranges overlap, and the band whose points are kept there."""
 
-    Bands are taken in order of their shortest wavelength; in an overlap the
-    points of the earlier (shorter-wavelength) band are kept.  With
-    ``scale`` each band is multiplied by the ratio of the median fluxes of
-    its (already scaled) predecessor and itself in their overlap, so the
-    whole chain is tied to the first band; a band without a usable overlap
-    is left unscaled, with a note.  ``DQ`` and ``NCOMBINED`` of the kept
-    points are carried over.  Header: ``BANDS``, ``OVERLAP`` (the rule),
-    ``OVERLAPS`` (each overlap's range and the band kept), ``SCALED``,
-    ``SCALING`` (the factors and notes).
+    lower: str
+    upper: str
+    start: float
+    end: float
+    kept: str
+
+    def __str__(self) -> str:
+        return f"{self.lower}/{self.upper} {self.start:.4f}-{self.end:.4f} um: {self.kept} kept"
+
+
+@dataclasses.dataclass
+class StitchResult:
+    """A stitched spectrum and how it was made.
+
+    Attributes
+    ----------
+    spectrum : Spectrum
+        Sorted by wavelength; header ``BANDS``, ``OVERLAP``, ``OVERLAPS``,
+        ``NOVERLAP``, ``SCALED``, ``SCALING``.
+    bands : list of str
+        Band keys in order of their shortest valid wavelength.
+    ranges : dict
+        ``{band: (first, last valid wavelength)}``.
+    overlaps : list of Overlap
+        Every overlap between two bands' valid ranges and the band kept.
+    scaling : list of str
+        With ``scale``: the factor (or why none) of every band but the first.
+    notes : list of str
+        Bands left out (no valid point) or entirely inside another band.
     """
-    items = sorted(spectra_by_band.items(), key=lambda kv: np.nanmin(kv[1].wavelength))
+
+    spectrum: Spectrum
+    bands: list[str]
+    ranges: dict[str, tuple[float, float]]
+    overlaps: list[Overlap]
+    scaling: list[str]
+    notes: list[str]
+
+
+def _intervals(wave: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """``(n, 2)`` wavelength ranges covered by the valid points of one band (increasing ``wave``).
+
+    The valid points are cut where they are further apart than
+    ``GAP_FACTOR`` times their median step: a run of NaN points or a gap in
+    the grid is a hole another band may fill.
+    """
+    from jwstspec.bands import GAP_FACTOR
+
+    w = wave[valid]
+    if w.size == 0:
+        return np.empty((0, 2))
+    if w.size == 1:
+        return np.array([[w[0], w[0]]])
+    step = np.diff(w)
+    med = float(np.median(step))
+    cut = np.flatnonzero(step > GAP_FACTOR * med) + 1 if med > 0 else np.array([], int)
+    starts = np.concatenate([[0], cut])
+    ends = np.concatenate([cut - 1, [w.size - 1]])
+    return np.column_stack([w[starts], w[ends]])
+
+
+def _covered(wave: np.ndarray, intervals: np.ndarray) -> np.ndarray:
+    """Whether each wavelength lies inside one of ``intervals`` (ends included)."""
+    if intervals.size == 0:
+        return np.zeros(wave.shape, bool)
+    return ((wave[:, None] >= intervals[None, :, 0]) & (wave[:, None] <= intervals[None, :, 1])).any(axis=1)
+
+
+def stitch_result(spectra_by_band: dict[str, Spectrum], *, scale: bool = False) -> StitchResult:
+    """Stitch bands into one spectrum sorted by wavelength, resolving each overlap between neighbours.
+
+    Every input is first cut into its sub-bands (a two-channel MIRI MRS
+    spectrum into its two channels, from its header: see
+    :func:`jwstspec.bands.split_channels`) and sorted by wavelength (any
+    input order is accepted).  Each band covers the ranges of its valid
+    (finite) points; bands are ranked by their shortest valid wavelength,
+    and a point of a band is kept unless a band ranked before it covers
+    that wavelength.  So in every overlap the shorter-wavelength band is
+    kept, a band's hole (NaN run) is filled by a neighbour when one covers
+    it, and no band is dropped because an earlier band reached further.
+
+    With ``scale`` each band is multiplied by the ratio of the median fluxes,
+    in their overlap, of the (already scaled) band ranked before it that
+    overlaps it most and of itself, so the whole chain is tied to the first
+    band; a band without an overlap is left unscaled, with a note.  ``DQ``
+    and ``NCOMBINED`` of the kept points are carried over.
+
+    Parameters
+    ----------
+    spectra_by_band : dict
+        ``{name: Spectrum}``; the name is used when the header gives no band.
+    scale : bool
+        Scale each band to its neighbour.
+    """
+    from jwstspec.bands import split_channels
+
+    pieces: dict[str, Spectrum] = {}
+    for name, spec in spectra_by_band.items():
+        for key, part in split_channels(spec, name).items():
+            k, i = key, 2
+            while k in pieces:  # the same band twice: keep both, under distinct names
+                k, i = f"{key}#{i}", i + 1
+            pieces[k] = part
+    notes: list[str] = []
+    items = []
+    for band, s in pieces.items():
+        valid = np.isfinite(s.wavelength) & np.isfinite(s.flux)
+        iv = _intervals(s.wavelength, valid)
+        if iv.size == 0:
+            notes.append(f"{band} has no valid point: left out")
+            continue
+        items.append((band, s, valid, iv))
+    if not items:
+        raise ValueError("no band with a valid point to stitch")
+    items.sort(key=lambda it: (it[3][0, 0], it[3][-1, 1], it[0]))
+    overlaps: list[Overlap] = []
+    scaling: list[str] = []
+    scaled: list[np.ndarray] = []  # flux of each band after scaling
     keep_w, keep_f, keep_e, keep_dq, keep_n = [], [], [], [], []
-    notes, overlaps = [], []
-    prev_max = -np.inf
-    prev_band = ""
-    prev: tuple[np.ndarray, np.ndarray] | None = None  # wavelength, scaled flux of the previous band
-    for band, s in items:
-        f, e = s.flux.copy(), s.flux_error.copy()
-        if prev is not None and np.nanmin(s.wavelength) <= prev_max:
-            overlaps.append(f"{prev_band}/{band} {np.nanmin(s.wavelength):.4f}-{prev_max:.4f} um: {prev_band} kept")
-        if scale and prev is not None:
-            lo, hi = np.nanmin(s.wavelength), np.nanmax(prev[0])
-            a = (s.wavelength >= lo) & (s.wavelength <= hi)
-            b = (prev[0] >= lo) & (prev[0] <= hi)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)
-                mine = np.nanmedian(s.flux[a]) if a.any() else np.nan
-                theirs = np.nanmedian(prev[1][b]) if b.any() else np.nan
+    for j, (band, s, valid, iv) in enumerate(items):
+        w = s.wavelength
+        covered = np.zeros(w.shape, bool)
+        best, best_len, best_range = -1, 0.0, (np.nan, np.nan)
+        for k in range(j):
+            other, ivk = items[k][0], items[k][3]
+            lo = np.maximum(iv[:, None, 0], ivk[None, :, 0])
+            hi = np.minimum(iv[:, None, 1], ivk[None, :, 1])
+            inter = hi >= lo
+            if inter.any():
+                start, end = float(lo[inter].min()), float(hi[inter].max())
+                overlaps.append(Overlap(other, band, start, end, other))
+                length = float((hi - lo)[inter].sum())
+                if length >= best_len:
+                    best, best_len, best_range = k, length, (start, end)
+            covered |= _covered(w, ivk)
+        f, e = s.flux.astype(float).copy(), s.flux_error.astype(float).copy()
+        if scale and j > 0:
+            if best >= 0:
+                lo_, hi_ = best_range
+                a = valid & (w >= lo_) & (w <= hi_)
+                wk, vk = items[best][1].wavelength, items[best][2]
+                b = vk & (wk >= lo_) & (wk <= hi_)
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", RuntimeWarning)
+                    mine = np.nanmedian(f[a]) if a.any() else np.nan
+                    theirs = np.nanmedian(scaled[best][b]) if b.any() else np.nan
+            else:
+                mine = theirs = np.nan
             if np.isfinite(mine) and np.isfinite(theirs) and mine != 0:
                 factor = theirs / mine
                 f, e = f * factor, e * abs(factor)
-                notes.append(f"{band} scaled by {factor:.4f}")
+                scaling.append(f"{band} scaled by {factor:.4f}")
             else:
-                notes.append(f"{band} not scaled (no overlap with the previous band)")
-        sel = s.wavelength > prev_max
-        keep_w.append(s.wavelength[sel])
+                scaling.append(f"{band} not scaled (no overlap with the previous band)")
+        scaled.append(f)
+        # own span (first to last valid point), not covered by a band ranked before it; a NaN point
+        # inside another band's valid range is left out (that band's value is kept there)
+        others = np.vstack([it[3] for i, it in enumerate(items) if i != j]) if len(items) > 1 else np.empty((0, 2))
+        sel = (w >= iv[0, 0]) & (w <= iv[-1, 1]) & ~covered & (valid | ~_covered(w, others))
+        if not (sel & valid).any():
+            notes.append(f"{band} lies inside the bands before it: none of its points kept")
+        keep_w.append(w[sel])
         keep_f.append(f[sel])
         keep_e.append(e[sel])
         keep_dq.append(s.dq[sel])
         keep_n.append(s.ncombined[sel] if s.ncombined is not None else np.ones(int(sel.sum()), int))
-        prev_max = max(prev_max, np.nanmax(s.wavelength))
-        prev = (s.wavelength, f)
-        prev_band = band
     w = np.concatenate(keep_w)
     order = np.argsort(w, kind="stable")
     # strictly increasing: a repeated wavelength (e.g. the seam of a two-channel MRS cube) is kept once
     keep = np.concatenate([[True], np.diff(w[order]) > 0])
     order = order[keep]
-    meta = {"BANDS": ",".join(b for b, _ in items), "OVERLAP": "shorter-wavelength band kept in overlaps",
-            "SCALED": bool(scale)}
+    bands = [it[0] for it in items]
+    meta: dict[str, Any] = {"BANDS": ",".join(bands), "OVERLAP": "shorter-wavelength band kept in overlaps",
+                            "SCALED": bool(scale), "NOVERLAP": len(overlaps)}
     if overlaps:
-        meta["OVERLAPS"] = "; ".join(overlaps)
-    if notes:
-        meta["SCALING"] = "; ".join(notes)
-    return Spectrum(w[order], np.concatenate(keep_f)[order], np.concatenate(keep_e)[order],
-                    dq=np.concatenate(keep_dq)[order], ncombined=np.concatenate(keep_n)[order], meta=meta)
+        meta["OVERLAPS"] = "; ".join(str(o) for o in overlaps)
+    if scaling:
+        meta["SCALING"] = "; ".join(scaling)
+    spectrum = Spectrum(w[order], np.concatenate(keep_f)[order], np.concatenate(keep_e)[order],
+                        dq=np.concatenate(keep_dq)[order], ncombined=np.concatenate(keep_n)[order], meta=meta)
+    ranges = {it[0]: (float(it[3][0, 0]), float(it[3][-1, 1])) for it in items}
+    return StitchResult(spectrum, bands, ranges, overlaps, scaling, notes)
+
+
+def stitch(spectra_by_band: dict[str, Spectrum], *, scale: bool = False) -> Spectrum:
+    """The stitched spectrum of :func:`stitch_result` (its header records the bands and overlaps)."""
+    return stitch_result(spectra_by_band, scale=scale).spectrum
 
 
 def _read_all(inputs: Sequence[Path]) -> list[Spectrum]:
@@ -394,18 +539,56 @@ def combined_plot_path(plot: Path) -> Path:
     return Path(plot).with_name(Path(plot).stem + "_combined.png")
 
 
-def stitch_files(inputs: Sequence[Path], output: Path, *, scale: bool = False, plot: Path | None = None,
-                 ecsv: bool = True) -> Spectrum:
-    """Stitch band spectra (files) into one; write FITS (+ ECSV, PNG)."""
-    spectra = _read_all([Path(p) for p in inputs])
-    stitched = stitch({Path(p).stem: s for p, s in zip(inputs, spectra)}, scale=scale)
+def read_bands(inputs: Sequence[Path]) -> tuple[dict[str, Spectrum], dict[str, Path]]:
+    """Read band spectra (files) and cut each into its sub-bands, named from their headers.
+
+    Returns
+    -------
+    bands : dict
+        ``{band key: Spectrum}`` (see :func:`jwstspec.bands.split_channels`;
+        the file's stem when the header names no band).
+    sources : dict
+        ``{band key: file it came from}``.
+
+    Raises
+    ------
+    InputFileError
+        A file is unreadable, all NaN, or its header and wavelengths disagree.
+    """
+    from jwstspec.bands import BandError, split_channels
+
+    bands: dict[str, Spectrum] = {}
+    sources: dict[str, Path] = {}
+    for p, spec in zip(inputs, _read_all([Path(p) for p in inputs])):
+        try:
+            parts = split_channels(spec, Path(p).stem)
+        except BandError as exc:
+            raise InputFileError(p, str(exc).split(": ", 1)[-1]) from None
+        for key, part in parts.items():
+            k, i = key, 2
+            while k in bands:
+                k, i = f"{key}#{i}", i + 1
+            bands[k] = part
+            sources[k] = Path(p)
+    return bands, sources
+
+
+def write_stitched(result: StitchResult, output: Path, *, plot: Path | None = None, ecsv: bool = True) -> Path:
+    """Write a stitched spectrum: ECSV and plot first, the FITS file (the product the cache checks) last."""
     if ecsv:
-        stitched.write_ecsv(Path(output).with_suffix(".ecsv"))
+        result.spectrum.write_ecsv(Path(output).with_suffix(".ecsv"))
     if plot:
         from jwstspec.plots import plot_stitched
 
-        bands = {Path(p).stem: (float(np.nanmin(s.wavelength)), float(np.nanmax(s.wavelength)))
-                 for p, s in zip(inputs, spectra)}
-        plot_stitched(Path(plot), stitched, title=f"{Path(output).name}: stitched", bands=bands)
-    stitched.write_fits(output)  # last: see combine_files
-    return stitched
+        plot_stitched(Path(plot), result.spectrum, title=f"{Path(output).name}: stitched", bands=result.ranges)
+    return result.spectrum.write_fits(output)
+
+
+def stitch_files(inputs: Sequence[Path], output: Path, *, scale: bool = False, plot: Path | None = None,
+                 ecsv: bool = True) -> Spectrum:
+    """Stitch band spectra (files) into one; write FITS (+ ECSV, PNG).  No spectral-leak correction
+    (that is :func:`jwstspec.products.stitch_bands`)."""
+    bands, _ = read_bands(inputs)
+    result = stitch_result(bands, scale=scale)
+    write_stitched(result, output, plot=plot, ecsv=ecsv)
+    return result.spectrum

@@ -2,10 +2,11 @@
 
 * :func:`defringe_1d`: the 1-D residual-fringe fit of ``jwst``
   (:func:`jwst.residual_fringe.utils.fit_residual_fringes_1d`) applied per
-  MRS channel segment.  A Stage 2 spectrum holds the two channels of one
-  detector (e.g. 1A + 2A): it is split at the wavelength gap and each
-  segment is fitted with the fringe frequencies of its own channel (taken
-  from the wavelengths).  A segment whose fit fails is left as it was, its
+  MRS channel.  The channel comes from the spectrum's header (``CHANNEL``,
+  see :mod:`jwstspec.bands`); a Stage 2 spectrum holding the two channels
+  of one detector (``CHANNEL = '12'``, e.g. 1A + 2A) is split at the
+  wavelength gap and each segment is fitted with the fringe frequencies of
+  its own channel.  A segment whose fit fails is left as it was, its
   points flagged ``DEFRINGE_FAILED`` and the reason returned as a message.
   In channels 1-3 spectral lines are masked before the fit and the fit is
   repeated (see :func:`_defringe_segment`): with lines in the spectrum, the
@@ -28,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from jwstspec.bands import BandError, channel_parts, channel_segments, mrs_channel  # noqa: F401 (re-exported)
 from jwstspec.errors import ConfigError, InputFileError, require_file
 from jwstspec.spectrum import DQ_FLAGS, Spectrum
 
@@ -35,13 +37,6 @@ log = logging.getLogger("jwstspec.corrections")
 
 #: Wavelength range (µm) of channel 3A where the 1B second-order leak is corrected.
 LEAK_RANGE: tuple[float, float] = (11.55, 13.46)
-
-#: Upper wavelength limits (µm) used to assign a segment to MRS channels 1, 2, 3 (else 4),
-#: applied to the segment's median wavelength (channel edges overlap, medians do not).
-_CHANNEL_LIMITS = (7.6, 11.65, 17.8)
-
-#: A wavelength step this many times the median step (or a step backwards) separates two segments.
-_GAP_FACTOR = 20.0
 
 #: Fewer positive finite points than this in a segment: no fit is attempted.
 _MIN_POINTS = 50
@@ -59,34 +54,6 @@ _MAX_LINE_FRACTION = 0.3
 #: Channels whose fit is repeated with lines masked.  Channel 4 is left out: its
 #: first-fit residual (~1.2 %) is found as "lines" and the masked fit is worse there.
 _LINE_MASK_CHANNELS = (1, 2, 3)
-
-
-def mrs_channel(wavelength: np.ndarray) -> int:
-    """MRS channel (1-4) of a one-channel wavelength segment (µm)."""
-    w = np.asarray(wavelength, dtype=float)
-    med = float(np.nanmedian(w))
-    for ch, limit in enumerate(_CHANNEL_LIMITS, start=1):
-        if med < limit:
-            return ch
-    return 4
-
-
-def channel_segments(wavelength: np.ndarray) -> list[slice]:
-    """Index slices of the one-channel segments of a spectrum.
-
-    A new segment starts where the wavelength steps back or jumps by more
-    than ``_GAP_FACTOR`` times the median step (the gap between the two
-    channels of a Stage 2 MRS spectrum).
-    """
-    w = np.asarray(wavelength, dtype=float)
-    if w.size < 2:
-        return [slice(0, w.size)]
-    step = np.diff(w)
-    finite = np.isfinite(step)
-    med = float(np.median(np.abs(step[finite]))) if finite.any() else 0.0
-    breaks = np.flatnonzero(finite & ((step <= 0) | (step > _GAP_FACTOR * med))) + 1
-    edges = [0, *breaks.tolist(), w.size]
-    return [slice(a, b) for a, b in zip(edges[:-1], edges[1:]) if b > a]
 
 
 def _fit_fringes(flux: np.ndarray, wave: np.ndarray, channel: int) -> np.ndarray:
@@ -202,11 +169,17 @@ def defringe_1d(spectrum: Spectrum, *, max_fits: int = MAX_FITS) -> tuple[Spectr
     dq = spectrum.dq.astype(np.int64).copy()
     messages: list[str] = []
     done: list[str] = []
-    for seg in channel_segments(wave):
+    try:
+        parts = channel_parts(spectrum, str(spectrum.meta.get("SRCFILE", "") or "spectrum"))
+    except BandError as exc:
+        parts = []
+        messages.append(f"1-D defringing not done: {exc}")
+        log.warning(messages[-1])
+    for part in parts:
+        seg, channel = part.index, part.channel
         w, f = wave[seg], spectrum.flux[seg]
         if not np.isfinite(w).any():
             continue
-        channel = mrs_channel(w)
         where = f"channel {channel} segment {np.nanmin(w):.3f}-{np.nanmax(w):.3f} um"
         try:
             corrected, n_lines = _defringe_segment(f, w, channel, max_fits)

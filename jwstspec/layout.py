@@ -232,7 +232,11 @@ class Layout:
         return f"jw{self.program}-o{observation}_t001_{group}"
 
     def spectrum_path(self, observation: str, source: str | Path, method: str, slit: str | None = None) -> Path:
-        """Extracted spectrum of one cube or slit image."""
+        """Extracted spectrum of one cube or slit image.
+
+        A two-channel MIRI MRS cube gives one file per channel, the band key
+        inserted before ``_x1d`` (:func:`jwstspec.extract.channels.channel_output_path`).
+        """
         tag = f"_{slit}" if slit else ""
         return self.stage_dir(observation, "extract") / f"{product_name(source)}{tag}_{method}_x1d.fits"
 

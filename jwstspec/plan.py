@@ -8,7 +8,6 @@ these decisions out of ``flows/`` makes them unit-testable without Prefect.
 from __future__ import annotations
 
 import dataclasses
-import re
 from pathlib import Path
 
 from astropy.io import fits
@@ -106,24 +105,21 @@ def check_inputs(config: PipelineConfig, layout: Layout) -> None:
 
 
 def product_band(path: str | Path) -> str:
-    """Band/grating key of a product for combination, from its header.
+    """Band/grating key of a product for combination, from its own header (never its file name).
 
-    MIRI MRS: ``ch1-short``; NIRSpec: ``g395h-f290lp_nrs1`` (Stage 2, one
-    detector) or ``g395h-f290lp`` (Stage 3); MIRI LRS: ``p750l``.
+    MIRI MRS: ``ch1-short`` (one-channel cube), ``ch12-short`` (Stage 2
+    two-channel cube); NIRSpec: ``g395h-f290lp_nrs1`` (Stage 2, one
+    detector) or ``g395h-f290lp`` (Stage 3); MIRI LRS: ``p750l``.  An
+    extracted spectrum is read from its ``EXTRACT1D`` header.  See
+    :func:`jwstspec.bands.band_key`.
     """
-    header = fits.getheader(path, 0)
-    instrument = str(header.get("INSTRUME", "")).upper()
-    if instrument == "MIRI" and str(header.get("EXP_TYPE", "")).upper() == "MIR_MRS":
-        channel = str(header.get("CHANNEL", "")).strip()
-        band = str(header.get("BAND", "")).strip().lower()
-        match = re.search(r"_ch(\d)-(short|medium|long)", Path(path).name)
-        if match:  # cube per channel/band: the file name says which
-            channel, band = match.group(1), match.group(2)
-        return f"ch{channel}-{band}"
-    if instrument == "MIRI":
-        return str(header.get("FILTER", "p750l")).lower()
-    setting = f"{header.get('GRATING', '')}-{header.get('FILTER', '')}".lower()
-    detector = str(header.get("DETECTOR", "")).lower()
-    if detector in ("nrs1", "nrs2") and "_t0" not in Path(path).name:
-        return f"{setting}_{detector}"
-    return setting
+    from jwstspec.bands import band_key
+
+    with fits.open(path) as hdul:
+        header = dict(hdul[0].header)
+        if "EXTRACT1D" in hdul:
+            header.update(hdul["EXTRACT1D"].header)
+    if str(header.get("INSTRUME", "")).upper() == "NIRSPEC" and "_t0" in Path(path).name:
+        header.pop("DETECTOR", None)  # a Stage 3 product combines both detectors
+    return band_key(header, Path(path).stem)
+

@@ -11,11 +11,14 @@ the library pieces in the order the science needs:
   channel 3A with channel 1B (skipped with a logged reason when either is
   missing), then all bands stitched into one spectrum.
 
-Both take and return paths (a small record of them), never arrays.
+Both take paths and return a typed record of the files written
+(:class:`BandProduct`, :class:`StitchProduct`; ``.record()`` gives the
+dict the flow's tasks return), never arrays.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -27,21 +30,67 @@ from jwstspec.spectrum import read_spectrum
 log = logging.getLogger("jwstspec.products")
 
 
-def _record(fits_path: Path, extra: dict[str, Any] | None = None) -> dict[str, Any]:
-    rec: dict[str, Any] = {"fits": str(fits_path)}
-    ecsv = fits_path.with_suffix(".ecsv")
-    if ecsv.exists():
-        rec["ecsv"] = str(ecsv)
-    png = fits_path.with_suffix(".png")
-    if png.exists():
-        rec["png"] = str(png)
-    from jwstspec.combine import combined_plot_path
+@dataclasses.dataclass
+class BandProduct:
+    """The files of one combined band and what happened.
 
-    png_combined = combined_plot_path(png)
-    if png_combined.exists():
-        rec["png_combined"] = str(png_combined)
-    rec.update(extra or {})
-    return rec
+    Attributes
+    ----------
+    fits : str
+        The combined spectrum (the product the flow's cache checks).
+    ecsv, png, png_combined : str or None
+        The ECSV copy, the dithers' plot and the combined spectrum's plot, when written.
+    notes : list of str
+        Warnings for the run summary.
+    n_inputs : int
+        Number of input spectra.
+    """
+
+    fits: str
+    ecsv: str | None = None
+    png: str | None = None
+    png_combined: str | None = None
+    notes: list[str] = dataclasses.field(default_factory=list)
+    n_inputs: int = 0
+
+    @classmethod
+    def of(cls, fits_path: Path, **fields: Any) -> Any:
+        """The record of ``fits_path`` with the ECSV and plots found beside it."""
+        from jwstspec.combine import combined_plot_path
+
+        fits_path = Path(fits_path)
+        found = {}
+        for name, path in (("ecsv", fits_path.with_suffix(".ecsv")), ("png", fits_path.with_suffix(".png")),
+                           ("png_combined", combined_plot_path(fits_path.with_suffix(".png")))):
+            if path.exists():
+                found[name] = str(path)
+        return cls(fits=str(fits_path), **found, **fields)
+
+    def record(self) -> dict[str, Any]:
+        """A JSON-ready dict of the fields that are set (what the flow's tasks return and cache)."""
+        return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
+
+
+@dataclasses.dataclass
+class StitchProduct(BandProduct):
+    """The files of the stitched spectrum and what happened.
+
+    Attributes
+    ----------
+    bands : list of str
+        Sub-bands stitched, in order of wavelength.
+    overlaps : list of str
+        Each overlap and the band kept there.
+    leakcorr : bool
+        Whether channel 3A was corrected for the 1B spectral leak (``LEAKCORR``).
+    leak_corrected : str or None
+        The corrected 3A spectrum written beside the inputs.
+    """
+
+    bands: list[str] = dataclasses.field(default_factory=list)
+    overlaps: list[str] = dataclasses.field(default_factory=list)
+    leakcorr: bool = False
+    leak_corrected: str | None = None
 
 
 def combine_band(
@@ -51,7 +100,7 @@ def combine_band(
     *,
     plot: bool = True,
     **overrides: Any,
-) -> dict[str, Any]:
+) -> BandProduct:
     """Combine one band's dither spectra into ``output`` (+ ECSV, PNG), defringed when asked.
 
     The 1-D residual-fringe correction is applied to the combined spectrum
@@ -75,8 +124,7 @@ def combine_band(
 
     Returns
     -------
-    dict
-        ``{"fits", "ecsv", "png", "png_combined", "notes", "n_inputs"}``.
+    BandProduct
     """
     from jwstspec.combine import combine_files
 
@@ -101,7 +149,7 @@ def combine_band(
     notes = list(result.notes)
     for m in notes:
         log.warning("%s: %s", output.name, m)
-    return _record(output, {"notes": notes, "n_inputs": len(spectra)})
+    return BandProduct.of(output, notes=notes, n_inputs=len(spectra))
 
 
 def group_by_slit(spectra: Sequence[Path]) -> dict[str, list[Path]]:
@@ -118,12 +166,23 @@ def group_by_slit(spectra: Sequence[Path]) -> dict[str, list[Path]]:
     return groups
 
 
-def _band_of(path: Path) -> str:
-    from jwstspec.plan import product_band
+def group_by_band(spectra: Sequence[Path], default: str) -> dict[str, list[Path]]:
+    """Split extracted spectra by MIRI MRS sub-band, read from their headers (``CHANNEL``, ``BAND``).
 
-    spec = read_spectrum(path)
-    band = str(spec.meta.get("BAND_KEY", "")) or product_band(path)
-    return band.lower()
+    The extraction of a two-channel Stage 2 cube (band ``ch12-medium``)
+    gives one spectrum per channel: these are combined per sub-band
+    (``ch1-medium``, ``ch2-medium``).  Spectra that are not MIRI MRS, or
+    whose header names no sub-band, stay under ``default`` (the band of
+    the product they were extracted from).
+    """
+    from jwstspec.bands import band_key, is_mrs
+
+    groups: dict[str, list[Path]] = {}
+    for p in spectra:
+        meta = read_spectrum(Path(p)).meta
+        key = band_key(meta, default) if is_mrs(meta) else default
+        groups.setdefault(key, []).append(Path(p))
+    return groups
 
 
 def stitch_bands(
@@ -133,13 +192,21 @@ def stitch_bands(
     *,
     plot: bool = True,
     **overrides: Any,
-) -> dict[str, Any]:
-    """Spectral-leak correction (MIRI MRS) and stitching of all bands into ``output``.
+) -> StitchProduct:
+    """Spectral-leak correction (MIRI MRS) and stitching of all bands into ``output`` (+ ECSV, PNG).
+
+    The inputs are cut into their sub-bands from their headers (one file per
+    sub-band or the two-channel files of Stage 2 alike, whatever their
+    names: :func:`jwstspec.combine.read_bands`).  With ``spectral_leak`` and
+    MIRI MRS input, channel 3A (``ch3-short``) is corrected with channel 1B
+    (``ch1-medium``) before stitching (:func:`_leak_correct`).  The stitched
+    header gets ``LEAKCORR`` (T when 3A was corrected) and, when it was,
+    ``LEAKREF`` (the table's file).
 
     Parameters
     ----------
     spectra : sequence of Path
-        One combined spectrum per band.
+        One combined spectrum per band (or per two-channel file).
     output : Path
         The stitched FITS file (+ ECSV, PNG).
     options : CombineOptions or mapping, optional
@@ -149,47 +216,71 @@ def stitch_bands(
         Also draw the PNG plot.
     **overrides
         Fields of :class:`~jwstspec.config.CombineOptions` replacing those of ``options``.
+
+    Returns
+    -------
+    StitchProduct
     """
-    from jwstspec.combine import stitch_files
+    from jwstspec.combine import read_bands, stitch_result, write_stitched
 
     o = CombineOptions.resolve(options, overrides)
     output = Path(output)
-    inputs = [Path(s) for s in spectra]
+    bands, sources = read_bands([Path(s) for s in spectra])
     notes: list[str] = []
-    extra: dict[str, Any] = {}
+    leak_table = ""
+    corrected_path: Path | None = None
     if o.spectral_leak:
-        inputs, leak_notes, corrected = _apply_spectral_leak(inputs, str(o.leak_reference) if o.leak_reference else None)
+        bands, leak_notes, corrected_path, leak_table = _leak_correct(bands, sources, str(o.leak_reference) if o.leak_reference else None)
         notes += leak_notes
-        if corrected is not None:
-            extra["leak_corrected"] = str(corrected)
-    stitch_files(inputs, output, scale=o.scale_bands, plot=output.with_suffix(".png") if plot else None, ecsv=True)
-    return _record(output, {"notes": notes, "n_inputs": len(inputs), **extra})
+    result = stitch_result(bands, scale=o.scale_bands)
+    notes += result.notes
+    result.spectrum.meta["LEAKCORR"] = corrected_path is not None
+    if leak_table:
+        result.spectrum.meta["LEAKREF"] = leak_table
+    write_stitched(result, output, plot=output.with_suffix(".png") if plot else None, ecsv=True)
+    for m in notes:
+        log.info("%s: %s", output.name, m)
+    return StitchProduct.of(output, notes=notes, n_inputs=len(spectra), bands=result.bands,
+                            overlaps=[str(ov) for ov in result.overlaps], leakcorr=corrected_path is not None,
+                            leak_corrected=str(corrected_path) if corrected_path else None)
 
 
-def _apply_spectral_leak(inputs: list[Path], leak_reference: str | None) -> tuple[list[Path], list[str], Path | None]:
-    """Correct 3A with 1B into a new ``*_leakcorr`` file that replaces 3A among the inputs.
+#: Band keys of the spectral-leak pair: the leaking channel 1B and the corrected channel 3A.
+LEAK_SOURCE, LEAK_TARGET = "ch1-medium", "ch3-short"
 
-    The combined 3A file itself is never modified (a rerun must not correct twice).
+
+def _leak_correct(bands: dict[str, Any], sources: dict[str, Path],
+                  leak_reference: str | None) -> tuple[dict[str, Any], list[str], Path | None, str]:
+    """Correct 3A with 1B (found by their band keys) and write the corrected 3A beside its input.
+
+    Returns the bands with 3A replaced, notes, the corrected file (None when
+    nothing was corrected) and the table's file name.  The input file is
+    never modified (a rerun must not correct twice): the corrected 3A goes
+    to ``*_leakcorr_x1d.fits`` (``<stem>_ch3-short_leakcorr`` when the input
+    held two channels).
     """
-    by_band = {}
-    for p in inputs:
-        name = p.name.lower()
-        for key in ("ch1-medium", "ch3-short"):
-            if key in name:
-                by_band[key] = p
-    if "ch1-medium" not in by_band or "ch3-short" not in by_band:
-        missing = [k for k in ("ch1-medium (1B)", "ch3-short (3A)") if k.split(" ")[0] not in by_band]
+    from jwstspec.bands import is_mrs
+
+    if not any(is_mrs(s.meta) for s in bands.values()):
+        return bands, ["spectral leak correction not applicable: no MIRI MRS band"], None, ""
+    missing = [f"{k} ({n})" for k, n in ((LEAK_SOURCE, "1B"), (LEAK_TARGET, "3A")) if k not in bands]
+    if missing:
         note = f"spectral leak correction skipped: no {' and no '.join(missing)} spectrum in this run"
         log.info(note)
-        return inputs, [note], None
+        return bands, [note], None, ""
     from jwstspec.corrections import load_leak_table, spectral_leak
 
     table = load_leak_table(leak_reference)
-    corrected = spectral_leak(read_spectrum(by_band["ch1-medium"]), read_spectrum(by_band["ch3-short"]), table)
-    src = by_band["ch3-short"]
-    out = src.with_name(src.name.replace("_combined_x1d", "_leakcorr_x1d"))
-    if out == src:  # never write over the input: a rerun would correct twice
-        out = src.with_name(f"{src.stem}_leakcorr{src.suffix}")
+    corrected = spectral_leak(bands[LEAK_SOURCE], bands[LEAK_TARGET], table)
+    src = sources[LEAK_TARGET]
+    shared = sum(1 for p in sources.values() if p == src) > 1
+    if shared:
+        out = src.with_name(f"{src.stem.removesuffix('_x1d')}_{LEAK_TARGET}_leakcorr_x1d{src.suffix}")
+    else:
+        out = src.with_name(src.name.replace("_combined_x1d", "_leakcorr_x1d"))
+        if out == src:  # never write over the input: a rerun would correct twice
+            out = src.with_name(f"{src.stem}_leakcorr{src.suffix}")
     corrected.write_ecsv(out.with_suffix(".ecsv"))
     corrected.write_fits(out)  # last: the product the cache checks
-    return [out if p == src else p for p in inputs], ["spectral leak: channel 3A corrected with channel 1B"], out
+    return ({**bands, LEAK_TARGET: corrected}, ["spectral leak: channel 3A corrected with channel 1B"], out,
+            Path(table.source).name)

@@ -21,14 +21,14 @@ def test_combine_band_with_defringe(tmp_path: Path) -> None:
         paths.append(Spectrum(s.wavelength, f, np.abs(s.flux) * 0.002).write_fits(tmp_path / f"d{i}_x1d.fits"))
     out = tmp_path / "target_ch1-short_combined_x1d.fits"
     rec = combine_band(paths, out, defringe=True)
-    assert rec["fits"] == str(out) and "ecsv" in rec and "png" in rec
+    assert rec.fits == str(out) and rec.ecsv and rec.png
     back = read_spectrum(out)
     resid = back.flux / fs.truth - 1
     assert np.std(resid) < 0.005 < np.std(s.flux / fs.truth - 1)
     assert back.meta["DEFRINGE"].startswith("1:")
     np.testing.assert_allclose(read_spectrum(out.with_suffix(".ecsv")).flux, back.flux)
     # both plots are listed and drawn from the defringed spectrum (written before the FITS file)
-    png_combined = Path(rec["png_combined"])
+    png_combined = Path(rec.png_combined)
     assert png_combined.name == "target_ch1-short_combined_x1d_combined.png"
     assert png_combined.stat().st_size > 1000
     assert png_combined.stat().st_mtime_ns <= out.stat().st_mtime_ns
@@ -42,7 +42,7 @@ def test_leak_correction_never_overwrites_its_input(tmp_path: Path) -> None:
     p3 = pair.ch3a.write_fits(tmp_path / "t_ch3-short.fits")
     before = p3.read_bytes()
     rec = stitch_bands([p1, p3], tmp_path / "t_stitched_x1d.fits", spectral_leak=True, leak_reference=str(ref))
-    assert Path(rec["leak_corrected"]).name == "t_ch3-short_leakcorr.fits"
+    assert Path(rec.leak_corrected).name == "t_ch3-short_leakcorr.fits" and rec.leakcorr
     assert p3.read_bytes() == before
 
 
@@ -55,7 +55,7 @@ def test_stitch_bands_with_spectral_leak(tmp_path: Path) -> None:
     out = tmp_path / "t_stitched_x1d.fits"
     rec = stitch_bands([p1, p3], out, spectral_leak=True, leak_reference=str(ref))
     assert p3.read_bytes() == before  # the combined 3A file is never corrected in place
-    corrected = read_spectrum(rec["leak_corrected"])
+    corrected = read_spectrum(rec.leak_corrected)
     fixed = (corrected.dq & DQ_FLAGS["LEAK_UNCORRECTED"]) == 0
     assert np.max(np.abs(corrected.flux[fixed] / pair.truth_3a[fixed] - 1)) < 0.005
     st = read_spectrum(out)
@@ -64,7 +64,8 @@ def test_stitch_bands_with_spectral_leak(tmp_path: Path) -> None:
     np.testing.assert_allclose(st.flux[sel], truth, rtol=0.005)
     # no 1B: skipped with a note, not an error
     rec2 = stitch_bands([p3], tmp_path / "t2_x1d.fits", spectral_leak=True, leak_reference=str(ref))
-    assert any("skipped" in n and "1B" in n for n in rec2["notes"])
+    assert any("skipped" in n and "1B" in n for n in rec2.notes)
+    assert read_spectrum(tmp_path / "t2_x1d.fits").meta["LEAKCORR"] is False and not rec2.leakcorr
 
 
 def test_group_by_slit(tmp_path: Path) -> None:

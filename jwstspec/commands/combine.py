@@ -7,6 +7,7 @@ from pathlib import Path
 
 from jwstspec.commands.options import add_option_arguments, given_options
 from jwstspec.config import CombineOptions
+from jwstspec.errors import OptionError
 
 HELP = "Clean and combine dither spectra (EXTRACT1D files), or stitch bands with --stitch."
 
@@ -29,11 +30,20 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.output)
     inputs = [Path(s) for s in args.spectra]
     if args.stitch:
-        record = stitch_bands(inputs, out, options, plot=not args.no_plot)
-        print(f"{out}: {len(read_spectrum(out))} points from {len(args.spectra)} bands")
+        from jwstspec.errors import ConfigError
+
+        try:
+            product = stitch_bands(inputs, out, options, plot=not args.no_plot)
+        except ConfigError as exc:
+            if exc.field != "combine.leak_reference":
+                raise
+            raise OptionError("--leak-reference", f"{exc.reason} (or skip the correction with --no-spectral-leak)") from None
+        notes = f" ({'; '.join(product.notes)})" if product.notes else ""
+        print(f"{out}: {len(product.bands)} bands from {len(args.spectra)} files, "
+              f"LEAKCORR = {'T' if product.leakcorr else 'F'}{notes}")
         return 0
     record = combine_band(inputs, out, options, plot=not args.no_plot)
     flagged = int(fits.getdata(out, "DITHERS")["FLAGGED"].sum())  # the points the cleaning left out, as written
-    notes = f" ({'; '.join(record['notes'])})" if record["notes"] else ""
+    notes = f" ({'; '.join(record.notes)})" if record.notes else ""
     print(f"{out}: {len(read_spectrum(out))} points from {len(args.spectra)} spectra, {flagged} points flagged{notes}")
     return 0

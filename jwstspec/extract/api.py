@@ -255,7 +255,9 @@ def extract_file(
         ``s3d`` (IFUCubeModel) or ``s2d`` (SlitModel / MultiSlitModel) file.
     output_path : str or Path
         EXTRACT1D FITS file; for several slits one file per slit
-        (``<stem>_<slit><suffix>``).
+        (``<stem>_<slit><suffix>``); for a multi-channel MIRI MRS cube
+        (Stage 2) one file per channel (``<stem without _x1d>_ch1-medium_x1d.fits``,
+        see :mod:`jwstspec.extract.channels`).
     options : ExtractionOptions or mapping, optional
         The ``[extract]`` section of a configuration (or its
         :meth:`~jwstspec.config.OptionSet.library_options` dump); errors
@@ -310,14 +312,14 @@ def extract_file(
         if o.save_cleaned:
             raise OptionError(o.option_name("save_cleaned"), "a cleaned product is written for s3d cubes only, not for slit images", path)
         return _extract_slits(path, Path(output_path), t0, o, slit_name)  # (each failed slit: a warning)
-    cube = read_cube(path)
-    extraction = _extract_cube(cube, o)
-    if o.save_cleaned:
-        c = extraction.cleaned
-        write_cleaned_cube(path, cleaned_cube_path(Path(output_path)), c.box, c.replaced, c.values)
-    spec = extraction.spectrum
-    out = spec.write_fits(Path(output_path))
-    return ExtractResult(out, [out], len(spec), extraction.n_replaced, time.perf_counter() - t0, spec, [spec])
+    from jwstspec.extract.channels import extract_channels  # multi-channel MRS cubes: one spectrum per channel
+
+    def one(part: Cube) -> tuple[Spectrum, int, Any]:
+        x = _extract_cube(part, o)
+        c = x.cleaned
+        return x.spectrum, x.n_replaced, ((c.box, c.replaced, c.values) if c is not None else None)
+
+    return extract_channels(read_cube(path), Path(output_path), t0, one, save_cleaned=o.save_cleaned)
 
 
 def _extract_cube(cube: Cube, o: ExtractionOptions) -> SourceExtraction:
@@ -407,7 +409,7 @@ def cleaned_cube_path(output: Path) -> Path:
 
 
 def write_cleaned_cube(source: Path, target: Path, box: tuple[slice, slice], replaced: np.ndarray,
-                       values: np.ndarray) -> Path:
+                       values: np.ndarray, planes: slice | np.ndarray = slice(None)) -> Path:
     """A copy of the ``s3d`` cube with the replaced voxels of the extraction region set to the scaled profile.
 
     Replaced voxels (outliers and DQ-bad voxels inside the extraction
@@ -415,6 +417,8 @@ def write_cleaned_cube(source: Path, target: Path, box: tuple[slice, slice], rep
     for them (profile amplitude x empirical profile + background, in
     MJy/sr) and the ``OUTLIER`` DQ bit, with ``DO_NOT_USE`` cleared.  The
     source file is not modified; the copy is written atomically.
+    ``planes``: the cube planes ``replaced`` and ``values`` belong to (one
+    channel of a multi-channel cube).
     """
     from stdatamodels.jwst.datamodels import IFUCubeModel, dqflags
 
@@ -423,7 +427,7 @@ def write_cleaned_cube(source: Path, target: Path, box: tuple[slice, slice], rep
     fill = replaced & np.isfinite(values)
     with IFUCubeModel(str(source)) as dm:
         data, dq = np.array(dm.data), np.array(dm.dq)
-        region = (slice(None), *box)
+        region = (planes, *box)
         data[region] = np.where(fill, values, data[region])
         keep = dq[region] & ~np.uint32(dqflags.pixel["DO_NOT_USE"])
         dq[region] = np.where(fill, keep | np.uint32(dqflags.pixel["OUTLIER"]), dq[region])

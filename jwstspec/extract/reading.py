@@ -79,6 +79,7 @@ def _instrument_meta(model: Any) -> dict[str, Any]:
     ins = model.meta.instrument
     return {
         "INSTRUME": ins.name or "",
+        "EXP_TYPE": getattr(model.meta.exposure, "type", None) or "",
         "DETECTOR": ins.detector or "",
         "CHANNEL": getattr(ins, "channel", None) or "",
         "BAND": getattr(ins, "band", None) or "",

@@ -47,10 +47,15 @@ class SyntheticCube:
 
 
 def make_cube(nwave: int = 600, ny: int = 25, nx: int = 25, wave_range: tuple[float, float] = (2.87, 5.27), *,
-              seed: int = 0, snr: float = 200.0, background: float = 0.5, nan_corners: bool = True) -> SyntheticCube:
-    """A point-source cube with known truth (see module docstring)."""
+              seed: int = 0, snr: float = 200.0, background: float = 0.5, nan_corners: bool = True,
+              wavelength: np.ndarray | None = None) -> SyntheticCube:
+    """A point-source cube with known truth (see module docstring).
+
+    ``wavelength``: the planes' wavelengths (µm, e.g. two MRS channels with
+    the gap between them) instead of ``nwave`` planes over ``wave_range``.
+    """
     rng = np.random.default_rng(seed)
-    w = np.linspace(*wave_range, nwave)
+    w = np.linspace(*wave_range, nwave) if wavelength is None else np.asarray(wavelength, dtype=float)
     pixel_sr = (PIXEL_ARCSEC / 206264.806) ** 2
     truth = source_spectrum(w)
     sigma = 0.8 + 0.25 * (w - w[0]) / (w[-1] - w[0])  # px
@@ -74,13 +79,25 @@ def make_cube(nwave: int = 600, ny: int = 25, nx: int = 25, wave_range: tuple[fl
 
 def write_s3d(cube: SyntheticCube, path: str | Path, *, instrument: str = "NIRSPEC", detector: str = "NRS1",
               grating: str = "G395H", filter: str = "F290LP", program: str = "01234", observation: str = "001",
-              exposure: int = 1, ra: float = 80.0, dec: float = -69.5, **extra: Any) -> Path:
-    """Write an ``IFUCubeModel`` s3d file with a gwcs (atomic)."""
+              exposure: int = 1, ra: float = 80.0, dec: float = -69.5, channel: str = "", band: str = "",
+              **extra: Any) -> Path:
+    """Write an ``IFUCubeModel`` s3d file with a gwcs (atomic).
+
+    MIRI: ``channel`` (``"1"``, ``"12"`` ...) and ``band`` (``"SHORT"`` ...)
+    go to the header as ``cube_build`` writes them.  A wavelength grid that
+    is not evenly spaced (two MRS channels) is written as ``cube_build``
+    writes multi-channel cubes: a ``WAVE-TAB`` axis from the ``WCS-TABLE``.
+    """
     from jwst.assign_wcs.pointing import create_fitswcs
     from stdatamodels.jwst.datamodels import IFUCubeModel
 
     nw, ny, nx = cube.data.shape
-    m = IFUCubeModel(data=cube.data, err=cube.err, dq=cube.dq, weightmap=np.ones(cube.data.shape, np.float32))
+    wave = np.asarray(cube.wavelength, dtype=np.float32)
+    step = np.diff(cube.wavelength)
+    tabular = bool(step.size and np.ptp(step) > 1e-6 * np.abs(step).max())
+    table = np.array([(wave[None].T,)], dtype=[("wavelength", "<f4", (nw, 1))])
+    m = IFUCubeModel(data=cube.data, err=cube.err, dq=cube.dq, weightmap=np.ones(cube.data.shape, np.float32),
+                     wavetable=table)
     m.meta.telescope = "JWST"
     m.meta.instrument.name = instrument
     m.meta.instrument.detector = detector
@@ -90,6 +107,8 @@ def write_s3d(cube: SyntheticCube, path: str | Path, *, instrument: str = "NIRSP
         m.meta.exposure.type = "NRS_IFU"
     else:
         m.meta.exposure.type = "MIR_MRS"
+        m.meta.instrument.channel = channel or None
+        m.meta.instrument.band = band or None
     m.meta.observation.program_number = program
     m.meta.observation.observation_number = observation
     m.meta.observation.visit_number = "001"
@@ -109,6 +128,10 @@ def write_s3d(cube: SyntheticCube, path: str | Path, *, instrument: str = "NIRSP
     wi.crval1, wi.crval2, wi.crval3 = ra, dec, float(cube.wavelength[0])
     wi.cdelt1, wi.cdelt2 = -PIXEL_ARCSEC / 3600, PIXEL_ARCSEC / 3600
     wi.cdelt3 = float(cube.wavelength[1] - cube.wavelength[0])
+    if tabular:  # as cube_build writes a multi-channel cube
+        wi.ctype3, wi.ps3_0, wi.ps3_1 = "WAVE-TAB", "WCS-TABLE", "wavelength"
+        wi.crval3, wi.crpix3, wi.cdelt3 = 1.0, 1.0, None
+        m.wavedim = f"(1,{nw:d})"
     wi.pc1_1, wi.pc1_2, wi.pc2_1, wi.pc2_2, wi.pc3_3 = -1.0, 0.0, 0.0, 1.0, 1.0
     wi.dispersion_direction = 3
     m.meta.wcs = create_fitswcs(m)
