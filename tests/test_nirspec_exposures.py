@@ -74,7 +74,7 @@ def test_point_source_spec2_gives_mjy_and_the_injected_flux(point_spec2):
     from stdatamodels.jwst import datamodels as dm
 
     with dm.open(products["x1d.fits"]) as x1d:
-        spec = [s for s in x1d.spec if s.name == "S200A1"][0].spec_table
+        spec = next(s for s in x1d.spec if s.name == "S200A1").spec_table
         w, f = np.asarray(spec["WAVELENGTH"]), np.asarray(spec["FLUX"])
     ok = np.isfinite(f) & (f != 0)
     assert ok.sum() > 1000
@@ -99,3 +99,25 @@ def test_extended_source_spec2_gives_mjy_per_sr(extended_spec2):
     ok = np.isfinite(inner) & np.isfinite(lam) & (lam > 0)
     ratio = inner[ok] / exp.truth(lam[ok])
     assert np.median(ratio) == pytest.approx(1.0, abs=0.02)
+
+
+@pytest.mark.slow
+def test_ifu_extended_source_spec2_cube_is_in_mjy_per_sr(crds_cache, tmp_path):
+    """IFU (G395H, NRS1) through the real Spec2: cube_build's s3d holds the injected surface brightness."""
+    from stdatamodels.jwst import datamodels as dm
+
+    from jwstspec.stages.pipelines import run_spec2
+
+    exp = nx.ifu_exposure(tmp_path / "jw01234006001_01101_00001_nrs1_rate.fits", source_type="EXTENDED")
+    products = run_spec2(exp.path, tmp_path / "stage2", steps={"extract_1d": {"skip": True}},
+                         log_file=tmp_path / "spec2.log")
+    s3d = [p for p in products if p.name.endswith("_s3d.fits")]
+    assert len(s3d) == 1
+    with dm.open(s3d[0]) as cube:
+        assert cube.meta.bunit_data == "MJy/sr"
+        nz, ny, nx_ = cube.data.shape
+        _, _, lam = cube.meta.wcs(np.full(nz, nx_ // 2), np.full(nz, ny // 2), np.arange(nz))
+        centre = np.nanmedian(cube.data[:, ny // 2 - 5:ny // 2 + 5, nx_ // 2 - 5:nx_ // 2 + 5], axis=(1, 2))
+    ok = np.isfinite(centre) & np.isfinite(lam)
+    assert ok.sum() > 1000  # NRS1 holds 2.87-4.03 micron of the cube's 2.87-5.27
+    assert np.median(centre[ok] / exp.truth(lam[ok])) == pytest.approx(1.0, abs=0.02)

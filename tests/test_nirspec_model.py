@@ -169,3 +169,17 @@ def test_ifu_slices_land_inside_the_wavelengthrange(crds_cache, grating, detecto
     # rows of each slice trace do not overlap (the traces are separate virtual slits)
     rows = [set(np.unique(yy[a.regions[yy, xx] == k])) for k in range(1, nm.NSLICE + 1)]
     assert all(not (rows[k] & rows[k + 1]) for k in range(nm.NSLICE - 1))
+
+
+def test_optics_only_for_the_subarrays_the_model_describes(crds_cache):
+    """The demo's ALLSLITS Stage-1 exposures have their own footprint: they must get no WCS from this model."""
+    from jwstspec.synthetic.crds_cache import registered_entries
+
+    optics = [e for e in registered_entries(crds_cache) if e.instrument == "NIRSPEC" and e.reftype in nm._OPTICS]
+    assert len(optics) == 15  # 7 shared + camera, disperser, fore, chromcorr per setting
+    for e in optics:
+        assert set(e.match["META.SUBARRAY.NAME"].split("|")) == set(nm.SUBARRAYS)
+    model = nx.rate_model("NRS_IFU", grating="G395H", detector="NRS1")
+    model.meta.subarray.name = "ALLSLITS"
+    with pytest.raises((ValueError, RuntimeError), match="reference files"):  # no optics resolved
+        nx.assign_wcs(model)

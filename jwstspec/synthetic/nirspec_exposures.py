@@ -33,20 +33,16 @@ import numpy as np
 from jwstspec.fileio import atomic_path
 from jwstspec.synthetic import nirspec_model as nm
 
-#: fixed-slit subarrays (DMS, 1-based): only the named slit is opened by jwst
-FS_SUBARRAYS = {"SUBS200A1": (1, 993, 2048, 64)}
 GROUP_TIME = 10.737
 TARGET_RA, TARGET_DEC, ROLL = 53.16, -27.78, 0.0
 
 
 def subarray_of(name: str) -> tuple[int, int, int, int]:
-    """(xstart, ystart, xsize, ysize) of subarray ``name`` (``FULL`` or :data:`FS_SUBARRAYS`)."""
-    if name == "FULL":
-        return 1, 1, nm.NPIX, nm.NPIX
+    """(xstart, ystart, xsize, ysize) of subarray ``name`` (:data:`~jwstspec.synthetic.nirspec_model.SUBARRAYS`)."""
     try:
-        return FS_SUBARRAYS[name]
+        return nm.SUBARRAYS[name]
     except KeyError:
-        raise ValueError(f"unknown synthetic NIRSpec subarray {name!r}; known: FULL, {', '.join(FS_SUBARRAYS)}") from None
+        raise ValueError(f"unknown synthetic NIRSpec subarray {name!r}; known: {', '.join(nm.SUBARRAYS)}") from None
 
 
 def rate_model(exp_type: str = "NRS_FIXEDSLIT", *, grating: str = "G395H", detector: str = "NRS1",
@@ -62,7 +58,7 @@ def rate_model(exp_type: str = "NRS_FIXEDSLIT", *, grating: str = "G395H", detec
     grating : str
         A key of :data:`jwstspec.synthetic.nirspec_model.SETTINGS` (the filter follows).
     subarray : str
-        ``FULL`` or a name of :data:`FS_SUBARRAYS`.
+        A name of :data:`jwstspec.synthetic.nirspec_model.SUBARRAYS` (``FULL``, ``SUBS200A1``).
     source_type : str
         ``POINT`` or ``EXTENDED`` (``SRCTYPE``: what ``srctype`` gives the primary slit).
 

@@ -38,6 +38,10 @@ Geometry (linear, no distortion)
   wavelength increasing with DMS x.
 * The wavelength ranges and spectral orders are those of the real
   ``jwst_nirspec_wavelengthrange_0008.asdf`` (package data).
+* The optical references are registered for the subarrays of
+  :data:`SUBARRAYS` only: the demo's ALLSLITS Stage-1 exposures (their own
+  synthetic footprint, :mod:`jwstspec.synthetic.nirspec`) keep getting no
+  WCS, so the 1/f sky mask still comes from the image there.
 
 Flux calibration
 ----------------
@@ -70,7 +74,7 @@ from jwstspec.fileio import atomic_path, atomic_write_text
 from jwstspec.synthetic.crds_cache import RefEntry, reference_dir
 
 #: bump when the model changes: a cache written by another version is rewritten
-MODEL_VERSION = "1"
+MODEL_VERSION = "2"
 STAMP = f".jwstspec-nirspec-model-v{MODEL_VERSION}"
 
 PIX = 18e-6  # m, detector pixel
@@ -133,6 +137,11 @@ NSLICE = 30
 SLICE_WIDTH_ARCSEC, SLICE_LENGTH_ARCSEC = 0.1, 3.0
 SLICE_PITCH_ARCSEC = 3.6  # pitch of the virtual slits along the detector (traces must not overlap)
 SLICER_PER_ARCSEC = 1e-2  # slicer-plane units per arcsec (slice pitch 1e-3 >> jwst's 1e-4 tolerance)
+#: subarrays the model describes (DMS, 1-based xstart, ystart, xsize, ysize); jwst opens only the named slit
+#: in a SUBS<slit> subarray.  The optical references are matched on these names only, so exposures of
+#: other subarrays (e.g. the demo's ALLSLITS Stage-1 exposures, whose synthetic footprint is not this
+#: model's) get no WCS instead of a wrong one.
+SUBARRAYS = {"FULL": (1, 1, NPIX, NPIX), "SUBS200A1": (1, 993, NPIX, 64)}
 MSA_NCOL, MSA_NROW = 365, 171
 SHUTTER_PITCH = (0.27, 0.53)  # arcsec
 SHUTTER_OPEN = (0.20, 0.46)  # arcsec
@@ -620,8 +629,19 @@ class _Ref:
     kwargs: tuple = ()
 
 
+_OPTICS = ("fpa", "camera", "collimator", "disperser", "fore", "ote", "msa", "ifuslicer", "ifufore", "ifupost",
+           "chromcorr")
+
+
 def _reference_specs() -> list[_Ref]:
     """Every reference of the model: type, file name, CRDS match, builder."""
+    specs = _specs_unrestricted()
+    sub = {"META.SUBARRAY.NAME": "|".join(SUBARRAYS)}
+    return [_Ref(s.reftype, s.filename, {**s.match, **sub}, s.build, s.kwargs) if s.reftype in _OPTICS else s
+            for s in specs]
+
+
+def _specs_unrestricted() -> list[_Ref]:
     exp = "META.EXPOSURE.TYPE"
     specs = [
         _Ref("fpa", "jwst_nirspec_fpa_synth.asdf", {}, _fpa_ref),
