@@ -101,6 +101,7 @@ def test_a_new_field_is_a_flag_without_code() -> None:
     assert opts.slits == ["S1", "S2"] and opts.radius == Length(2, "px")
     with pytest.raises(SystemExit):  # choices come from the Literal
         parser.parse_args(["--apcorr", "maybe"])
+    assert "--apcorr {auto,none}" in parser.format_help()  # and --help lists them
     assert "--spectral-leak" not in parser.format_help() and "--no-nod-subtracted" not in parser.format_help()
 
 

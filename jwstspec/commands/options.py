@@ -105,6 +105,8 @@ def _argument(model: type[OptionSet], field: str) -> tuple[str, dict[str, Any]]:
         kwargs.update(_scalar(annotation, field))
     if metavar is not None:
         kwargs["metavar"] = metavar
+    elif "choices" in kwargs:  # --help shows the choices: {aperture,box,annulus,psf}
+        del kwargs["metavar"]
     return flag, {**kwargs, "help": _help(info, default, True)}
 
 
