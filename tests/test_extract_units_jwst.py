@@ -88,6 +88,7 @@ def _jwst_flux(model, tmp_path: Path) -> np.ndarray:
     return np.asarray(table["FLUX"], float)
 
 
+@pytest.mark.slow  # runs jwst's Extract1dStep
 @pytest.mark.parametrize("unit", ["MJy", "MJy/sr"])
 def test_fluxes_agree_with_jwst_extract1d(offline_crds, tmp_path: Path, unit: str) -> None:
     model = _model(unit)
