@@ -43,3 +43,15 @@ def run_lock(layout: Layout, observation: str) -> Iterator[None]:
         with contextlib.suppress(Exception):
             fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
         fh.close()
+
+
+def check_free(layout: Layout, observation: str) -> None:
+    """Raise :class:`LockError` at once when another run holds the lock of ``observation``.
+
+    ``jwstspec run`` calls this before it starts Prefect, so a second run on
+    the same data is refused in a second rather than after the embedded
+    API's start; the flow still takes the lock itself for the whole run (a
+    run starting between this check and the flow is refused there).
+    """
+    with run_lock(layout, observation):
+        pass

@@ -11,7 +11,7 @@ from jwstspec.config import validate_config
 from jwstspec.errors import LockError
 from jwstspec.fileio import atomic_path, atomic_write_text, remove_stale_temporaries, sha256sum
 from jwstspec.layout import Layout
-from jwstspec.locking import run_lock
+from jwstspec.locking import check_free, run_lock
 
 
 def test_atomic_path_renames_only_on_success(tmp_path: Path) -> None:
@@ -67,8 +67,12 @@ def test_second_run_on_same_observation_is_refused(tmp_path: Path) -> None:
             pass
         with run_lock(Layout.from_config(cfg), "002"):  # another observation is free
             pass
+        with pytest.raises(LockError, match="being processed by pid"):  # what `jwstspec run` asks before Prefect starts
+            check_free(Layout.from_config(cfg), "001")
+        check_free(Layout.from_config(cfg), "002")
     finally:
         release.set()
         proc.join(30)
     with run_lock(Layout.from_config(cfg), "001"):  # released when the holder ends
         pass
+    check_free(Layout.from_config(cfg), "001")

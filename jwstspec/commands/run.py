@@ -42,9 +42,12 @@ def run(args: argparse.Namespace) -> int:
     config = validate_config({**config.model_dump(), **{k: (v.model_dump() if hasattr(v, "model_dump") else v) for k, v in updates.items()}})
 
     from jwstspec.layout import Layout
+    from jwstspec.locking import check_free
     from jwstspec.plan import check_inputs
 
-    check_inputs(config, Layout.from_config(config))  # exposures already there: checked before Prefect starts
+    layout = Layout.from_config(config)
+    check_free(layout, config.observation)  # another run on these data: refused before Prefect starts
+    check_inputs(config, layout)  # exposures already there: checked before Prefect starts
 
     from flows.launch import run_configs
 

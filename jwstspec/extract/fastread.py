@@ -35,7 +35,8 @@ _SLIT_MODELS = ("SlitModel", "MultiSlitModel", "ImageModel")
 
 
 def _instrument_meta(h0: Any) -> dict[str, Any]:
-    return {"INSTRUME": h0.get("INSTRUME", "") or "", "DETECTOR": h0.get("DETECTOR", "") or "",
+    return {"INSTRUME": h0.get("INSTRUME", "") or "", "EXP_TYPE": h0.get("EXP_TYPE", "") or "",
+            "DETECTOR": h0.get("DETECTOR", "") or "",
             "CHANNEL": h0.get("CHANNEL", "") or "", "BAND": h0.get("BAND", "") or "",
             "GRATING": h0.get("GRATING", "") or "", "FILTER": h0.get("FILTER", "") or ""}
 
