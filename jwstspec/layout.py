@@ -117,14 +117,17 @@ class Layout:
     # ----------------------------------------------------------------- dirs
     @property
     def program_dir(self) -> Path:
+        """Directory of the program: ``<data_dir>/<program>``."""
         return self.data_dir / self.program
 
     @property
     def download_dir(self) -> Path:
+        """Where downloads go: ``[download] directory`` if set, else ``<program>/download``."""
         return self.download_override or self.program_dir / "download"
 
     @property
     def internal_dir(self) -> Path:
+        """The state jwstspec keeps for itself (cache, locks, manifest): ``<data_dir>/.jwstspec``."""
         return self.data_dir / ".jwstspec"
 
     @property
@@ -134,12 +137,15 @@ class Layout:
 
     @property
     def lock_dir(self) -> Path:
+        """Directory of the per-observation lock files."""
         return self.internal_dir / "locks"
 
     def obs_dir(self, observation: str) -> Path:
+        """Directory of one observation: ``<program>/Obs<observation>``."""
         return self.program_dir / f"Obs{observation}"
 
     def uncal_dir(self, observation: str) -> Path:
+        """Directory of an observation's raw ``uncal`` exposures (never written by a stage)."""
         return self.obs_dir(observation) / "uncal"
 
     def stage_dir(self, observation: str, stage: str) -> Path:
@@ -149,6 +155,7 @@ class Layout:
         return self.obs_dir(observation) / _with_variant(stage, dict(self.variants).get(stage, ""))
 
     def log_dir(self, observation: str) -> Path:
+        """Directory of an observation's per-exposure jwst logs."""
         return self.obs_dir(observation) / "logs"
 
     def log_file(self, observation: str, name: str, stage: str) -> Path:
@@ -212,9 +219,11 @@ class Layout:
         return sorted(self.stage_dir(observation, "extract").glob("*_x1d.fits"))
 
     def spec2_asn_path(self, observation: str, name: str) -> Path:
+        """The Stage 2 association of one exposure: ``<product>_spec2_asn.json``."""
         return self.stage_dir(observation, "stage1") / f"{product_name(name)}_spec2_asn.json"
 
     def spec3_asn_path(self, observation: str, group: str, tso: bool = False) -> Path:
+        """The Stage 3 (or Tso3) association of one group."""
         kind = "tso3" if tso else "spec3"
         return self.stage_dir(observation, "stage3") / f"jw{self.program}-o{observation}_{group}_{kind}_asn.json"
 
@@ -241,9 +250,11 @@ class Layout:
         return self.stage_dir(observation, "extract") / f"{product_name(source)}{tag}_{method}_x1d.fits"
 
     def combined_path(self, observation: str, group: str) -> Path:
+        """The combined spectrum of one group (band) of an observation."""
         return self.stage_dir(observation, "combined") / f"jw{self.program}-o{observation}_{group}_combined_x1d.fits"
 
     def stitched_path(self, observation: str) -> Path:
+        """The stitched spectrum of an observation."""
         return self.stage_dir(observation, "combined") / f"jw{self.program}-o{observation}_stitched_x1d.fits"
 
     def run_file(self, observation: str, name: str) -> Path:
