@@ -48,8 +48,8 @@ def run(args: argparse.Namespace) -> int:
     from jwstspec.plan import check_inputs
 
     layout = Layout.from_config(config)
+    check_inputs(config, layout)  # exposures already there: checked before anything is written
     check_free(layout, config.observation)  # another run on these data: refused before Prefect starts
-    check_inputs(config, layout)  # exposures already there: checked before Prefect starts
 
     from flows.launch import run_configs
 
