@@ -75,6 +75,24 @@ def bkgsub_name(rate: str | Path) -> str:
     return f"{product_name(rate)}_{suffix}_bkgsub.fits"
 
 
+def leakcorr_path(source: Path, band: str, shared: bool) -> Path:
+    """The spectral-leak corrected spectrum of ``band`` written beside its input ``source``.
+
+    ``<stem>_<band>_leakcorr_x1d.fits`` when ``source`` holds more bands than
+    ``band`` (``shared``), else ``source`` with ``_combined_x1d`` replaced by
+    ``_leakcorr_x1d``; never ``source`` itself (a rerun must not correct twice).
+    """
+    if shared:
+        return source.with_name(f"{source.stem.removesuffix('_x1d')}_{band}_leakcorr_x1d{source.suffix}")
+    out = source.with_name(source.name.replace("_combined_x1d", "_leakcorr_x1d"))
+    return out if out != source else source.with_name(f"{source.stem}_leakcorr{source.suffix}")
+
+
+def cleaned_cube_path(spectrum: Path) -> Path:
+    """Where ``save_cleaned`` writes the cleaned cube: ``<spectrum stem without _x1d>_cleaned_s3d.fits``."""
+    return spectrum.with_name(spectrum.stem.removesuffix("_x1d") + "_cleaned_s3d.fits")
+
+
 def _visible(paths: list[Path]) -> list[Path]:
     """Sorted, without hidden files (temporaries of an atomic write start with a dot)."""
     return sorted(p for p in paths if not p.name.startswith("."))
