@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from flows.launch import run_configs
-from flows.runtime import configure_environment
+from flows.runtime import configure_environment, launch_embedded_api
 
 
 def run_demo(root: str | Path, **kwargs: Any) -> dict[str, Any]:
@@ -32,8 +32,10 @@ def run_demo(root: str | Path, **kwargs: Any) -> dict[str, Any]:
         ``{"demo": Demo, "summaries": {branch: RunResult}, "seconds": {"generate": s, branch: s, ...}}``.
     """
     configure_environment()  # before anything imports Prefect
-    from jwstspec.synthetic.demo import build_demo
+    from jwstspec.layout import Layout
+    from jwstspec.synthetic.demo import PROGRAM, build_demo, data_dir
 
+    launch_embedded_api(Layout(data_dir(root), PROGRAM).prefect_dir)  # starts while the data are checked
     t0 = time.perf_counter()
     demo = build_demo(root, **kwargs)
     seconds = {"generate": time.perf_counter() - t0}

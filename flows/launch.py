@@ -39,7 +39,10 @@ def run_configs(configs: Mapping[str, PipelineConfig]) -> tuple[dict[str, RunRes
     configure_environment()  # before Prefect is imported
     results: dict[str, RunResult] = {}
     seconds: dict[str, float] = {}
-    with embedded_prefect():
+    from jwstspec.layout import Layout
+
+    first = next(iter(configs.values()), None)
+    with embedded_prefect(Layout.from_config(first).prefect_dir if first is not None else None):
         from flows.pipeline import run_pipeline
 
         for name, config in configs.items():

@@ -23,12 +23,14 @@
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import logging
 import os
 import threading
 import warnings
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from jwstspec.config import RuntimeOptions
@@ -49,7 +51,7 @@ def prefect_environment() -> dict[str, str]:
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "PREFECT_RESULTS_PERSIST_BY_DEFAULT": "true",
         "PREFECT_TASKS_REFRESH_CACHE": "false",
-        # the embedded API migrates its database on every start: Prefect's 20 s wait is too short under load
+        # the first start on a new database migrates it: Prefect's 20 s wait is too short under load
         "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
     }
 
@@ -198,31 +200,66 @@ def make_task_runner(runtime: RuntimeOptions, env: dict[str, str]) -> Any:
     raise ValueError(f"unknown task runner {runtime.task_runner!r}")
 
 
+_launched: Any = None  # the server started by launch_embedded_api(), adopted by embedded_prefect()
+
+
+def launch_embedded_api(db_dir: Path | None = None) -> None:
+    """Start the embedded API's process now, without waiting for it (see :mod:`flows.server`).
+
+    A command calls this as early as it knows its data directory, so the
+    server imports and starts while the command plans its run; the next
+    :func:`embedded_prefect` adopts it.  Nothing happens when
+    ``PREFECT_API_URL`` points at a server already.
+    """
+    global _launched
+    if os.environ.get("PREFECT_API_URL") or _launched is not None:
+        return
+    configure_environment()
+    from flows.server import EmbeddedServer
+
+    _launched = EmbeddedServer(db_dir).launch()
+    atexit.register(_launched.stop)  # a command that fails before its flow runs stops it too
+
+
 @contextlib.contextmanager
-def embedded_prefect() -> Iterator[str | None]:
+def embedded_prefect(db_dir: Path | None = None) -> Iterator[str | None]:
     """A private Prefect API on 127.0.0.1 for this process and its workers.
+
+    Parameters
+    ----------
+    db_dir : Path, optional
+        Directory of the API database kept between commands (the data
+        directory's ``.jwstspec/prefect``); ``None`` gives Prefect's default
+        database.  A server already launched by :func:`launch_embedded_api`
+        is used as it is.
 
     Yields the API URL (``None`` when ``PREFECT_API_URL`` is already set,
     i.e. the user runs against their own server or Prefect Cloud).
     """
+    global _launched
     if os.environ.get("PREFECT_API_URL"):
         yield None
         return
     configure_environment()
-    from prefect.server.api.server import SubprocessASGIServer
+    from flows.server import EmbeddedServer
+
+    server, _launched = (_launched or EmbeddedServer(db_dir)), None
+    try:
+        # Prefect's default wait (20 s) is too short on a loaded 2-core machine
+        url = server.wait_ready(timeout=float(os.environ.get("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS") or 120))
+    except BaseException:
+        server.stop()
+        raise
     from prefect.settings import PREFECT_API_URL, PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 
-    server = SubprocessASGIServer()
-    # Prefect's default wait (20 s) is too short on a loaded 2-core machine
-    server.start(timeout=int(os.environ.get("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS") or 120))
-    os.environ["PREFECT_API_URL"] = server.api_url  # inherited by worker processes
+    os.environ["PREFECT_API_URL"] = url  # inherited by worker processes
     try:
         # No flow-run heartbeats: they let a long-lived server mark crashed runs, but this API lives
         # and dies with the command, and stopping the heartbeat thread cost each flow run up to 1 s.
         # Workers forward their logs to this API: they must not outlive it.
-        settings = {PREFECT_API_URL: server.api_url, PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}
+        settings = {PREFECT_API_URL: url, PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}
         with temporary_settings(settings), warm_process_pools():  # this process
-            yield server.api_url
+            yield url
     finally:
         _drain_log_workers()
         os.environ.pop("PREFECT_API_URL", None)

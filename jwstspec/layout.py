@@ -16,6 +16,7 @@
     <data_dir>/.jwstspec/
         cache/                         Prefect task-result storage (cache)
         locks/                         run locks
+        prefect/                       the embedded Prefect API's database
 
 The variant names are the research code's directory suffixes
 (``stage1_suffix`` ...): an empty variant gives the plain stage name.
@@ -157,6 +158,11 @@ class Layout:
     def lock_dir(self) -> Path:
         """Directory of the per-observation lock files."""
         return self.internal_dir / "locks"
+
+    @property
+    def prefect_dir(self) -> Path:
+        """The embedded Prefect API's database, kept between commands (``flows.server``)."""
+        return self.internal_dir / "prefect"
 
     def obs_dir(self, observation: str) -> Path:
         """Directory of one observation: ``<program>/Obs<observation>``."""

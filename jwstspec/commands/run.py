@@ -50,6 +50,9 @@ def run(args: argparse.Namespace) -> int:
     layout = Layout.from_config(config)
     check_inputs(config, layout)  # exposures already there: checked before anything is written
     check_free(layout, config.observation)  # another run on these data: refused before Prefect starts
+    from flows.runtime import launch_embedded_api
+
+    launch_embedded_api(layout.prefect_dir)  # the API starts while the flow's modules are imported
 
     from flows.launch import run_configs
 

@@ -148,6 +148,11 @@ def _generate(raw: Path, data: Path, crds: Path, layout: Any, n_dithers: int, br
     return truth
 
 
+def data_dir(root: str | Path) -> Path:
+    """The data directory of the demo generated under ``root``."""
+    return Path(root).resolve() / "data"
+
+
 def build_demo(root: str | Path, *, n_dithers: int = 4, crds_path: Path | None = None, task_runner: str = "process",
                workers: int | None = None, branches: tuple[str, ...] = ("miri", "nirspec"), verbose: bool = False) -> Demo:
     """Generate the demo observations, references and configurations.
@@ -170,7 +175,7 @@ def build_demo(root: str | Path, *, n_dithers: int = 4, crds_path: Path | None =
     t0 = time.perf_counter()
     root = Path(root).resolve()
     crds = Path(crds_path) if crds_path else root / "crds"
-    data = root / "data"
+    data = data_dir(root)
     raw = root / "raw"
     for d in (data, raw / "miri", raw / "nirspec"):
         d.mkdir(parents=True, exist_ok=True)
