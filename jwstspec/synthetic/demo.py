@@ -106,18 +106,74 @@ def _nirspec_cubes(data_dir: Path, uncal: list[Path], seed: int = 7) -> dict[str
 
 
 def _place(paths: list[Path], directory: Path) -> None:
-    """Hard-link (or copy) raw files into an uncal directory."""
+    """Hard-link (or copy) raw files into an uncal directory (replacing a placed file that differs)."""
     import shutil
 
     directory.mkdir(parents=True, exist_ok=True)
     for p in paths:
         dest = directory / Path(p).name
         if dest.exists():
-            continue
+            if os.path.samefile(p, dest) or _identity(dest) == _identity(Path(p)):
+                continue
+            dest.unlink()
         try:
             os.link(p, dest)
         except OSError:
             shutil.copy2(p, dest)
+
+
+#: identity of the demo's generated data; change it when the generators change what they write
+DATA_VERSION = 1
+
+
+def _identity(path: Path) -> list[int]:
+    st = path.stat()
+    return [st.st_size, st.st_mtime_ns]
+
+
+def data_files(root: Path, data: Path, branches: tuple[str, ...]) -> list[Path]:
+    """The files the demo generates: raw exposures, their placed copies and the NIRSpec stand-in cubes."""
+    from jwstspec.layout import Layout
+
+    layout = Layout(data, PROGRAM)
+    dirs = [root / "raw"]
+    if "miri" in branches:
+        dirs += [layout.uncal_dir(MIRI_OBS), layout.uncal_dir(MIRI_BKG_OBS)]
+    if "nirspec" in branches:
+        dirs += [layout.uncal_dir(NIRSPEC_OBS), layout.uncal_dir(NIRSPEC_BKG_OBS)]
+    files = [p for d in dirs if d.is_dir() for p in d.rglob("*.fits")]
+    if "nirspec" in branches:
+        files += sorted(layout.stage_dir(NIRSPEC_OBS, "stage2").glob("*_s3d.fits"))
+    return sorted(set(files))
+
+
+def data_stamp(root: Path, files: list[Path], key: str) -> dict[str, Any]:
+    """The identity of the generated data: version, options and each file's size and mtime (not content)."""
+    from jwstspec import __version__
+
+    return {"version": DATA_VERSION, "jwstspec": __version__, "key": key,
+            "files": {str(p.relative_to(root)): _identity(p) for p in files}}
+
+
+def stamp_matches(stamp_file: Path, root: Path, key: str) -> bool:
+    """Whether the data recorded in ``stamp_file`` are all there, unchanged (size and mtime), for ``key``.
+
+    A missing or unreadable stamp, another data version or options, a
+    missing, resized or touched file: ``False`` (the data are generated
+    again).  Nothing is read but the stamp and the files' metadata.
+    """
+    import json
+
+    from jwstspec import __version__
+
+    try:
+        stamp = json.loads(stamp_file.read_text())
+        if (stamp.get("version"), stamp.get("jwstspec"), stamp.get("key")) != (DATA_VERSION, __version__, key):
+            return False
+        files = stamp["files"]
+        return bool(files) and all(_identity(root / rel) == list(ident) for rel, ident in files.items())
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return False
 
 
 def _generate(raw: Path, data: Path, crds: Path, layout: Any, n_dithers: int, branches: tuple[str, ...]) -> dict[str, Any]:
@@ -185,12 +241,20 @@ def build_demo(root: str | Path, *, n_dithers: int = 4, crds_path: Path | None =
     layout = Layout(data, PROGRAM)
     truth: dict[str, Any] = {}
     configs: dict[str, PipelineConfig] = {}
-    # a second `jwstspec demo` in the same directory reuses the generated files, so the flow
-    # finds unchanged inputs and serves every task from its cache
-    stamp = root / f".generated-{n_dithers}-{'-'.join(branches)}"
-    if not stamp.exists():
-        truth.update(_generate(raw, data, crds, layout, n_dithers, branches))
-        stamp.write_text("generated\n")
+    # a second `jwstspec demo` in the same directory reuses the generated files (checked by identity:
+    # sizes and mtimes), so the flow finds unchanged inputs and serves every task from its cache
+    key = f"{n_dithers}-{'-'.join(branches)}"
+    stamp = root / f".generated-{key}"
+    if not stamp_matches(stamp, root, key):
+        import json
+
+        from jwstspec.fileio import atomic_write_text
+
+        legacy = stamp.is_file() and stamp.read_text() == "generated\n"  # written before the identity stamp
+        if not (legacy and data_files(root, data, branches)):
+            stamp.unlink(missing_ok=True)
+            truth.update(_generate(raw, data, crds, layout, n_dithers, branches))
+        atomic_write_text(stamp, json.dumps(data_stamp(root, data_files(root, data, branches), key), indent=1))
     truth["pixel_arcsec"] = {"miri": 0.13, "nirspec": 0.1}
 
     common = {

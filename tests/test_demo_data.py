@@ -1,0 +1,97 @@
+"""The demo's generated data are checked by identity (sizes and mtimes), not content.
+
+``build_demo`` runs with the real stamp logic; only the generator itself
+(``_generate``, minutes of synthetic ramps) is replaced by one that writes a
+few small files where the real one does, so each test can see whether the
+data were generated again.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from jwstspec.synthetic import demo
+
+
+@pytest.fixture
+def fake_generate(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    calls: list[int] = []
+
+    def generate(raw: Path, data: Path, crds: Path, layout: Any, n_dithers: int, branches: tuple[str, ...]) -> dict:
+        calls.append(n_dithers)
+        raw_file = raw / "miri" / "jw01234001001_03101_00001_mirifushort_uncal.fits"
+        raw_file.write_bytes(b"ramp" * 100)  # written anew each time, as the real generator does
+        demo._place([raw_file], layout.uncal_dir(demo.MIRI_OBS))
+        return {}
+
+    monkeypatch.setattr(demo, "_generate", generate)
+    return calls
+
+
+@pytest.fixture
+def crds(tmp_path: Path) -> Path:
+    """A CRDS cache that counts as written (build_demo then leaves it alone)."""
+    path = tmp_path / "crds"
+    (path / "config" / "jwst").mkdir(parents=True)
+    (path / "config" / "jwst" / "server_config").write_text("{}")
+    return path
+
+
+def _build(root: Path, crds: Path, n_dithers: int = 2) -> demo.Demo:
+    return demo.build_demo(root, n_dithers=n_dithers, crds_path=crds, branches=("miri",))
+
+
+def _uncal(root: Path) -> Path:
+    return next((root / "data").rglob("*_uncal.fits"))
+
+
+def test_unchanged_data_are_not_generated_again(tmp_path: Path, crds: Path, fake_generate: list[int]) -> None:
+    root = tmp_path / "demo"
+    _build(root, crds)
+    _build(root, crds)
+    assert fake_generate == [2]
+    _build(root, crds, n_dithers=3)  # other options: other data
+    assert fake_generate == [2, 3]
+
+
+@pytest.mark.parametrize("change", ["content", "touch", "remove"])
+def test_a_changed_file_is_generated_again(tmp_path: Path, crds: Path, fake_generate: list[int], change: str) -> None:
+    root = tmp_path / "demo"
+    _build(root, crds)
+    placed = _uncal(root)
+    if change == "content":
+        placed.write_bytes(b"edited")
+    elif change == "touch":
+        st = placed.stat()
+        os.utime(placed, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
+    else:
+        placed.unlink()
+    _build(root, crds)
+    assert fake_generate == [2, 2]
+    assert _uncal(root).read_bytes() == b"ramp" * 100  # the placed file is the generator's again
+    assert os.path.samefile(_uncal(root), root / "raw" / "miri" / placed.name)
+    _build(root, crds)
+    assert fake_generate == [2, 2]
+
+
+def test_a_stamp_of_another_data_version_regenerates(tmp_path: Path, crds: Path, fake_generate: list[int],
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    root = tmp_path / "demo"
+    _build(root, crds)
+    monkeypatch.setattr(demo, "DATA_VERSION", demo.DATA_VERSION + 1)
+    _build(root, crds)
+    assert fake_generate == [2, 2]
+
+
+def test_a_demo_made_before_the_identity_stamp_keeps_its_data(tmp_path: Path, crds: Path, fake_generate: list[int]) -> None:
+    root = tmp_path / "demo"
+    _build(root, crds)
+    stamp = root / ".generated-2-miri"
+    stamp.write_text("generated\n")  # the old stamp: the files are adopted, not regenerated (the cache stays valid)
+    _build(root, crds)
+    assert fake_generate == [2]
+    assert demo.stamp_matches(stamp, root.resolve(), "2-miri")
