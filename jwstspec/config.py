@@ -543,6 +543,11 @@ _GENERIC_STEP_PARAMS = {
 def pipeline_steps(pipeline: str) -> dict[str, frozenset[str]]:
     """Step names of a ``jwst`` pipeline and the parameters of each step.
 
+    Read from a table kept per installed ``jwst`` version
+    (:func:`steps_table_path`), written on first use: checking a
+    configuration then does not import ``jwst`` (seconds; most of a cached
+    rerun's start).
+
     Parameters
     ----------
     pipeline : {'detector1', 'spec2', 'spec3', 'tso3'}
@@ -553,7 +558,35 @@ def pipeline_steps(pipeline: str) -> dict[str, frozenset[str]]:
         step name -> accepted parameter names (from the step's spec,
         plus the generic stpipe parameters and ``override_<reftype>``).
     """
-    from jwst import pipeline as jp  # imported lazily: takes ~2 s
+    import json
+
+    path = steps_table_path()
+    try:
+        table = json.loads(path.read_text())[pipeline]
+        return {step: frozenset(params) for step, params in table.items()}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        pass
+    tables = {name: jwst_pipeline_steps(name) for name in ("detector1", "spec2", "spec3", "tso3")}
+    try:
+        atomic_write_text(path, json.dumps({name: {step: sorted(params) for step, params in table.items()}
+                                            for name, table in tables.items()}, indent=1))
+    except OSError:
+        pass  # an unwritable cache directory: asked of jwst again next time
+    return tables[pipeline]
+
+
+def steps_table_path() -> Path:
+    """``$XDG_CACHE_HOME/jwstspec/jwst-<version>-steps.json`` (``~/.cache`` by default)."""
+    import os
+    from importlib.metadata import version
+
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return cache / "jwstspec" / f"jwst-{version('jwst')}-steps.json"
+
+
+def jwst_pipeline_steps(pipeline: str) -> dict[str, frozenset[str]]:
+    """:func:`pipeline_steps`, asked of the installed ``jwst`` (imports it)."""
+    from jwst import pipeline as jp  # imported lazily: takes ~2 s (much more without byte-compiled sources)
 
     cls = {
         "detector1": jp.Detector1Pipeline,

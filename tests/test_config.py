@@ -157,3 +157,29 @@ def test_json_schema_for_prefect_form() -> None:
     schema = PipelineConfig.model_json_schema()
     assert set(schema["required"]) == {"program", "observation", "instrument", "data_dir"}
     assert "description" in schema["properties"]["program"]
+
+
+def test_step_table_is_kept_per_jwst_version_and_equals_jwst(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Configurations are checked against a kept table of jwst's steps (no jwst import on a rerun)."""
+    import json
+
+    from jwstspec.config import jwst_pipeline_steps, pipeline_steps, steps_table_path
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    pipeline_steps.cache_clear()
+    try:
+        assert pipeline_steps("spec2") == jwst_pipeline_steps("spec2")  # written from jwst itself
+        path = steps_table_path()
+        assert path.parent == tmp_path / "jwstspec" and "jwst-" in path.name
+        table = json.loads(path.read_text())
+        assert set(table) == {"detector1", "spec2", "spec3", "tso3"}
+        table["spec2"]["made_up_step"] = ["skip"]
+        path.write_text(json.dumps(table))
+        pipeline_steps.cache_clear()
+        assert "made_up_step" in pipeline_steps("spec2")  # read from the table, not from jwst
+        path.write_text("{not json")
+        pipeline_steps.cache_clear()
+        assert pipeline_steps("detector1") == jwst_pipeline_steps("detector1")  # unreadable: asked of jwst again
+        assert "made_up_step" not in json.loads(path.read_text())["spec2"]
+    finally:
+        pipeline_steps.cache_clear()
