@@ -253,6 +253,7 @@ def embedded_prefect(db_dir: Path | None = None) -> Iterator[str | None]:
     from prefect.settings import PREFECT_API_URL, PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 
     os.environ["PREFECT_API_URL"] = url  # inherited by worker processes
+    _refresh_prefect_settings()  # threads outside the settings context below see it too
     try:
         # No flow-run heartbeats: they let a long-lived server mark crashed runs, but this API lives
         # and dies with the command, and stopping the heartbeat thread cost each flow run up to 1 s.
@@ -263,8 +264,22 @@ def embedded_prefect(db_dir: Path | None = None) -> Iterator[str | None]:
     finally:
         _drain_log_workers()
         os.environ.pop("PREFECT_API_URL", None)
+        _refresh_prefect_settings()
         with contextlib.suppress(Exception):
             server.stop()
+
+
+def _refresh_prefect_settings() -> None:
+    """Make Prefect's process-wide settings follow ``os.environ`` (its API URL).
+
+    Prefect reads its settings once, at import; a thread that runs outside
+    :func:`embedded_prefect`'s settings context (Prefect's own helper
+    threads) would otherwise find no API URL and start a server of its own.
+    """
+    with contextlib.suppress(Exception):  # a Prefect without it: the settings context alone
+        from prefect.context import refresh_global_settings_context
+
+        refresh_global_settings_context()
 
 
 def _drain_log_workers() -> None:
