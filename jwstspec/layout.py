@@ -31,6 +31,9 @@ from jwstspec.config import PipelineConfig
 
 STAGE_DIRS: tuple[str, ...] = ("stage1", "stage2", "stage3", "extract", "combined")
 
+#: the demo's check of its final spectra against the injected truth, beside the summary
+DEMO_TRUTH_FILE = "demo_truth.json"
+
 #: raw inputs of a run, in an observation's ``uncal/`` directory
 INPUT_PATTERNS: tuple[str, ...] = ("*_uncal.fits",)
 

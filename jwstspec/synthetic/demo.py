@@ -44,7 +44,45 @@ log = logging.getLogger("jwstspec.demo")
 PROGRAM = "01234"
 MIRI_OBS, MIRI_BKG_OBS = "001", "002"
 NIRSPEC_OBS, NIRSPEC_BKG_OBS = "003", "004"
+NIRSPEC_FS_OBS = "005"
 CONTEXT = "jwst_0000.pmap"
+
+#: the demo's observations by the name ``jwstspec demo --only`` takes -> the configurations that run them
+OBSERVATIONS: dict[str, tuple[str, ...]] = {
+    "miri-mrs": ("miri", "miri-stage3"),
+    "nirspec-ifu": ("nirspec",),
+}
+#: what ``jwstspec demo`` runs without ``--only``
+DEFAULT_OBSERVATIONS: tuple[str, ...] = ("miri-mrs", "nirspec-ifu")
+#: older names of ``branches`` (benchmarks, tests)
+_ALIASES = {"miri": "miri-mrs", "nirspec": "nirspec-ifu"}
+
+
+def parse_only(text: str | None) -> tuple[str, ...]:
+    """The observations named by ``--only NAME[,NAME]`` (None: the default set), in the demo's order.
+
+    Raises
+    ------
+    OptionError
+        An unknown or empty name (the message lists the known ones).
+    """
+    from jwstspec.errors import OptionError
+
+    if text is None:
+        return DEFAULT_OBSERVATIONS
+    names = [n.strip() for n in str(text).split(",")]
+    unknown = [n for n in names if n not in OBSERVATIONS]
+    if not names or unknown:
+        raise OptionError("--only", f"unknown observation {', '.join(map(repr, unknown)) or repr(text)}; "
+                                    f"known: {', '.join(OBSERVATIONS)}")
+    return tuple(n for n in OBSERVATIONS if n in names)
+
+
+def _observations(branches: tuple[str, ...] | None) -> tuple[str, ...]:
+    """Normalise ``branches`` (names of :data:`OBSERVATIONS` or their older aliases)."""
+    if branches is None:
+        return DEFAULT_OBSERVATIONS
+    return parse_only(",".join(_ALIASES.get(b, b) for b in branches))
 
 NIRSPEC_NOTE = (
     "DEMO: NIRSpec Stage 2/3 were not run. NIRSpec assign_wcs needs optical-model reference files that "
@@ -64,18 +102,25 @@ class Demo:
     configs: dict[str, PipelineConfig]
     config_files: dict[str, Path]
     truth: dict[str, Any]
+    observations: tuple[str, ...] = DEFAULT_OBSERVATIONS
 
 
-def write_references(crds_path: Path, branches: tuple[str, ...] = ("miri", "nirspec")) -> Path:
-    """Write every synthetic reference of the demo into one local CRDS cache."""
+def write_references(crds_path: Path, branches: tuple[str, ...] | None = None) -> Path:
+    """Write every synthetic reference of the demo into one local CRDS cache.
+
+    ``branches``: observations of :data:`OBSERVATIONS` (default all); the
+    MIRI references come with ``miri-mrs``, the NIRSpec ones with any
+    NIRSpec observation.
+    """
+    names = _observations(branches) if branches is not None else tuple(OBSERVATIONS)
     from jwstspec.synthetic.crds_cache import write_crds_cache
     from jwstspec.synthetic.miri_mrs import write_miri_references
 
     from jwstspec.synthetic.miri_lrs import write_lrs_references
 
     crds_path = Path(crds_path)
-    entries = list(write_miri_references(crds_path)) + list(write_lrs_references(crds_path)) if "miri" in branches else []
-    if "nirspec" in branches:
+    entries = list(write_miri_references(crds_path)) + list(write_lrs_references(crds_path)) if "miri-mrs" in names else []
+    if any(n.startswith("nirspec") for n in names):
         from jwstspec.synthetic.nirspec import write_nirspec_references
         from jwstspec.synthetic.nirspec_model import write_nirspec_model
 
@@ -121,19 +166,19 @@ def _place(paths: list[Path], directory: Path) -> None:
             shutil.copy2(p, dest)
 
 
-def _generate(raw: Path, data: Path, crds: Path, layout: Any, n_dithers: int, branches: tuple[str, ...]) -> dict[str, Any]:
-    """Write the synthetic raw files into the layout (and the NIRSpec stand-in cubes); return the truth."""
+def _generate(raw: Path, data: Path, crds: Path, layout: Any, n_dithers: int, name: str) -> dict[str, Any]:
+    """Write the synthetic raw files of observation ``name`` into the layout; return its truth."""
     from jwstspec.synthetic.miri_mrs import make_mrs_program
 
     truth: dict[str, Any] = {}
-    if "miri" in branches:
+    if name == "miri-mrs":
         # raw files go straight into the layout's uncal directories (what Stage 0 would do)
         mrs = make_mrs_program(raw / "miri", crds, n_dithers=n_dithers, n_background=2, program=PROGRAM,
                                sci_obs=MIRI_OBS, bkg_obs=MIRI_BKG_OBS)
         for obs, paths in mrs.uncal.items():
             _place(paths, layout.uncal_dir(obs))
         truth["miri"] = mrs
-    if "nirspec" in branches:
+    if name == "nirspec-ifu":
         from jwstspec.synthetic.nirspec import make_nirspec_ifu_uncal
 
         nrs_uncal = []
@@ -150,7 +195,7 @@ def _generate(raw: Path, data: Path, crds: Path, layout: Any, n_dithers: int, br
 
 
 def build_demo(root: str | Path, *, n_dithers: int = 4, crds_path: Path | None = None, task_runner: str = "process",
-               workers: int | None = None, branches: tuple[str, ...] = ("miri", "nirspec"), verbose: bool = False) -> Demo:
+               workers: int | None = None, branches: tuple[str, ...] | None = None, verbose: bool = False) -> Demo:
     """Generate the demo observations, references and configurations.
 
     Parameters
@@ -163,8 +208,10 @@ def build_demo(root: str | Path, *, n_dithers: int = 4, crds_path: Path | None =
         Existing local CRDS cache to (re)use; default ``<root>/crds``.
     task_runner, workers, verbose
         ``[runtime]`` of the generated configurations.
-    branches : tuple of str
-        Which observations to generate: ``miri`` and/or ``nirspec``.
+    branches : tuple of str, optional
+        Which observations to generate and run: names of :data:`OBSERVATIONS`
+        (``miri-mrs``, ``nirspec-ifu``...; ``miri``/``nirspec`` are accepted
+        for the first two); default :data:`DEFAULT_OBSERVATIONS`.
     """
     from jwstspec.layout import Layout
 
@@ -175,18 +222,20 @@ def build_demo(root: str | Path, *, n_dithers: int = 4, crds_path: Path | None =
     raw = root / "raw"
     for d in (data, raw / "miri", raw / "nirspec"):
         d.mkdir(parents=True, exist_ok=True)
+    names = _observations(branches)
     if not (crds / "config" / "jwst" / "server_config").exists():
-        write_references(crds, branches)
+        write_references(crds)  # every observation's references: a later --only finds them
 
     layout = Layout(data, PROGRAM)
     truth: dict[str, Any] = {}
     configs: dict[str, PipelineConfig] = {}
     # a second `jwstspec demo` in the same directory reuses the generated files, so the flow
     # finds unchanged inputs and serves every task from its cache
-    stamp = root / f".generated-{n_dithers}-{'-'.join(branches)}"
-    if not stamp.exists():
-        truth.update(_generate(raw, data, crds, layout, n_dithers, branches))
-        stamp.write_text("generated\n")
+    for name in names:
+        stamp = root / (f".generated-{name}-{n_dithers}" if name == "miri-mrs" else f".generated-{name}")
+        if not stamp.exists():
+            truth.update(_generate(raw, data, crds, layout, n_dithers, name))
+            stamp.write_text("generated\n")
     truth["pixel_arcsec"] = {"miri": 0.13, "nirspec": 0.1}
 
     common = {
@@ -196,7 +245,7 @@ def build_demo(root: str | Path, *, n_dithers: int = 4, crds_path: Path | None =
         "crds": {"path": str(crds), "server_url": SERVERLESS, "context": CONTEXT},
         "runtime": {"task_runner": task_runner, **({"workers": workers} if workers else {}), **({"verbose": True} if verbose else {})},
     }
-    if "miri" in branches:
+    if "miri-mrs" in names:
         configs["miri"] = validate_config({
         **common,
         "observation": MIRI_OBS,
@@ -216,7 +265,7 @@ def build_demo(root: str | Path, *, n_dithers: int = 4, crds_path: Path | None =
             "extract": {"stage": "stage3", "method": "aperture", "radius": "4px", "variant": "stage3"},
             "combine": {"variant": "stage3", "spectral_leak": True},
         })
-    if "nirspec" in branches:
+    if "nirspec-ifu" in names:
         configs["nirspec"] = validate_config({
         **common,
         "observation": NIRSPEC_OBS,
@@ -230,7 +279,7 @@ def build_demo(root: str | Path, *, n_dithers: int = 4, crds_path: Path | None =
     })
     files = {name: save_config(cfg, root / f"{name}.toml") for name, cfg in configs.items()}
     log.info("demo generated in %.1f s under %s", time.perf_counter() - t0, root)
-    return Demo(root, crds, data, configs, files, truth)
+    return Demo(root, crds, data, configs, files, truth, names)
 
 
 def expected_point_source_flux(wavelength: np.ndarray, radius_arcsec: float) -> np.ndarray:
@@ -239,3 +288,57 @@ def expected_point_source_flux(wavelength: np.ndarray, radius_arcsec: float) -> 
 
     sigma = psf_sigma_arcsec(wavelength)
     return source_spectrum_jy(wavelength) * (1 - np.exp(-(radius_arcsec**2) / (2 * sigma**2)))
+
+
+# ----------------------------------------------------------------------------- truth check
+def _miri_truth(spec: Any) -> np.ndarray:
+    """MIRI MRS: the injected source inside the spectrum's own aperture (``RADIUS`` x ``PIXSCALE``)."""
+    try:
+        radius_arcsec = float(spec.meta["RADIUS"]) * float(spec.meta["PIXSCALE"])
+    except (KeyError, TypeError, ValueError):
+        return np.full(len(spec), np.nan)  # no aperture recorded: nothing to compare
+    return expected_point_source_flux(spec.wavelength, radius_arcsec)
+
+
+def _nirspec_cube_truth(spec: Any) -> np.ndarray:
+    from jwstspec.synthetic.cubes import source_spectrum
+
+    return source_spectrum(spec.wavelength)
+
+
+def truth_of(config_name: str) -> Any:
+    """The injected truth of a demo configuration: spectrum -> flux (Jy) on its wavelengths."""
+    truths = {"miri": _miri_truth, "miri-stage3": _miri_truth, "nirspec": _nirspec_cube_truth}
+    try:
+        return truths[config_name]
+    except KeyError:
+        raise ValueError(f"demo configuration {config_name!r} has no truth; known: {', '.join(truths)}") from None
+
+
+def check_truth(demo: Demo, config_name: str, products: dict[str, Any]) -> tuple[Path, dict[str, Any]]:
+    """Compare the final products of one demo run with the injected truth; write ``demo_truth.json``.
+
+    Parameters
+    ----------
+    demo : Demo
+        The generated demo.
+    config_name : str
+        Key of ``demo.configs``.
+    products : dict
+        The run's final products (``RunResult.products``: ``{band: {"fits": path, ...}}``).
+
+    Returns
+    -------
+    path : Path
+        ``combined[-<variant>]/demo_truth.json`` of the run.
+    records : dict
+        ``{product name: {"median_ratio", "frac_within_3pct", ...}}``
+        (:func:`jwstspec.synthetic.truth.truth_record`).
+    """
+    from jwstspec.layout import DEMO_TRUTH_FILE, Layout
+    from jwstspec.synthetic.truth import truth_records, write_truth_file
+
+    config = demo.configs[config_name]
+    records = truth_records(products, truth_of(config_name))
+    path = Layout.from_config(config).run_file(config.observation, DEMO_TRUTH_FILE)
+    return write_truth_file(path, records), records
