@@ -342,6 +342,7 @@ class ExtractionOptions(OptionSet):
     center_offset: tuple[float, float] | None = Field(None, description="Offset (dx, dy) in pixels added to the measured centroid.")
     save_cleaned: bool = Field(False, description="Also save the outlier-cleaned cube (<spectrum stem>_cleaned_s3d.fits; s3d cubes only).")
     nod_subtracted: bool | None = Field(None, description="Slit images: the image is nod-subtracted (negative copies of the trace one nod offset away); their rows, from the nod positions in the headers and negative profile peaks, are kept out of the background. Default: detected from the headers (background subtracted on a nodded exposure).")
+    slits: list[str] | None = Field(None, description="Slit images: the slits to extract, e.g. ['S200A1', 'S400A1']. Default: the primary slit named in the header (FXD_SLIT) of a fixed-slit product, every slit of other slit products (MOS).")
     covariance: Literal["auto", "none"] = Field("auto", description="Correlated noise of drizzled cubes: auto estimates the spatial noise correlation from the cube's sky voxels and inflates the extraction errors by it (header ERRCOV); none treats voxels as independent (jwst's assumption). Slit images: the correlation along the slit.")
 
     _variant = field_validator("variant")(classmethod(lambda cls, v: _variant(v)))

@@ -471,7 +471,18 @@ def _extract_slits(path: Path, output: Path, t0: float, o: ExtractionOptions, sl
     that slit; with several, :class:`StageError` (exit 3) only when none extracted.
     """
     failed: list[tuple[str, str]] = []
-    slits = read_slits(path, slit_name, failures=failed)
+    wanted = [slit_name] if slit_name is not None else o.slits
+    if wanted is not None and len(wanted) == 1:
+        slits = read_slits(path, wanted[0], failures=failed)  # (no such slit: one line naming it)
+    else:
+        slits = read_slits(path, None, failures=failed)
+        wanted = wanted if wanted is not None else primary_slit(path, [s.name for s in slits] + [n for n, _ in failed])
+        if wanted is not None:
+            missing = sorted(set(wanted) - {s.name for s in slits} - {n for n, _ in failed})
+            if missing:
+                raise OptionError(o.option_name("slits"), f"no slit named {', '.join(missing)} in the product", path)
+            slits = [s for s in slits if s.name in wanted]
+            failed = [(n, r) for n, r in failed if n in wanted]
     several = len(slits) + len(failed) > 1
     if not several and failed:
         raise InputFileError(path, f"slit {failed[0][0]}: {failed[0][1]}")
@@ -500,6 +511,22 @@ def _extract_slits(path: Path, output: Path, t0: float, o: ExtractionOptions, sl
     spectra = [spec for _, spec in done]
     return ExtractResult(paths[0], paths, len(spectra[0]), n_total, time.perf_counter() - t0, spectra[0], spectra,
                          failed=failed)
+
+
+def primary_slit(path: Path, names: list[str]) -> list[str] | None:
+    """The default slits of a slit product: the primary slit (``FXD_SLIT``) of a fixed-slit exposure, else all (None).
+
+    Only when the product holds that slit: a product without it (another
+    slit extracted by the pipeline) keeps every slit.
+    """
+    from astropy.io import fits
+
+    header = fits.getheader(path, 0)
+    exp_type = str(header.get("EXP_TYPE", "")).upper()
+    primary = str(header.get("FXD_SLIT", "") or "").strip()
+    if exp_type in ("NRS_FIXEDSLIT", "NRS_BRIGHTOBJ") and primary in names:
+        return [primary]
+    return None
 
 
 def _extract_slit(slit: Slit, o: ExtractionOptions) -> SourceExtraction:
