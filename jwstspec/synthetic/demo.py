@@ -9,9 +9,22 @@
   ``n_dithers`` dither positions; obs 002: a dedicated background);
 * ``raw/nirspec/``: a NIRSpec IFU observation (obs 003 science nods,
   obs 004 background) as uncal ramps with 1/f noise;
-* ``data/``: the data directory the two runs write into, and the synthetic
-  NIRSpec ``s3d`` cubes that stand in for Stage 2 (see below);
-* ``miri.toml`` and ``nirspec.toml``: the two run configurations.
+* ``raw/nirspec/``, obs 005 (``nirspec-fs``): a NIRSpec fixed-slit point
+  source (S200A1, G395H/F290LP, NRS1, SUBS200A1, 2-point nod) as uncal
+  ramps placed with the synthetic NIRSpec model's own WCS;
+* ``data/``: the data directory the runs write into, and the synthetic
+  NIRSpec ``s3d`` cubes that stand in for the IFU's Stage 2 (see below);
+* ``<configuration>.toml``: the run configurations.
+
+Which observations are generated and run is ``branches``
+(``jwstspec demo --only NAME[,NAME]``, :data:`OBSERVATIONS`).  Every run
+compares its final spectra with the injected truth (:func:`check_truth`:
+``combined/demo_truth.json``).
+
+The fixed-slit branch runs every stage with the real pipelines: Detector1
+-> nod subtraction -> ``calwebb_spec2`` (the synthetic optical model in the
+local CRDS cache) -> ``calwebb_spec3`` -> extraction of the primary slit
+per nod -> combine.
 
 The MIRI branch runs every stage with the real pipelines: uncal ->
 Detector1 -> Spec2 (background association) -> Spec3 -> extraction per
@@ -51,9 +64,15 @@ CONTEXT = "jwst_0000.pmap"
 OBSERVATIONS: dict[str, tuple[str, ...]] = {
     "miri-mrs": ("miri", "miri-stage3"),
     "nirspec-ifu": ("nirspec",),
+    "nirspec-fs": ("nirspec-fs",),
 }
-#: what ``jwstspec demo`` runs without ``--only``
+#: what ``jwstspec demo`` runs without ``--only`` (``nirspec-fs`` runs with ``--only nirspec-fs``)
 DEFAULT_OBSERVATIONS: tuple[str, ...] = ("miri-mrs", "nirspec-ifu")
+#: NIRSpec fixed slit: S200A1, G395H/F290LP on NRS1, SUBS200A1, a 2-point nod (dither y offsets, arcsec)
+FS_SLIT, FS_SUBARRAY, FS_NODS = "S200A1", "SUBS200A1", (-0.75, 0.75)
+#: the fixed-slit source is this many times :func:`~jwstspec.synthetic.nirspec_exposures.point_source_jy`
+#: (1 Jy at 4 micron: a few per cent noise per pixel in 5 groups)
+FS_SCALE = 1000.0
 #: older names of ``branches`` (benchmarks, tests)
 _ALIASES = {"miri": "miri-mrs", "nirspec": "nirspec-ifu"}
 
@@ -114,9 +133,8 @@ def write_references(crds_path: Path, branches: tuple[str, ...] | None = None) -
     """
     names = _observations(branches) if branches is not None else tuple(OBSERVATIONS)
     from jwstspec.synthetic.crds_cache import write_crds_cache
-    from jwstspec.synthetic.miri_mrs import write_miri_references
-
     from jwstspec.synthetic.miri_lrs import write_lrs_references
+    from jwstspec.synthetic.miri_mrs import write_miri_references
 
     crds_path = Path(crds_path)
     entries = list(write_miri_references(crds_path)) + list(write_lrs_references(crds_path)) if "miri-mrs" in names else []
@@ -125,9 +143,39 @@ def write_references(crds_path: Path, branches: tuple[str, ...] | None = None) -
         from jwstspec.synthetic.nirspec_model import write_nirspec_model
 
         entries += list(write_nirspec_references(crds_path))
+        entries += list(write_nirspec_references(crds_path, subarray=_fs_subarray()))  # fixed slit, NRS1
         entries += write_nirspec_model(crds_path)  # optical model + Stage 2 calibration (written once per cache)
     write_crds_cache(crds_path, entries, context=CONTEXT)
     return crds_path
+
+
+def _fs_subarray() -> Any:
+    from jwstspec.synthetic.nirspec import Subarray
+    from jwstspec.synthetic.nirspec_model import SUBARRAYS
+
+    return Subarray(FS_SUBARRAY, *SUBARRAYS[FS_SUBARRAY])
+
+
+def fs_truth_jy(wavelength_um: np.ndarray) -> np.ndarray:
+    """The injected spectrum (Jy) of the demo's fixed-slit point source."""
+    from jwstspec.synthetic.nirspec_exposures import point_source_jy
+
+    return FS_SCALE * point_source_jy(wavelength_um)
+
+
+def _nirspec_fs(raw: Path, layout: Any) -> list[Path]:
+    """The fixed-slit observation: one uncal exposure per nod, the source placed by the model's WCS."""
+    from jwstspec.synthetic.nirspec_exposures import fixed_slit_uncal
+
+    paths = []
+    for nod, offset in enumerate(FS_NODS, start=1):
+        name = f"jw{PROGRAM}{NIRSPEC_FS_OBS}001_03101_0000{nod}_nrs1_uncal.fits"
+        exp = fixed_slit_uncal(raw / "nirspec" / name, slit=FS_SLIT, subarray=FS_SUBARRAY, truth=fs_truth_jy,
+                               nod_offset_arcsec=offset, seed=100 + nod, program=PROGRAM,
+                               observation=NIRSPEC_FS_OBS, exposure=nod, nod=nod)
+        paths.append(exp.path)
+    _place(paths, layout.uncal_dir(NIRSPEC_FS_OBS))
+    return paths
 
 
 def _nirspec_cubes(data_dir: Path, uncal: list[Path], seed: int = 7) -> dict[str, Any]:
@@ -191,6 +239,11 @@ def _generate(raw: Path, data: Path, crds: Path, layout: Any, n_dithers: int, na
         _place(nrs_uncal, layout.uncal_dir(NIRSPEC_OBS))
         _place([bkg], layout.uncal_dir(NIRSPEC_BKG_OBS))
         truth["nirspec"] = _nirspec_cubes(data, [layout.uncal_dir(NIRSPEC_OBS) / p.name for p in nrs_uncal])
+    if name == "nirspec-fs":
+        from jwstspec.synthetic.crds_cache import activate
+
+        activate(crds, CONTEXT)  # the exposures are placed with assign_wcs and the model in this cache
+        truth["nirspec-fs"] = _nirspec_fs(raw, layout)
     return truth
 
 
@@ -277,6 +330,17 @@ def build_demo(root: str | Path, *, n_dithers: int = 4, crds_path: Path | None =
         "stage1": {"readnoise_correct": "pipeline", "bkg_subtract": "pixel"},
         "extract": {"stage": "stage2", "method": "aperture", "radius": "4px", "bkg_annulus": ["7px", "10px"]},
     })
+    if "nirspec-fs" in names:
+        configs["nirspec-fs"] = validate_config({
+            **common,
+            "observation": NIRSPEC_FS_OBS,
+            "background_observation": NIRSPEC_FS_OBS,  # nod subtraction
+            "instrument": "nirspec",
+            "mode": "slit",
+            "download": {"enabled": False},
+            "stage1": {"readnoise_correct": "none", "bkg_subtract": "pixel"},
+            "extract": {"stage": "stage2", "method": "aperture", "radius": "5px", "nod_subtracted": True},
+        })
     files = {name: save_config(cfg, root / f"{name}.toml") for name, cfg in configs.items()}
     log.info("demo generated in %.1f s under %s", time.perf_counter() - t0, root)
     return Demo(root, crds, data, configs, files, truth, names)
@@ -308,7 +372,8 @@ def _nirspec_cube_truth(spec: Any) -> np.ndarray:
 
 def truth_of(config_name: str) -> Any:
     """The injected truth of a demo configuration: spectrum -> flux (Jy) on its wavelengths."""
-    truths = {"miri": _miri_truth, "miri-stage3": _miri_truth, "nirspec": _nirspec_cube_truth}
+    truths = {"miri": _miri_truth, "miri-stage3": _miri_truth, "nirspec": _nirspec_cube_truth,
+              "nirspec-fs": lambda spec: fs_truth_jy(spec.wavelength)}
     try:
         return truths[config_name]
     except KeyError:
