@@ -290,7 +290,8 @@ def _stage2(run: Run, plan: planning.RunPlan, inputs: dict[Path, Any], crds_cont
     """Spec2 per science exposure -> {uncal path: list of products (future or list)}."""
     config, layout = run.config, run.layout
     out: dict[Path, Any] = {}
-    steps = merge_steps(spec2_steps(config.mode, config.stage2.cube_align, config.instrument), config.stage2.steps)
+    steps = merge_steps(spec2_steps(config.mode, config.stage2.cube_align, config.instrument,
+                                    residual_fringe=config.residual_fringe_on), config.stage2.steps)
     for exp in plan.science.exposures:
         if _stage(config, "stage2"):
             out[exp.path] = run.submit(spec2_task, "stage2", exp.name, input_path=pass_on(inputs[exp.path]),
@@ -360,9 +361,10 @@ def _extract(run: Run, plan: planning.RunPlan, stage2: dict[Path, Any], stage3: 
 
 
 def _combine_options(config: PipelineConfig) -> dict[str, Any]:
-    """The ``[combine]`` options the combine and stitch tasks hand the library; the spectral leak is MIRI MRS only."""
+    """The ``[combine]`` options the combine and stitch tasks hand the library; spectral leak and 1-D defringing are MIRI MRS only."""
     options = config.combine.library_options()
     options["spectral_leak"] = config.combine.spectral_leak and config.instrument == "miri" and config.mode == "ifu"
+    options["defringe"] = config.defringe_on
     return options
 
 

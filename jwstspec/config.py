@@ -195,7 +195,8 @@ class Stage2Options(_Model):
 
     variant: str = Field("", description="Processing variant: products go to stage2-<variant> (research code: stage2_suffix).")
     cube_align: Literal["sky", "ifu", "internal"] = Field("sky", description="IFU cube alignment: 'sky' (default), 'ifu' (detector/IFU plane) or 'internal' (slices).")
-    steps: StepOverrides = Field(default_factory=dict, description="Per-step parameters of calwebb_spec2, e.g. [stage2.steps.residual_fringe] skip = false.")
+    residual_fringe: bool | None = Field(None, description="MIRI MRS: run jwst's 2-D residual_fringe step on each exposure (references FRINGEFREQ, REGIONS; about 0.5-3 s per detector column with signal). Default: on for MIRI MRS (as the research code), off for other modes.")
+    steps: StepOverrides = Field(default_factory=dict, description="Per-step parameters of calwebb_spec2, e.g. [stage2.steps.cube_build] weighting = 'drizzle'.")
 
     _variant = field_validator("variant")(classmethod(lambda cls, v: _variant(v)))
 
@@ -380,7 +381,7 @@ class CombineOptions(OptionSet):
     window_half: int = Field(10, ge=1, description="Half-width of the running median (research code: spec_window_half).")
     mask_ranges: list[tuple[float, float]] = Field(default_factory=list, description="Wavelength ranges [lo, hi] in micron to mask in every dither.")
     rescale_errors: bool = Field(False, description="Multiply the combined errors by how much more the dithers scatter than their errors say (ERRSCALE; resampled cubes' ERR ignores their covariance). Off: errors propagated from the inputs.")
-    defringe: bool = Field(False, description="MIRI MRS: 1-D residual-fringe correction of the combined spectra, with spectral lines masked from the fit in channels 1-3 (research code: special_defringe).")
+    defringe: bool | None = Field(None, description="MIRI MRS: 1-D residual-fringe correction of the combined sub-band spectra, with spectral lines masked from the fit in channels 1-3 (research code: special_defringe; header DEFRINGE = T/F). Default: on for MIRI MRS spectra, off for other modes.")
     spectral_leak: bool = Field(True, description="MIRI MRS: correct channel 3A for the spectral leak from 1B.")
     leak_reference: Path | None = Field(None, description="mrsptcorr reference file for the spectral leak (default: from the run's CRDS context).")
     stitch: bool = Field(True, description="Stitch all bands into one spectrum.")
@@ -486,8 +487,14 @@ class PipelineConfig(_Model):
             raise ValueError(f"extract.method: '{self.extract.method}' is for IFU cubes; slit images take 'aperture' or 'psf'")
         if self.mode != "ifu" and self.extract.save_cleaned:
             raise ValueError("extract.save_cleaned: the cleaned product is written for IFU cubes only")
-        if self.combine.defringe and not (self.instrument == "miri" and self.mode == "ifu"):
+        if self.combine.defringe and not self.is_mrs:
             raise ValueError("combine.defringe: the 1-D residual-fringe correction is for MIRI MRS only")
+        if self.stage2.residual_fringe and not self.is_mrs:
+            raise ValueError("stage2.residual_fringe: the 2-D residual-fringe step is for MIRI MRS only")
+        skip = self._residual_fringe_skip
+        if self.stage2.residual_fringe is not None and skip is not None and bool(skip) == self.stage2.residual_fringe:
+            raise ValueError(f"stage2.residual_fringe: {str(self.stage2.residual_fringe).lower()} contradicts "
+                             f"[stage2.steps.residual_fringe] skip = {str(bool(skip)).lower()}; set one of them")
         if self.download.enabled and "download" in self.stages and self.download.ingest_from:
             raise ValueError("download.ingest_from: set download.enabled = false to ingest local files")
         for src in self.download.ingest_from:
@@ -506,6 +513,32 @@ class PipelineConfig(_Model):
         if self.stage1.readnoise_correct is not None:
             return self.stage1.readnoise_correct
         return "pipeline" if self.instrument == "nirspec" else "none"
+
+    @property
+    def is_mrs(self) -> bool:
+        """MIRI MRS (instrument 'miri', mode 'ifu')."""
+        return self.instrument == "miri" and self.mode == "ifu"
+
+    @property
+    def _residual_fringe_skip(self) -> Any:
+        """``[stage2.steps.residual_fringe] skip`` when given, else None."""
+        params = self.stage2.steps.get("residual_fringe")
+        return params.get("skip") if isinstance(params, dict) else None
+
+    @property
+    def residual_fringe_on(self) -> bool:
+        """Whether Stage 2 runs the 2-D ``residual_fringe`` step (default: MIRI MRS; a step override wins)."""
+        if not self.is_mrs:
+            return False
+        skip = self._residual_fringe_skip
+        if skip is not None:
+            return not bool(skip)
+        return self.stage2.residual_fringe is not False
+
+    @property
+    def defringe_on(self) -> bool:
+        """Whether the combination applies the 1-D residual-fringe correction (default: MIRI MRS)."""
+        return self.is_mrs and self.combine.defringe is not False
 
     @property
     def nod_subtraction(self) -> bool:

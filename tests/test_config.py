@@ -34,6 +34,37 @@ def test_minimal_config_defaults(base: dict) -> None:
     assert miri.readnoise_method == "none"
 
 
+def test_residual_fringe_defaults_on_for_miri_mrs_only(base: dict) -> None:
+    """Both residual-fringe corrections run by default for MIRI MRS (as the research code), never elsewhere."""
+    from flows.pipeline import _combine_options
+    from jwstspec.stages.pipelines import spec2_steps
+
+    def stage2_steps(cfg: PipelineConfig) -> dict:
+        return spec2_steps(cfg.mode, cfg.stage2.cube_align, cfg.instrument, residual_fringe=cfg.residual_fringe_on)
+
+    mrs = validate_config({**base, "instrument": "miri"})
+    assert mrs.stage2.residual_fringe is None and mrs.combine.defringe is None  # "default", saved as such
+    assert mrs.residual_fringe_on and mrs.defringe_on
+    assert stage2_steps(mrs)["residual_fringe"] == {"skip": False}
+    assert _combine_options(mrs)["defringe"] is True
+    for other in ({**base}, {**base, "instrument": "miri", "mode": "slit"}, {**base, "instrument": "miri", "mode": "slitless"},
+                  {**base, "mode": "slit"}):
+        cfg = validate_config(other)
+        assert not cfg.residual_fringe_on and not cfg.defringe_on, other
+        assert "residual_fringe" not in stage2_steps(cfg)
+        assert _combine_options(cfg)["defringe"] is False
+    off = validate_config({**base, "instrument": "miri", "stage2": {"residual_fringe": False}, "combine": {"defringe": False}})
+    assert not off.residual_fringe_on and not off.defringe_on
+    assert stage2_steps(off)["residual_fringe"] == {"skip": True}
+    assert _combine_options(off)["defringe"] is False
+    # the jwst step parameter alone still switches it (configs written before the option)
+    by_step = validate_config({**base, "instrument": "miri", "stage2": {"steps": {"residual_fringe": {"skip": True}}}})
+    assert not by_step.residual_fringe_on
+    agree = validate_config({**base, "instrument": "miri", "stage2": {"residual_fringe": True,
+                                                                      "steps": {"residual_fringe": {"skip": False}}}})
+    assert agree.residual_fringe_on
+
+
 def test_numbers_are_zero_padded_from_integers(base: dict) -> None:
     cfg = validate_config({**base, "program": 1272, "observation": 6, "background_observation": 7})
     assert (cfg.program, cfg.observation, cfg.background_observation) == ("01272", "006", "007")
@@ -82,6 +113,9 @@ BAD = [
     ({"extract": {"stage": "stage4"}}, "extract.stage", "not allowed"),
     ({"combine": {"mask_ranges": [[5.0, 4.0]]}}, "combine.mask_ranges", "lower bound"),
     ({"combine": {"defringe": True}}, "combine.defringe", "MIRI MRS only"),
+    ({"stage2": {"residual_fringe": True}}, "stage2.residual_fringe", "MIRI MRS only"),
+    ({"instrument": "miri", "stage2": {"residual_fringe": False, "steps": {"residual_fringe": {"skip": False}}}},
+     "stage2.residual_fringe", "contradicts"),
     ({"crds": {"context": "latest"}}, "crds.context", "CRDS context"),
     ({"runtime": {"task_runner": "mpi"}}, "runtime.task_runner", "not allowed"),
     ({"runtime": {"force": ["stage9"]}}, "runtime.force", "not allowed"),
