@@ -128,10 +128,9 @@ def combine_band(
     -------
     BandProduct
     """
-    from jwstspec.combine import combine_files
-
     import functools
 
+    from jwstspec.combine import combine_files
     from jwstspec.corrections import apply_defringe
 
     o = CombineOptions.resolve(options, overrides)

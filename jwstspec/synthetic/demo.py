@@ -203,8 +203,6 @@ def build_demo(root: str | Path, *, n_dithers: int = 4, crds_path: Path | None =
         "instrument": "miri",
         "download": {"enabled": False},
         "stage1": {"bkg_subtract": "asn"},
-        # The 2-D residual fringe step takes minutes on a full MRS detector; real runs keep it on.
-        "stage2": {"steps": {"residual_fringe": {"skip": True}}},
         "extract": {"stage": "stage2", "method": "aperture", "radius": "4px"},
         "combine": {"spectral_leak": True},
     })
