@@ -15,7 +15,12 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from prefect.artifacts import create_markdown_artifact, create_progress_artifact, create_table_artifact, update_progress_artifact
+from prefect.artifacts import (
+    create_markdown_artifact,
+    create_progress_artifact,
+    create_table_artifact,
+    update_progress_artifact,
+)
 
 from flows.cache import file_paths
 from jwstspec.crds import ContextChoice, context_in_force
@@ -63,6 +68,7 @@ class Progress:
             self.id = None
 
     def step(self) -> None:
+        """Count one finished task and update the progress artifact."""
         self.done += 1
         if self.id is not None:
             try:
