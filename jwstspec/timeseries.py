@@ -341,8 +341,11 @@ def channels(valid: np.ndarray, nbins: int) -> list[np.ndarray]:
 
 
 def usable(ts: TimeSeries, baseline: np.ndarray, options: TimeSeriesOptions | Mapping[str, Any] | None = None) -> np.ndarray:
-    """Wavelength points summed into light curves: valid in every integration, inside ``wavelength_range``,
-    and with a mean out-of-transit signal-to-noise ratio of at least ``min_snr``.
+    """Wavelength points summed into light curves.
+
+    Valid in every integration (:attr:`TimeSeries.valid`), inside
+    ``wavelength_range``, and with a mean out-of-transit signal-to-noise
+    ratio of at least ``min_snr``.
     """
     o = TimeSeriesOptions.resolve(options)
     mask = ts.valid.copy()
