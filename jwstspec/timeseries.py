@@ -34,7 +34,7 @@ import dataclasses
 import logging
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from astropy.io import fits
@@ -155,6 +155,11 @@ class TimeSeriesProduct:
     depth: float
     depth_error: float
     notes: list[str] = dataclasses.field(default_factory=list)
+    kind: str = "timeseries"
+
+    #: the files of the product, in the order a summary lists them
+    FILES: ClassVar[tuple[str, ...]] = ("whitelight", "whitelight_png", "fits", "speclc_ecsv", "speclc_png",
+                                        "oot_spectrum", "oot_spectrum_ecsv", "spectra")
 
     def record(self) -> dict[str, Any]:
         """A JSON-ready dict of the fields that are set."""
