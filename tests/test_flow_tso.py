@@ -73,7 +73,7 @@ def tso_run(prefect_api: Any, crds_cache: Path, tmp_path_factory: pytest.TempPat
     result = run_pipeline(validate_config(cfg))
     t2 = time.perf_counter()
     print(f"tso e2e: synthetic calints {t1 - t0:.1f} s, flow (Tso3 + light curves) {t2 - t1:.1f} s")
-    return {"result": result, "truth": truth, "data": data, "combined": data / "01234" / "Obs001" / "combined"}
+    return {"result": result, "truth": truth, "data": data, "combined": data / "01234" / "Obs001" / "combined", "config": cfg}
 
 
 @pytest.mark.slow
@@ -141,6 +141,25 @@ def test_plots_are_artifacts_and_products_are_listed(tso_run: dict[str, Any]) ->
     spectra = specutils.SpectrumList.read(record["spectra"], format="JWST x1d multi")
     assert len(spectra) == NINTS
     assert specutils.Spectrum.read(record["oot_spectrum"]).flux.unit == "Jy"
+
+
+@pytest.mark.slow
+def test_rerun_is_cached_and_a_new_binning_recomputes_only_the_light_curves(tso_run: dict[str, Any]) -> None:
+    """Same configuration: every task from the cache, products byte-identical; new [timeseries] bins: Tso3 stays cached."""
+    from flows.pipeline import run_pipeline
+    from jwstspec.config import validate_config
+    from jwstspec.fileio import sha256sum
+
+    record = next(v for k, v in tso_run["result"].products.items() if k.startswith("timeseries "))
+    files = [Path(record[k]) for k in ("fits", "whitelight", "speclc_ecsv", "oot_spectrum", "spectra")]
+    before = {p: sha256sum(p) for p in files}
+    again = run_pipeline(validate_config(tso_run["config"]))
+    assert {t["state"] for t in again.tasks} == {"cached"}, again.tasks
+    assert {p: sha256sum(p) for p in files} == before
+    cfg = {**tso_run["config"], "timeseries": {**tso_run["config"]["timeseries"], "bins": 5}}
+    rebinned = run_pipeline(validate_config(cfg))
+    assert {(t["stage"], t["state"]) for t in rebinned.tasks} == {("stage3", "cached"), ("combine", "ran")}
+    assert len(Table.read(record["fits"], hdu="CHANNELS")) == 5
 
 
 def test_time_series_without_x1dints_exits_3(prefect_api: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
