@@ -160,7 +160,7 @@ def _core(flux: np.ndarray, err: np.ndarray, valid: np.ndarray, weights: np.ndar
         warnings.simplefilter("ignore", RuntimeWarning)
         typical = np.nanmedian(np.where(valid, errf, np.nan).reshape(nw, -1), axis=1)
     errf = np.where(np.isfinite(errf), errf, np.nan_to_num(typical, nan=np.inf)[:, None, None])
-    profile = local_profile(sub, valid, weights, window)
+    profile, profile_noise = local_profile(sub, valid, weights, window, noise=True)
     region = weights > 0
     outlier, amp = flag_outliers(sub, valid, errf, profile, region, o.clip_sigma)
     good = valid & ~outlier
@@ -176,7 +176,7 @@ def _core(flux: np.ndarray, err: np.ndarray, valid: np.ndarray, weights: np.ndar
         # with fit_background a constant is fitted with the PSF on top of the subtracted estimate; it absorbs
         # that estimate's error, so the estimate's variance is not added again
         value, value_err, back = psf_fit(sub, errf, good, profile, region, None if fit_background else bkg_var,
-                                         fit_background=fit_background, profile_slices=max(2 * window + 1, 3),
+                                         fit_background=fit_background, profile_noise=profile_noise, weights=weights,
                                          inflation=errcov**2 if rho is not None else None)
         bkg = bkg + np.nan_to_num(back)
     else:
