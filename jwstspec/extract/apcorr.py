@@ -137,7 +137,7 @@ def _crds_reference(meta: dict[str, Any]) -> tuple[Path | None, str]:
 
     url = os.environ.get("CRDS_SERVER_URL", "")
     if not os.environ.get("CRDS_PATH") or not is_serverless(url):
-        return None, "no apcorr file given and CRDS is not in cache-only (server-less) mode"
+        return None, "no apcorr file; CRDS not in server-less (cache-only) mode"
     header = {"META.INSTRUMENT.NAME": meta.get("INSTRUME", ""), "META.EXPOSURE.TYPE": meta.get("EXP_TYPE", ""),
               "META.INSTRUMENT.DETECTOR": meta.get("DETECTOR", ""), "META.INSTRUMENT.CHANNEL": meta.get("CHANNEL", ""),
               "META.INSTRUMENT.BAND": meta.get("BAND", ""), "META.INSTRUMENT.GRATING": meta.get("GRATING", ""),
