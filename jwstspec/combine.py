@@ -586,8 +586,10 @@ def write_stitched(result: StitchResult, output: Path, *, plot: Path | None = No
 
 def stitch_files(inputs: Sequence[Path], output: Path, *, scale: bool = False, plot: Path | None = None,
                  ecsv: bool = True) -> Spectrum:
-    """Stitch band spectra (files) into one; write FITS (+ ECSV, PNG).  No spectral-leak correction
-    (that is :func:`jwstspec.products.stitch_bands`)."""
+    """Stitch band spectra (files) into one; write FITS (+ ECSV, PNG).
+
+    No spectral-leak correction here (that is :func:`jwstspec.products.stitch_bands`).
+    """
     bands, _ = read_bands(inputs)
     result = stitch_result(bands, scale=scale)
     write_stitched(result, output, plot=plot, ecsv=ecsv)

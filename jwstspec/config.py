@@ -101,7 +101,7 @@ def _variant(value: str) -> str:
     return value
 
 
-def parse_length(value: float | int | str) -> tuple[float, str]:
+def parse_length(value: float | str) -> tuple[float, str]:
     """Parse an extraction length: a number is arcsec, a ``px`` suffix is pixels.
 
     Parameters
@@ -399,6 +399,35 @@ class CombineOptions(OptionSet):
         return v
 
 
+class TimeSeriesOptions(OptionSet):
+    """Time-series products (tso = true): white-light and spectroscopic light curves from calwebb_tso3's x1dints."""
+
+    section: ClassVar[str] = "timeseries"
+    cli_metavars: ClassVar[dict[str, tuple[str, ...]]] = {"baseline_integrations": ("FIRST", "LAST"), "wavelength_range": ("LO", "HI")}
+
+    bins: int = Field(20, ge=1, le=1000, description="Wavelength channels of the spectroscopic light curves, each holding the same number of valid wavelength points.")
+    baseline_fraction: float = Field(0.25, gt=0, le=0.5, description="Out-of-transit baseline when baseline_integrations is empty: this fraction of the integrations at the start and the same at the end.")
+    baseline_integrations: list[tuple[int, int]] = Field(default_factory=list, description="Out-of-transit baseline as inclusive ranges of integration numbers (1-based, as INT_NUM), e.g. [[1, 100], [301, 400]]; replaces baseline_fraction.")
+    baseline_order: int = Field(1, ge=0, le=2, description="Degree of the polynomial in time fitted to the baseline points and divided out (0: the baseline mean; 1: a linear drift).")
+    wavelength_range: tuple[float, float] | None = Field(None, description="Wavelengths [lo, hi] in micron summed into the light curves (default: every valid point).")
+    min_snr: float = Field(5.0, ge=0, description="Wavelength points whose mean out-of-transit spectrum has a lower signal-to-noise ratio are left out of the light curves (0: keep every valid point).")
+
+    @field_validator("wavelength_range")
+    @classmethod
+    def _wave_range(cls, v: tuple[float, float] | None) -> tuple[float, float] | None:
+        if v is not None and not v[0] < v[1]:
+            raise ValueError(f"range [{v[0]}, {v[1]}]: lower bound must be below upper bound")
+        return v
+
+    @field_validator("baseline_integrations")
+    @classmethod
+    def _int_ranges(cls, v: list[tuple[int, int]]) -> list[tuple[int, int]]:
+        for first, last in v:
+            if not 1 <= first <= last:
+                raise ValueError(f"range [{first}, {last}]: integration numbers start at 1 and first <= last")
+        return v
+
+
 class RuntimeOptions(_Model):
     """How the flow runs."""
 
@@ -430,7 +459,23 @@ class PipelineConfig(_Model):
     stage3: Stage3Options = Field(default_factory=Stage3Options)
     extract: ExtractionOptions = Field(default_factory=ExtractionOptions)
     combine: CombineOptions = Field(default_factory=CombineOptions)
+    timeseries: TimeSeriesOptions = Field(default_factory=TimeSeriesOptions)
     runtime: RuntimeOptions = Field(default_factory=RuntimeOptions)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _tso_table(cls, data: Any) -> Any:
+        """``[tso] bins = 20`` (a table, the issue's spelling) is ``tso = true`` plus ``[timeseries] bins = 20``.
+
+        TOML cannot hold both ``tso = true`` and a ``[tso]`` table, so the
+        table form carries ``enabled`` (default true) and the options.
+        """
+        if isinstance(data, dict) and isinstance(data.get("tso"), dict):
+            data = dict(data)
+            table = dict(data.pop("tso"))
+            data["tso"] = table.pop("enabled", True)
+            data["timeseries"] = {**dict(data.get("timeseries") or {}), **table}
+        return data
 
     @field_validator("program", mode="before")
     @classmethod

@@ -242,6 +242,7 @@ class Selection:
 
     @property
     def exposures(self) -> list[Exposure]:
+        """Every exposure of every group."""
         return [e for g in self.groups.values() for e in g]
 
 

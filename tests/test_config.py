@@ -106,10 +106,31 @@ def test_template_is_valid_and_lists_every_option(tmp_path: Path) -> None:
     text = template(data_dir=str(tmp_path))
     cfg = validate_config(tomllib.loads(text))
     assert isinstance(cfg, PipelineConfig)
-    for section in ("download", "crds", "stage1", "stage2", "stage3", "extract", "combine", "runtime"):
+    for section in ("download", "crds", "stage1", "stage2", "stage3", "extract", "combine", "timeseries", "runtime"):
         assert f"[{section}]" in text
         for name in getattr(PipelineConfig, "model_fields")[section].annotation.model_fields:
             assert name in text, f"{section}.{name} missing from template"
+
+
+def test_time_series_options_as_the_issue_spells_them(base: dict, tmp_path: Path) -> None:
+    """``[tso] bins = 12`` (a table: TOML cannot hold it beside ``tso = true``) means tso = true and [timeseries] bins."""
+    slitless = {**base, "instrument": "miri", "mode": "slitless"}
+    path = tmp_path / "run.toml"
+    import tomli_w
+
+    path.write_text(tomli_w.dumps({**slitless, "tso": {"bins": 12, "baseline_integrations": [[1, 50], [151, 200]]}}))
+    cfg = load_config(path)
+    assert cfg.tso is True and cfg.timeseries.bins == 12 and cfg.timeseries.baseline_integrations == [(1, 50), (151, 200)]
+    assert validate_config({**slitless, "tso": {"enabled": False}}).tso is False
+    plain = validate_config({**slitless, "tso": True, "timeseries": {"bins": 12}})
+    assert plain.timeseries.bins == 12 and validate_config({**slitless, "tso": True}).timeseries.bins == 20
+    again = load_config(save_config(cfg, tmp_path / "saved.toml"))  # saved as tso = true + [timeseries]
+    assert again == cfg
+    for bad, field in (({"bins": 0}, "timeseries.bins"), ({"baseline_integrations": [[5, 2]]}, "timeseries.baseline_integrations"),
+                       ({"wavelength_range": [12.0, 5.0]}, "timeseries.wavelength_range")):
+        with pytest.raises(ConfigError) as info:
+            validate_config({**slitless, "tso": True, "timeseries": bad})
+        assert info.value.field.startswith(field), str(info.value)
 
 
 def test_every_research_option_has_a_home() -> None:

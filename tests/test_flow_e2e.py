@@ -22,8 +22,8 @@ pytestmark = pytest.mark.e2e
 
 @pytest.fixture(scope="module")
 def demo_run(tmp_path_factory: pytest.TempPathFactory, crds_cache: Path) -> dict[str, Any]:
-    from flows.runtime import configure_environment, embedded_prefect
     from flows.demo import run_demo
+    from flows.runtime import configure_environment, embedded_prefect
 
     configure_environment()
     root = tmp_path_factory.mktemp("demo")

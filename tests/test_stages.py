@@ -55,8 +55,9 @@ def test_step_settings_merge() -> None:
 def test_spec2_products_of_our_stage1_products_keep_jwsts_names(suffix: str, monkeypatch: pytest.MonkeyPatch,
                                                                  tmp_path: Path) -> None:
     """jwst names the products of a plain rate file ``<exposure>_cal.fits``; ours (1/f, background) must get the same."""
-    import jwstspec.stages.pipelines as pipelines
     from jwst.pipeline import Spec2Pipeline
+
+    import jwstspec.stages.pipelines as pipelines
 
     root = "jw01234003001_03101_00001_nrs1"
     jwst = Spec2Pipeline()

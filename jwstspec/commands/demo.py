@@ -13,6 +13,7 @@ HELP = "Generate a synthetic MIRI MRS + NIRSpec IFU program and run it end to en
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the ``jwstspec demo`` arguments to ``parser``."""
     parser.add_argument("--output", default="jwstspec-demo", help="output directory (default: ./jwstspec-demo)")
     parser.add_argument("--dithers", type=int, default=4, help="MIRI MRS dither positions (default 4)")
     parser.add_argument("--task-runner", choices=["process", "thread", "dask", "serial"], default="process")
@@ -24,6 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Run ``jwstspec demo``; return the exit code."""
     if args.dithers < 1:
         raise OptionError("--dithers", "must be at least 1")
     out = Path(args.output)

@@ -295,7 +295,7 @@ def extract_file(
       (the last of the pair), ``center_offset`` its last element;
       ``center_radec`` and ``save_cleaned`` are cubes only;
     * ``save_cleaned`` writes the cube with its replaced voxels filled
-      (:func:`write_cleaned_cube`, :func:`cleaned_cube_path`);
+      (:func:`write_cleaned_cube`, :func:`jwstspec.layout.cleaned_cube_path`);
     * ``covariance = "auto"`` estimates the noise correlation of the
       resampled product from its sky pixels (background annulus or side
       rows, else the field beyond the extraction region) and inflates the
@@ -419,11 +419,6 @@ def _aperture_correction(o: ExtractionOptions, meta: Mapping[str, Any], waveleng
     return correction, {"APCORR": True, "APCORREF": choice.reference.name[:60]}
 
 
-
-
-def cleaned_cube_path(output: Path) -> Path:
-    """Where ``save_cleaned`` writes the cleaned cube: ``<output stem without _x1d>_cleaned_s3d.fits``."""
-    return output.with_name(output.stem.removesuffix("_x1d") + "_cleaned_s3d.fits")
 
 
 def write_cleaned_cube(source: Path, target: Path, box: tuple[slice, slice], replaced: np.ndarray,

@@ -69,9 +69,8 @@ class Demo:
 def write_references(crds_path: Path, branches: tuple[str, ...] = ("miri", "nirspec")) -> Path:
     """Write every synthetic reference of the demo into one local CRDS cache."""
     from jwstspec.synthetic.crds_cache import write_crds_cache
-    from jwstspec.synthetic.miri_mrs import write_miri_references
-
     from jwstspec.synthetic.miri_lrs import write_lrs_references
+    from jwstspec.synthetic.miri_mrs import write_miri_references
 
     crds_path = Path(crds_path)
     entries = list(write_miri_references(crds_path)) + list(write_lrs_references(crds_path)) if "miri" in branches else []
