@@ -19,7 +19,6 @@ import pytest
 
 from jwstspec.extract import extract_file
 from jwstspec.extract.outliers import local_profile, median_variance_factor
-from jwstspec.synthetic.cubes import SyntheticCube, write_s3d
 
 N = 25
 XC, YC = 12.3, 11.8
@@ -27,7 +26,9 @@ PIX_SR = (0.1 / 206264.806) ** 2
 
 
 def _white_noise_cube(path: Path, nw: int, sigma_px: float, seed: int) -> tuple[Path, float]:
-    """Write the cube; return its path and the true flux (MJy/sr x px) inside a 4 px circle."""
+    """Write the cube with astropy alone (the s3d layout's SCI/ERR/DQ and WCS cards); its path and the true
+    flux (MJy/sr x px) inside a 4 px circle."""
+    from astropy.io import fits
     from photutils.aperture import CircularAperture
 
     rng = np.random.default_rng(seed)
@@ -36,11 +37,16 @@ def _white_noise_cube(path: Path, nw: int, sigma_px: float, seed: int) -> tuple[
     scene = 1e-3 * psf * 1e-6 / PIX_SR  # 1 mJy point source in MJy/sr
     noise = scene.max() / 30.0
     data = scene[None] + rng.normal(size=(nw, N, N)) * noise
-    cube = SyntheticCube(data.astype(np.float32), np.full(data.shape, noise, np.float32), np.zeros(data.shape, np.uint32),
-                         np.linspace(5.0, 6.0, nw), np.full(nw, 1e-3), np.full(nw, XC), np.full(nw, YC),
-                         np.full(nw, sigma_px), PIX_SR, 0.0)
+    primary = fits.PrimaryHDU(header=fits.Header({"DATAMODL": "IFUCubeModel", "TELESCOP": "JWST", "INSTRUME": "NIRSPEC",
+                                                  "EXP_TYPE": "NRS_IFU", "SRCTYPE": "POINT"}))
+    wcs = {"BUNIT": "MJy/sr", "PIXAR_SR": PIX_SR, "CTYPE1": "RA---TAN", "CTYPE2": "DEC--TAN", "CTYPE3": "WAVE",
+           "CUNIT3": "um", "CRPIX3": 1.0, "CRVAL3": 5.0, "CDELT3": 1.0 / nw, "CDELT1": -0.1 / 3600, "CDELT2": 0.1 / 3600}
+    hdus = [primary, fits.ImageHDU(data.astype(np.float32), fits.Header(wcs), name="SCI"),
+            fits.ImageHDU(np.full(data.shape, noise, np.float32), fits.Header({"BUNIT": "MJy/sr"}), name="ERR"),
+            fits.ImageHDU(np.zeros(data.shape, np.uint32), name="DQ")]
+    fits.HDUList(hdus).writeto(path)
     inside = CircularAperture((XC, YC), 4.0).to_mask(method="exact").to_image((N, N))
-    return write_s3d(cube, path), float((scene * inside).sum())
+    return path, float((scene * inside).sum())
 
 
 @pytest.mark.parametrize(("nw", "sigma_px"), [(400, 0.6), (400, 2.2)])
