@@ -8,7 +8,7 @@ undersampling) and a broad one (2.2 px) in the same 4 px aperture bracket
 the cases where a fixed profile-noise allowance was wrong either way
 (scatter/error 1.28 and 0.91 with the fixed ``4 / N`` term; 0.93 and 0.97
 with the profile's noise propagated from the fit's own weights, seed 11).
-The sharp case's remaining 7 % is the median's covariance between voxels
+The sharp case's remaining 7 % is most likely the median's covariance between voxels
 correlated through the per-slice normalisation (``arcsin(rho)``, not
 ``pi/2 rho``), which the propagation does not model.
 """
