@@ -343,6 +343,8 @@ class ExtractionOptions(OptionSet):
     center_offset: tuple[float, float] | None = Field(None, description="Offset (dx, dy) in pixels added to the measured centroid.")
     save_cleaned: bool = Field(False, description="Also save the outlier-cleaned cube (<spectrum stem>_cleaned_s3d.fits; s3d cubes only).")
     nod_subtracted: bool | None = Field(None, description="Slit images: the image is nod-subtracted (negative copies of the trace one nod offset away); their rows, from the nod positions in the headers and negative profile peaks, are kept out of the background. Default: detected from the headers (background subtracted on a nodded exposure).")
+    apcorr: Literal["auto", "none"] = Field("auto", description="Aperture correction of point sources from the CRDS apcorr reference, as jwst's extract_1d applies it (IFU cubes, methods aperture and psf): auto applies it when a reference is at hand (apcorr_file, or the CRDS cache in server-less mode; never a network call) and the source is not EXTENDED, else extracts without and says why (header APCORR, APCNOTE); none: the flux inside the aperture.")
+    apcorr_file: Path | None = Field(None, description="apcorr reference file (NrsIfuApcorrModel / MirMrsApcorrModel ASDF) for apcorr auto, instead of the CRDS cache's.")
     covariance: Literal["auto", "none"] = Field("auto", description="Correlated noise of drizzled cubes: auto estimates the spatial noise correlation from the cube's sky voxels and inflates the extraction errors by it (header ERRCOV); none treats voxels as independent (jwst's assumption). Slit images: the correlation along the slit.")
 
     _variant = field_validator("variant")(classmethod(lambda cls, v: _variant(v)))
