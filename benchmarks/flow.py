@@ -46,12 +46,12 @@ def _rss_mb() -> float:
 
 
 def _load() -> str:
-    return "load %.2f %.2f %.2f" % os.getloadavg()
+    return "load {:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
 
 
 def bench_demo(root: Path) -> dict[str, float]:
-    from flows.pipeline import run_pipeline
     from flows.demo import run_demo
+    from flows.pipeline import run_pipeline
 
     print(f"demo: start ({_load()})", flush=True)
     t0 = time.perf_counter()

@@ -27,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Start a Dask cluster on a batch scheduler and run one configuration on it; return the exit code."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", required=True)
     parser.add_argument("--scheduler", choices=["slurm", "pbs"], default="slurm")
@@ -38,12 +39,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     import dask_jobqueue
+    from prefect_dask import DaskTaskRunner
 
     from flows.pipeline import jwstspec_pipeline
     from flows.runtime import configure_environment, embedded_prefect
     from jwstspec.config import load_config
     from jwstspec.crds import apply_environment, crds_environment
-    from prefect_dask import DaskTaskRunner
 
     config = load_config(args.config)
     configure_environment()

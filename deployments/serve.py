@@ -32,6 +32,7 @@ def build_deployment(config_path: str, cron: str | None, name: str):  # noqa: AN
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Serve the deployment of one configuration (with its schedule) until stopped; return the exit code."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", required=True, help="TOML configuration of the program to serve")
     parser.add_argument("--cron", default=None, help='schedule, e.g. "0 3 * * *" (default: on demand only)')

@@ -1,0 +1,1 @@
+"""The Prefect flow of jwstspec and its thin task wrappers around the ``jwstspec`` library."""

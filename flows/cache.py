@@ -113,7 +113,7 @@ def outputs_valid(result: Any, recorded_ns: int | None = None) -> bool:
 
 
 def record_time_ns(storage: Path | str | None, key: str) -> int | None:
-    """mtime of the result record ``key`` in a local result storage (None when unknown)."""
+    """Mtime of the result record ``key`` in a local result storage (None when unknown)."""
     if storage is None:
         return None
     try:
@@ -132,6 +132,7 @@ class ProductCachePolicy(CachePolicy):
         flow_parameters: dict[str, Any],
         **kwargs: Any,
     ) -> str | None:
+        """Prefect's hook: the key of a task run (:meth:`key_for`); a fresh key when the stored record is stale or unreadable."""
         key = self.key_for(task_ctx.task.name, inputs)
         store = getattr(task_ctx, "result_store", None)
         if store is not None:
@@ -185,4 +186,5 @@ def cached_result(storage: Path, key: str) -> Any:
 
 
 def is_miss(value: Any) -> bool:
+    """Tell whether ``value`` is the cache-miss marker of :func:`cached_result`."""
     return value is _MISS

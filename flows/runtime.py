@@ -94,6 +94,7 @@ class ConsoleDetail(logging.Filter):
         self.verbose = verbose
 
     def filter(self, record: logging.LogRecord) -> bool:
+        """Keep a record unless it is jwst/stpipe detail and the console is not verbose."""
         return self.verbose or not is_detail(record)
 
 

@@ -440,6 +440,8 @@ def stitch_result(spectra_by_band: dict[str, Spectrum], *, scale: bool = False) 
     bands = [it[0] for it in items]
     meta: dict[str, Any] = {"BANDS": ",".join(bands), "OVERLAP": "shorter-wavelength band kept in overlaps",
                             "SCALED": bool(scale), "NOVERLAP": len(overlaps)}
+    if any("DEFRINGE" in it[1].meta for it in items):  # the bands' 1-D fringe correction: T only when every band had it
+        meta["DEFRINGE"] = all(bool(it[1].meta.get("DEFRINGE", False)) for it in items)
     if overlaps:
         meta["OVERLAPS"] = "; ".join(str(o) for o in overlaps)
     if scaling:
@@ -586,8 +588,10 @@ def write_stitched(result: StitchResult, output: Path, *, plot: Path | None = No
 
 def stitch_files(inputs: Sequence[Path], output: Path, *, scale: bool = False, plot: Path | None = None,
                  ecsv: bool = True) -> Spectrum:
-    """Stitch band spectra (files) into one; write FITS (+ ECSV, PNG).  No spectral-leak correction
-    (that is :func:`jwstspec.products.stitch_bands`)."""
+    """Stitch band spectra (files) into one; write FITS (+ ECSV, PNG).
+
+    No spectral-leak correction here (that is :func:`jwstspec.products.stitch_bands`).
+    """
     bands, _ = read_bands(inputs)
     result = stitch_result(bands, scale=scale)
     write_stitched(result, output, plot=plot, ecsv=ecsv)

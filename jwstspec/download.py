@@ -155,6 +155,7 @@ class RedactFilter(logging.Filter):
         self.secret = secret
 
     def filter(self, record: logging.LogRecord) -> bool:
+        """Redact the secret from ``record`` in place; keep every record."""
         if self.secret:
             _redact_record(record, (self.secret,))
         return True

@@ -246,7 +246,7 @@ class Selection:
 
     @property
     def exposures(self) -> list[Exposure]:
-        """The science exposures (dithers/nods), imprints excluded."""
+        """The science exposures (dithers/nods) of every group, imprints excluded."""
         return [e for g in self.groups.values() for e in g]
 
     def imprints_for(self, exp: Exposure) -> list[Exposure]:

@@ -44,6 +44,7 @@ class HduSpan:
 
     @property
     def end(self) -> int:
+        """Byte offset just past this HDU's padded data."""
         return self.data_offset + self.data_length
 
 

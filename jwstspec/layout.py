@@ -72,10 +72,46 @@ def is_cal(path: str | Path, tso: bool = False) -> bool:
     return Path(path).name.endswith("_calints.fits" if tso else "_cal.fits")
 
 
+def is_x1dints(path: str | Path) -> bool:
+    """Whether ``path`` names ``calwebb_tso3``'s per-integration spectra (``*_x1dints.fits``)."""
+    return Path(path).name.endswith("_x1dints.fits")
+
+
+#: the time-series products of one Tso3 product, by kind (:meth:`Layout.timeseries_paths`)
+TIMESERIES_PRODUCTS: dict[str, str] = {
+    "whitelight": "_whitelight.ecsv",
+    "whitelight_png": "_whitelight.png",
+    "speclc": "_speclc.fits",
+    "speclc_ecsv": "_speclc.ecsv",
+    "speclc_png": "_speclc.png",
+    "oot_spectrum": "_oot_x1d.fits",
+    "oot_spectrum_ecsv": "_oot_x1d.ecsv",
+    "spectra": "_x1dints.fits",
+}
+
+
 def bkgsub_name(rate: str | Path) -> str:
     """``<root>_rate.fits`` -> ``<root>_rate_bkgsub.fits`` (``_rateints``, ``_ratecorr`` likewise)."""
     suffix = "rateints" if "_rateints" in Path(rate).name else "rate"
     return f"{product_name(rate)}_{suffix}_bkgsub.fits"
+
+
+def leakcorr_path(source: Path, band: str, shared: bool) -> Path:
+    """The spectral-leak corrected spectrum of ``band`` written beside its input ``source``.
+
+    ``<stem>_<band>_leakcorr_x1d.fits`` when ``source`` holds more bands than
+    ``band`` (``shared``), else ``source`` with ``_combined_x1d`` replaced by
+    ``_leakcorr_x1d``; never ``source`` itself (a rerun must not correct twice).
+    """
+    if shared:
+        return source.with_name(f"{source.stem.removesuffix('_x1d')}_{band}_leakcorr_x1d{source.suffix}")
+    out = source.with_name(source.name.replace("_combined_x1d", "_leakcorr_x1d"))
+    return out if out != source else source.with_name(f"{source.stem}_leakcorr{source.suffix}")
+
+
+def cleaned_cube_path(spectrum: Path) -> Path:
+    """Where ``save_cleaned`` writes the cleaned cube: ``<spectrum stem without _x1d>_cleaned_s3d.fits``."""
+    return spectrum.with_name(spectrum.stem.removesuffix("_x1d") + "_cleaned_s3d.fits")
 
 
 def _visible(paths: list[Path]) -> list[Path]:
@@ -120,14 +156,17 @@ class Layout:
     # ----------------------------------------------------------------- dirs
     @property
     def program_dir(self) -> Path:
+        """Directory of the program: ``<data_dir>/<program>``."""
         return self.data_dir / self.program
 
     @property
     def download_dir(self) -> Path:
+        """Where downloads go: ``[download] directory`` if set, else ``<program>/download``."""
         return self.download_override or self.program_dir / "download"
 
     @property
     def internal_dir(self) -> Path:
+        """The state jwstspec keeps for itself (cache, locks, manifest): ``<data_dir>/.jwstspec``."""
         return self.data_dir / ".jwstspec"
 
     @property
@@ -137,12 +176,15 @@ class Layout:
 
     @property
     def lock_dir(self) -> Path:
+        """Directory of the per-observation lock files."""
         return self.internal_dir / "locks"
 
     def obs_dir(self, observation: str) -> Path:
+        """Directory of one observation: ``<program>/Obs<observation>``."""
         return self.program_dir / f"Obs{observation}"
 
     def uncal_dir(self, observation: str) -> Path:
+        """Directory of an observation's raw ``uncal`` exposures (never written by a stage)."""
         return self.obs_dir(observation) / "uncal"
 
     def stage_dir(self, observation: str, stage: str) -> Path:
@@ -152,6 +194,7 @@ class Layout:
         return self.obs_dir(observation) / _with_variant(stage, dict(self.variants).get(stage, ""))
 
     def log_dir(self, observation: str) -> Path:
+        """Directory of an observation's per-exposure jwst logs."""
         return self.obs_dir(observation) / "logs"
 
     def log_file(self, observation: str, name: str, stage: str) -> Path:
@@ -215,9 +258,11 @@ class Layout:
         return sorted(self.stage_dir(observation, "extract").glob("*_x1d.fits"))
 
     def spec2_asn_path(self, observation: str, name: str) -> Path:
+        """The Stage 2 association of one exposure: ``<product>_spec2_asn.json``."""
         return self.stage_dir(observation, "stage1") / f"{product_name(name)}_spec2_asn.json"
 
     def spec3_asn_path(self, observation: str, group: str, tso: bool = False) -> Path:
+        """The Stage 3 (or Tso3) association of one group."""
         kind = "tso3" if tso else "spec3"
         return self.stage_dir(observation, "stage3") / f"jw{self.program}-o{observation}_{group}_{kind}_asn.json"
 
@@ -244,10 +289,29 @@ class Layout:
         return self.stage_dir(observation, "extract") / f"{product_name(source)}{tag}_{method}_x1d.fits"
 
     def combined_path(self, observation: str, group: str) -> Path:
+        """The combined spectrum of one group (band) of an observation."""
         return self.stage_dir(observation, "combined") / f"jw{self.program}-o{observation}_{group}_combined_x1d.fits"
 
     def stitched_path(self, observation: str) -> Path:
+        """The stitched spectrum of an observation."""
         return self.stage_dir(observation, "combined") / f"jw{self.program}-o{observation}_stitched_x1d.fits"
+
+    def x1dints_products(self, observation: str) -> list[Path]:
+        """``calwebb_tso3``'s per-integration spectra in the Stage 3 directory (``*_x1dints.fits``), sorted."""
+        return _visible(list(self.stage_dir(observation, "stage3").glob("*_x1dints.fits")))
+
+    def timeseries_paths(self, observation: str, x1dints: str | Path) -> dict[str, Path]:
+        """The time-series products of one ``x1dints`` product, in ``combined/``, by kind.
+
+        ``<product>_whitelight.ecsv``/``.png`` (white-light curve),
+        ``<product>_speclc.fits``/``.ecsv``/``.png`` (spectroscopic light
+        curves), ``<product>_oot_x1d.fits``/``.ecsv`` (mean out-of-transit
+        spectrum) and ``<product>_x1dints.fits`` (the per-integration
+        spectra, one ``EXTRACT1D`` row each), where ``<product>`` is the
+        Tso3 product name (:data:`TIMESERIES_PRODUCTS`).
+        """
+        root = self.stage_dir(observation, "combined") / product_name(x1dints)
+        return {kind: root.with_name(root.name + suffix) for kind, suffix in TIMESERIES_PRODUCTS.items()}
 
     def run_file(self, observation: str, name: str) -> Path:
         """Run-level files beside the outputs: config.toml, manifest.json, summary.md."""

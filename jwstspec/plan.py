@@ -13,7 +13,14 @@ from pathlib import Path
 from astropy.io import fits
 
 from jwstspec.config import PipelineConfig
-from jwstspec.exposures import Exposure, Selection, check_compatible, check_time_series, match_backgrounds, select_exposures
+from jwstspec.exposures import (
+    Exposure,
+    Selection,
+    check_compatible,
+    check_time_series,
+    match_backgrounds,
+    select_exposures,
+)
 from jwstspec.layout import Layout
 
 
@@ -28,6 +35,7 @@ class RunPlan:
 
     @property
     def groups(self) -> dict[str, list[Exposure]]:
+        """Science exposures by group (band/setting)."""
         return self.science.groups
 
     @property
@@ -43,6 +51,7 @@ class RunPlan:
 
     @property
     def is_empty(self) -> bool:
+        """Tell whether the plan holds no science exposure."""
         return not self.science.groups
 
 

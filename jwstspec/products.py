@@ -103,9 +103,11 @@ def combine_band(
 ) -> BandProduct:
     """Combine one band's dither spectra into ``output`` (+ ECSV, PNG), defringed when asked.
 
-    The 1-D residual-fringe correction is applied to the combined spectrum
-    before anything is written, so the FITS, ECSV and both plots show the
-    same (corrected) spectrum.
+    The 1-D residual-fringe correction (``defringe``; None, the default,
+    corrects MIRI MRS spectra, read from their header) is applied to the
+    combined spectrum before anything is written, so the FITS, ECSV and both
+    plots show the same (corrected) spectrum; the header says whether it was
+    (``DEFRINGE = T/F``).
 
     Parameters
     ----------
@@ -126,15 +128,14 @@ def combine_band(
     -------
     BandProduct
     """
+    import functools
+
     from jwstspec.combine import combine_files
+    from jwstspec.corrections import apply_defringe
 
     o = CombineOptions.resolve(options, overrides)
     output = Path(output)
-    correct = None
-    if o.defringe:
-        from jwstspec.corrections import defringe_1d
-
-        correct = defringe_1d
+    correct = functools.partial(apply_defringe, enabled=o.defringe)  # header DEFRINGE = T/F either way
     result = combine_files(
         [Path(s) for s in spectra],
         output,
@@ -269,17 +270,13 @@ def _leak_correct(bands: dict[str, Any], sources: dict[str, Path],
         log.info(note)
         return bands, [note], None, ""
     from jwstspec.corrections import load_leak_table, spectral_leak
+    from jwstspec.layout import leakcorr_path
 
     table = load_leak_table(leak_reference)
     corrected = spectral_leak(bands[LEAK_SOURCE], bands[LEAK_TARGET], table)
     src = sources[LEAK_TARGET]
     shared = sum(1 for p in sources.values() if p == src) > 1
-    if shared:
-        out = src.with_name(f"{src.stem.removesuffix('_x1d')}_{LEAK_TARGET}_leakcorr_x1d{src.suffix}")
-    else:
-        out = src.with_name(src.name.replace("_combined_x1d", "_leakcorr_x1d"))
-        if out == src:  # never write over the input: a rerun would correct twice
-            out = src.with_name(f"{src.stem}_leakcorr{src.suffix}")
+    out = leakcorr_path(src, LEAK_TARGET, shared)  # never the input itself: a rerun would correct twice
     corrected.write_ecsv(out.with_suffix(".ecsv"))
     corrected.write_fits(out)  # last: the product the cache checks
     return ({**bands, LEAK_TARGET: corrected}, ["spectral leak: channel 3A corrected with channel 1B"], out,

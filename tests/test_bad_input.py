@@ -111,8 +111,8 @@ def _corrupt_files(tmp: Path) -> list[tuple[Path, str]]:
 
 def test_corrupt_inputs_name_the_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """A run whose uncal directory holds a corrupt file stops naming that file, before any stage."""
-    from jwstspec.exposures import read_exposure
     from jwstspec.errors import InputFileError
+    from jwstspec.exposures import read_exposure
 
     for path, reason in _corrupt_files(tmp_path):
         with pytest.raises(InputFileError) as info:

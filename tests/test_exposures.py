@@ -103,9 +103,9 @@ def test_time_series_rule_is_jwsts_on_the_shipped_tso_product(tmp_path: Path, ts
     """Header rule vs jwst's is_tso on the datamodel of the same real-format file (MIRI LRS slitless, 10 ints)."""
     import shutil
 
+    from jwst.lib.pipe_utils import is_tso
     from stdatamodels.jwst import datamodels
 
-    from jwst.lib.pipe_utils import is_tso
     from jwstspec.exposures import is_time_series
     from jwstspec.synthetic.miri_lrs import shipped_tso_file
 

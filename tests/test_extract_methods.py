@@ -144,7 +144,7 @@ def test_save_cleaned_cube(defect_cube, tmp_path: Path) -> None:
     """The cleaned cube: cosmic rays near the source replaced by the scaled profile and flagged; input untouched."""
     from stdatamodels.jwst.datamodels import IFUCubeModel, dqflags
 
-    from jwstspec.extract.api import cleaned_cube_path
+    from jwstspec.layout import cleaned_cube_path
 
     path, cube, source, dead, cr_slices, _ = defect_cube
     before = path.read_bytes()

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 
 from jwstspec.config import ExtractionOptions
-from jwstspec.extract.api import CleanedRegion, SliceExtraction, SourceExtraction, _core, _extract_cube
 from jwstspec.extract.aperture import annulus_mask, circle_weights
+from jwstspec.extract.api import CleanedRegion, SliceExtraction, SourceExtraction, _core, _extract_cube
 from jwstspec.extract.reading import read_cube
 from jwstspec.synthetic.cubes import make_cube, write_s3d
 

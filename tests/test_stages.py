@@ -45,7 +45,10 @@ def test_missing_input_and_failed_step_are_clear(crds_cache: Path, tmp_path: Pat
 
 
 def test_step_settings_merge() -> None:
-    assert spec2_steps("ifu", "sky", "miri") == {"cube_build": {"output_type": "multi"}, "extract_1d": {"skip": True}}
+    assert spec2_steps("ifu", "sky", "miri") == {"cube_build": {"output_type": "multi"}, "extract_1d": {"skip": True},
+                                                 "residual_fringe": {"skip": False}}
+    assert spec2_steps("ifu", "sky", "miri", residual_fringe=False)["residual_fringe"] == {"skip": True}
+    assert "residual_fringe" not in spec2_steps("slit", "sky", "miri")  # jwst skips it itself (MIRI MRS only)
     assert spec2_steps("ifu", "ifu", "nirspec") == {"cube_build": {"coord_system": "ifualign"}}
     merged = merge_steps({"jump": {"rejection_threshold": 4.0, "skip": False}}, {"jump": {"rejection_threshold": 5.0}})
     assert merged == {"jump": {"rejection_threshold": 5.0, "skip": False}}
@@ -55,8 +58,9 @@ def test_step_settings_merge() -> None:
 def test_spec2_products_of_our_stage1_products_keep_jwsts_names(suffix: str, monkeypatch: pytest.MonkeyPatch,
                                                                  tmp_path: Path) -> None:
     """jwst names the products of a plain rate file ``<exposure>_cal.fits``; ours (1/f, background) must get the same."""
-    import jwstspec.stages.pipelines as pipelines
     from jwst.pipeline import Spec2Pipeline
+
+    import jwstspec.stages.pipelines as pipelines
 
     root = "jw01234003001_03101_00001_nrs1"
     jwst = Spec2Pipeline()

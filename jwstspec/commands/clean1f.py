@@ -10,6 +10,7 @@ HELP = "Correct a NIRSpec rate/rateints file for 1/f noise (the input is never m
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the ``jwstspec clean1f`` arguments to ``parser``."""
     parser.add_argument("rate", help="rate or rateints file")
     parser.add_argument("--method", choices=["pipeline", "constant", "moving_median"], required=True)
     parser.add_argument("--mask", default=None, help="FITS image of the detector shape: non-zero pixels are excluded from the stripe estimate")
@@ -19,6 +20,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Run ``jwstspec clean1f``; return the exit code."""
     from jwstspec.errors import OptionError
     from jwstspec.stages.clean1f import clean_1f
 

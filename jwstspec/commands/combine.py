@@ -13,6 +13,7 @@ HELP = "Clean and combine dither spectra (EXTRACT1D files), or stitch bands with
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the ``jwstspec combine`` arguments (one flag per :class:`CombineOptions` field) to ``parser``."""
     parser.add_argument("spectra", nargs="+", help="EXTRACT1D spectra (one per dither, or one per band with --stitch)")
     parser.add_argument("--stitch", action="store_true", help="stitch different bands instead of combining dithers")
     add_option_arguments(parser, CombineOptions)  # one flag per field of the model: --clip-sigma, --window, ...
@@ -21,6 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Run ``jwstspec combine``; return the exit code."""
     from astropy.io import fits
 
     from jwstspec.products import combine_band, stitch_bands

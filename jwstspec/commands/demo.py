@@ -14,6 +14,7 @@ HELP = ("Generate synthetic observations (MIRI MRS, NIRSpec IFU, ...) with a kno
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the ``jwstspec demo`` arguments to ``parser``."""
     parser.add_argument("--output", default="jwstspec-demo", help="output directory (default: ./jwstspec-demo)")
     from jwstspec.synthetic.demo import DEFAULT_OBSERVATIONS, OBSERVATIONS
 
@@ -30,6 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Run ``jwstspec demo``; return the exit code."""
     if args.dithers < 1:
         raise OptionError("--dithers", "must be at least 1")
     from jwstspec.synthetic.demo import parse_only

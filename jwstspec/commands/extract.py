@@ -11,6 +11,7 @@ HELP = "Extract the 1-D spectrum of a point source from an s3d cube or s2d slit 
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the ``jwstspec extract`` arguments (one flag per :class:`ExtractionOptions` field) to ``parser``."""
     parser.add_argument("input", help="s3d cube (IFUCubeModel) or s2d slit image (SlitModel / MultiSlitModel)")
     add_option_arguments(parser, ExtractionOptions)  # one flag per field of the model: --method, --radius, ...
     parser.add_argument("--slit-name", help="s2d MultiSlit products: extract only this slit (default: every slit)")

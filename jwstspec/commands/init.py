@@ -13,6 +13,7 @@ HELP = "Write a commented configuration template (every option with its default)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the ``jwstspec init`` arguments to ``parser``."""
     parser.add_argument("output", nargs="?", default="jwstspec.toml", help="file to write (default: jwstspec.toml)")
     parser.add_argument("--program", default="01234", help="program number to put in the template")
     parser.add_argument("--observation", default="001", help="observation number to put in the template")
@@ -21,6 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Run ``jwstspec init``; return the exit code."""
     out = Path(args.output)
     if out.exists() and not args.force:
         raise OptionError("output", f"{out} exists; use --force to overwrite it")

@@ -49,7 +49,7 @@ def _base(annotation: Any) -> Any:
 
 
 def _scalar(annotation: Any, field: str) -> dict[str, Any]:
-    """argparse keywords of one value of type ``annotation``."""
+    """Argparse keywords of one value of type ``annotation``."""
     annotation = _base(_strip_none(annotation))
     if typing.get_origin(annotation) is Literal:
         choices = list(typing.get_args(annotation))

@@ -11,6 +11,7 @@ HELP = "Run the pipeline (a Prefect flow) described by a configuration file."
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the ``jwstspec run`` arguments to ``parser``."""
     parser.add_argument("config", help="TOML configuration file (see `jwstspec init`)")
     parser.add_argument("--force", action="append", choices=STAGES, default=[], metavar="STAGE",
                         help=f"recompute STAGE even when cached (repeatable; one of {', '.join(STAGES)})")
@@ -24,6 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Run ``jwstspec run``; return the exit code."""
     config = load_config(args.config)  # validated before any work
     updates: dict = {}
     runtime = config.runtime.model_copy(update={
@@ -46,8 +48,8 @@ def run(args: argparse.Namespace) -> int:
     from jwstspec.plan import check_inputs
 
     layout = Layout.from_config(config)
+    check_inputs(config, layout)  # exposures already there: checked before anything is written
     check_free(layout, config.observation)  # another run on these data: refused before Prefect starts
-    check_inputs(config, layout)  # exposures already there: checked before Prefect starts
 
     from flows.launch import run_configs
 

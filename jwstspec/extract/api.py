@@ -16,6 +16,7 @@ import numpy as np
 
 from jwstspec.config import ExtractionOptions, parse_length
 from jwstspec.errors import InputFileError, JwstspecError, OptionError, StageError, require_file
+from jwstspec.extract.apcorr import find_reference, radial_correction
 from jwstspec.extract.aperture import annulus_mask, annulus_weights, box_weights, circle_weights, weighted_sum
 from jwstspec.extract.centering import binned_images, centroid_track, smooth_track, target_fallback
 from jwstspec.extract.covariance import Correlation, estimate_correlation, inflation, white
@@ -160,7 +161,7 @@ def _core(flux: np.ndarray, err: np.ndarray, valid: np.ndarray, weights: np.ndar
         warnings.simplefilter("ignore", RuntimeWarning)
         typical = np.nanmedian(np.where(valid, errf, np.nan).reshape(nw, -1), axis=1)
     errf = np.where(np.isfinite(errf), errf, np.nan_to_num(typical, nan=np.inf)[:, None, None])
-    profile = local_profile(sub, valid, weights, window)
+    profile, profile_noise = local_profile(sub, valid, weights, window, noise=True)
     region = weights > 0
     outlier, amp = flag_outliers(sub, valid, errf, profile, region, o.clip_sigma)
     good = valid & ~outlier
@@ -176,7 +177,7 @@ def _core(flux: np.ndarray, err: np.ndarray, valid: np.ndarray, weights: np.ndar
         # with fit_background a constant is fitted with the PSF on top of the subtracted estimate; it absorbs
         # that estimate's error, so the estimate's variance is not added again
         value, value_err, back = psf_fit(sub, errf, good, profile, region, None if fit_background else bkg_var,
-                                         fit_background=fit_background, profile_slices=max(2 * window + 1, 3),
+                                         fit_background=fit_background, profile_noise=profile_noise, weights=weights,
                                          inflation=errcov**2 if rho is not None else None)
         bkg = bkg + np.nan_to_num(back)
     else:
@@ -194,13 +195,16 @@ def _core(flux: np.ndarray, err: np.ndarray, valid: np.ndarray, weights: np.ndar
 
 
 def _spectrum(out: SliceExtraction, wave: np.ndarray, to_jy: float, x: np.ndarray, y: np.ndarray,
-              meta: dict[str, Any]) -> Spectrum:
+              meta: dict[str, Any], apcorr: np.ndarray | None = None) -> Spectrum:
+    """The spectrum in Jy; ``apcorr``: aperture correction multiplying the source flux and its error (not the background)."""
     nodata = out.nodata
+    if apcorr is not None:
+        out = dataclasses.replace(out, value=out.value * apcorr, error=out.error * apcorr)
     dq = np.where(nodata, DQ_FLAGS["NO_DATA"], 0) | np.where((out.n_replaced > 0) & ~nodata, DQ_FLAGS["OUTLIER_REPLACED"], 0)
     return Spectrum(
         wave, np.where(nodata, np.nan, out.value * to_jy), np.where(nodata, np.nan, out.error * to_jy),
         background=out.background * to_jy, dq=dq, npixels=out.area, x_center=x, y_center=y,
-        replaced_frac=out.replaced_frac, meta=meta,
+        replaced_frac=out.replaced_frac, apcorr=apcorr, meta=meta,
     )
 
 
@@ -291,7 +295,7 @@ def extract_file(
       (the last of the pair), ``center_offset`` its last element;
       ``center_radec`` and ``save_cleaned`` are cubes only;
     * ``save_cleaned`` writes the cube with its replaced voxels filled
-      (:func:`write_cleaned_cube`, :func:`cleaned_cube_path`);
+      (:func:`write_cleaned_cube`, :func:`jwstspec.layout.cleaned_cube_path`);
     * ``covariance = "auto"`` estimates the noise correlation of the
       resampled product from its sky pixels (background annulus or side
       rows, else the field beyond the extraction region) and inflates the
@@ -395,17 +399,26 @@ def _extract_cube(cube: Cube, o: ExtractionOptions) -> SourceExtraction:
             **cube.unit.header(), **_covariance_meta(o.covariance, corr, out), **_versions()}
     if snr is not None:
         meta["CENTSNR"] = round(snr, 2)
+    correction, apc_meta = _aperture_correction(o, cube.meta, cube.wavelength, r, cube.pixel_arcsec, p)
+    meta.update(apc_meta)
     ys, xs = out.box
     box = (slice(y0 + ys.start, y0 + ys.stop), slice(x0 + xs.start, x0 + xs.stop))
-    return SourceExtraction(_spectrum(out, cube.wavelength, cube.unit.to_jy, cx, cy, meta), int(out.n_replaced.sum()),
-                            CleanedRegion(box, out.replaced, out.model))
+    return SourceExtraction(_spectrum(out, cube.wavelength, cube.unit.to_jy, cx, cy, meta, correction),
+                            int(out.n_replaced.sum()), CleanedRegion(box, out.replaced, out.model))
 
 
+def _aperture_correction(o: ExtractionOptions, meta: Mapping[str, Any], wavelength: np.ndarray, radius_px: float,
+                         pixel_arcsec: float, path: Path) -> tuple[np.ndarray | None, dict[str, Any]]:
+    """The correction per wavelength (None: not applied) and the header: ``APCORR``, ``APCORREF`` or ``APCNOTE``."""
+    choice = find_reference(o.apcorr, o.apcorr_file, dict(meta), o.method)
+    if choice.reference is None:
+        if o.apcorr == "auto":
+            _log.info("%s: no aperture correction: %s", path.name, choice.note)
+        return None, {"APCORR": False, "APCNOTE": choice.note[:60]}
+    correction = radial_correction(choice.reference, wavelength, radius_px, pixel_arcsec)
+    return correction, {"APCORR": True, "APCORREF": choice.reference.name[:60]}
 
 
-def cleaned_cube_path(output: Path) -> Path:
-    """Where ``save_cleaned`` writes the cleaned cube: ``<output stem without _x1d>_cleaned_s3d.fits``."""
-    return output.with_name(output.stem.removesuffix("_x1d") + "_cleaned_s3d.fits")
 
 
 def write_cleaned_cube(source: Path, target: Path, box: tuple[slice, slice], replaced: np.ndarray,

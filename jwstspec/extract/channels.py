@@ -127,11 +127,8 @@ def extract_channels(cube: Cube, output: Path, t0: float,
     ExtractResult
         ``paths``: one per channel, in order of wavelength.
     """
-    from jwstspec.extract.api import (
-        ExtractResult,
-        cleaned_cube_path,
-        write_cleaned_cube,
-    )
+    from jwstspec.extract.api import ExtractResult, write_cleaned_cube
+    from jwstspec.layout import cleaned_cube_path
 
     parts = _split(cube)
     done: list[ChannelOutput] = []

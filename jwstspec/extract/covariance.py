@@ -71,6 +71,7 @@ class Correlation:
 
     @property
     def max_lag(self) -> int:
+        """Largest lag (in pixels) the correlation kernel holds."""
         return self.rho.shape[0] // 2
 
     @property

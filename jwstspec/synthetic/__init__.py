@@ -1,0 +1,1 @@
+"""Synthetic JWST data with known truth: exposures, cubes, spectra and the offline CRDS references."""
