@@ -351,6 +351,9 @@ def _extract(run: Run, plan: planning.RunPlan, stage2: dict[Path, Any], stage3: 
             by_band[planning.product_band(p)].append([str(p)])
         return dict(by_band)
     options = config.extract.library_options()
+    if config.nod_subtraction and options.get("nod_subtracted") is None:
+        # the flow subtracted the nods itself; calwebb_spec2 overwrites Stage 1's S_BKDSUB, so the headers can't say
+        options["nod_subtracted"] = True
     progress = artifacts.Progress("extraction", len(sources))
     for src in sorted(set(sources)):
         band = planning.product_band(src)

@@ -23,8 +23,8 @@ from jwstspec.spectrum import read_spectrum
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 #: session 6: every stage runs and Detector1 gives the injected rate back (median 0.99), but the final
-#: spectrum is 1.06x the truth (1.55x before the demo set [extract] nod_subtracted: calwebb_spec2 writes
-#: S_BKDSUB = SKIPPED over Stage 1's COMPLETE, so the negative nod trace went into the background); the s2d
+#: spectrum is 1.06x the truth (1.55x before the flow told extraction the images are nod-subtracted: calwebb_spec2
+#: writes S_BKDSUB = SKIPPED over Stage 1's COMPLETE, so the negative nod trace went into the background); the s2d
 #: column sum around the trace is already ~1.1-1.2x (resample_spec of a nodded point source?): not found yet
 FLUX_OPEN = pytest.mark.xfail(strict=True, reason="fixed-slit flux through the flow is 1.06x the injected truth (open)")
 
@@ -61,6 +61,18 @@ def test_spec2_and_spec3_products_are_jwst_point_source_slits(fs_run: dict[str, 
         primary = [s for s in slits if s.name == "S200A1"] if hasattr(m, "slits") else slits
         assert primary and primary[0].meta.bunit_data == "MJy"
     assert list((obs / "stage3").glob("*_x1d.fits")), "calwebb_spec3 wrote no x1d"
+
+
+def test_extraction_knows_the_flow_subtracted_the_nods(fs_run: dict[str, Any]) -> None:
+    from astropy.io import fits
+
+    cfg = fs_run["demo"].configs["nirspec-fs"]
+    assert "nod_subtracted" not in cfg.extract.model_fields_set  # the flow's own knowledge, not the demo's setting
+    spectra = sorted((cfg.data_dir / cfg.program / f"Obs{cfg.observation}" / "extract").glob("*_x1d.fits"))
+    assert len(spectra) == 2
+    for path in spectra:
+        header = fits.getheader(path, "EXTRACT1D")
+        assert header["NODSUB"] is True and header["NNODTRC"] >= 1, path.name
 
 
 @FLUX_OPEN

@@ -339,7 +339,7 @@ def build_demo(root: str | Path, *, n_dithers: int = 4, crds_path: Path | None =
             "mode": "slit",
             "download": {"enabled": False},
             "stage1": {"readnoise_correct": "none", "bkg_subtract": "pixel"},
-            "extract": {"stage": "stage2", "method": "aperture", "radius": "5px", "nod_subtracted": True},
+            "extract": {"stage": "stage2", "method": "aperture", "radius": "5px"},
         })
     files = {name: save_config(cfg, root / f"{name}.toml") for name, cfg in configs.items()}
     log.info("demo generated in %.1f s under %s", time.perf_counter() - t0, root)
