@@ -9,6 +9,8 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.jwstspec-installed
 PYTEST_ARGS ?=
+# test processes (pytest-xdist): one per core; each test file runs whole in one of them (its module fixtures shared)
+TEST_WORKERS ?= auto
 
 .PHONY: demo test test-fast venv clean benchmarks
 
@@ -25,10 +27,10 @@ demo: $(STAMP)
 	$(VENV)/bin/jwstspec demo
 
 test: $(STAMP)
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 test-fast: $(STAMP)
-	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile -m "not slow" $(PYTEST_ARGS)
 
 benchmarks: $(STAMP)
 	for b in benchmarks/*.py; do $(PY) $$b || exit 1; done

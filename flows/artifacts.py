@@ -180,6 +180,8 @@ def summary(run: Run, plan: RunPlan, products: dict[str, Any], notes: list[str],
         lines += ["", "## Final products", ""]
         for band, record in final.items():
             lines.append(f"* {band}: `{record.get('fits') if isinstance(record, dict) else record}`")
+            if isinstance(record, dict) and record.get("kind") == "timeseries":
+                lines += _timeseries_lines(record)
     text = "\n".join(lines) + "\n"
     out_dir = layout.stage_dir(config.observation, "combined")
     atomic_write_text(out_dir / "summary.md", text)
@@ -198,12 +200,21 @@ def summary(run: Run, plan: RunPlan, products: dict[str, Any], notes: list[str],
         plots = [Path(p) for rec in final.values() for p in file_paths(rec) if str(p).endswith(".png")]
         if plots:
             md = "\n".join(_png_markdown(p, p.stem) for p in plots if p.is_file())
-            create_markdown_artifact(markdown=md, key=_key(run, "plots"), description="combined spectra")
+            create_markdown_artifact(markdown=md, key=_key(run, "plots"), description="combined spectra and light curves")
     except Exception as exc:  # artifacts are a view, never a reason to fail a run
         import logging
 
         logging.getLogger("jwstspec").warning("could not create artifacts: %s", exc)
     return out_dir / "summary.md"
+
+
+def _timeseries_lines(record: dict[str, Any]) -> list[str]:
+    """Sub-items of a time-series product in the summary: its white-light depth and every file."""
+    from jwstspec.timeseries import TimeSeriesProduct
+
+    depth = f"  * white-light depth {1e2 * record['depth']:.4f} ± {1e2 * record['depth_error']:.4f} % " \
+            f"({record['nints']} integrations, {record['nbaseline']} in the baseline, time {record['time_column']})"
+    return [depth] + [f"  * {kind}: `{record[kind]}`" for kind in TimeSeriesProduct.FILES if record.get(kind)]
 
 
 def _context_line(choice: ContextChoice | None) -> str:

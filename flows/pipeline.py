@@ -35,13 +35,14 @@ from flows.tasks import (
     spec2_task,
     spec3_task,
     stitch_task,
+    timeseries_task,
 )
 from jwstspec import plan as planning
 from jwstspec.config import PipelineConfig, save_config
 from jwstspec.crds import ContextChoice, apply_environment, crds_environment, resolve_context
 from jwstspec.errors import EmptyRunError
 from jwstspec.fileio import remove_stale_temporaries
-from jwstspec.layout import Layout, is_cal, is_extraction_source, product_name
+from jwstspec.layout import Layout, is_cal, is_extraction_source, is_x1dints, product_name
 from jwstspec.locking import run_lock
 from jwstspec.products import group_by_band, group_by_slit
 from jwstspec.stages.pipelines import merge_steps, spec2_steps
@@ -113,12 +114,15 @@ def jwstspec_pipeline(config: PipelineConfig) -> RunResult:
         stage2_inputs = _background(run, plan, rates, notes)
         stage2 = _stage2(run, plan, stage2_inputs, context.name)
         stage3 = _stage3(run, plan, stage2, context.name)
-        spectra = _extract(run, plan, stage2, stage3, logger)
-        try:
-            products = _combine(run, spectra, context.name)
-            failure = empty_run_reason(config, layout, plan, spectra, products)
-        except EmptyRunError as exc:
-            products, failure = {}, exc.reason
+        if config.tso:  # Tso3 extracted the spectra: light curves instead of extraction and combination
+            products, failure = _timeseries(run, stage3)
+        else:
+            spectra = _extract(run, plan, stage2, stage3, logger)
+            try:
+                products = _combine(run, spectra, context.name)
+                failure = empty_run_reason(config, layout, plan, spectra, products)
+            except EmptyRunError as exc:
+                products, failure = {}, exc.reason
         for note in notes:
             logger.warning(note)
         if failure:  # stages ran and made nothing: a failed run, with the reason in one line
@@ -182,8 +186,6 @@ def empty_run_reason(config: PipelineConfig, layout: Layout, plan: planning.RunP
     if not spectra:
         reason = (f"no extractable product found: no *_{suffix}.fits from {len(plan.science.exposures)} science "
                   f"exposure(s) in {where}")
-        if config.tso:
-            reason += " (time series: calwebb_tso3 writes x1dints, whose products jwstspec does not build yet)"
         return reason
     return f"the extraction of {sum(len(v) for v in spectra.values())} product(s) wrote no spectrum"
 
@@ -290,7 +292,8 @@ def _stage2(run: Run, plan: planning.RunPlan, inputs: dict[Path, Any], crds_cont
     """Spec2 per science exposure -> {uncal path: list of products (future or list)}."""
     config, layout = run.config, run.layout
     out: dict[Path, Any] = {}
-    steps = merge_steps(spec2_steps(config.mode, config.stage2.cube_align, config.instrument), config.stage2.steps)
+    steps = merge_steps(spec2_steps(config.mode, config.stage2.cube_align, config.instrument,
+                                    residual_fringe=config.residual_fringe_on), config.stage2.steps)
     for exp in plan.science.exposures:
         if _stage(config, "stage2"):
             out[exp.path] = run.submit(spec2_task, "stage2", exp.name, input_path=pass_on(inputs[exp.path]),
@@ -348,6 +351,9 @@ def _extract(run: Run, plan: planning.RunPlan, stage2: dict[Path, Any], stage3: 
             by_band[planning.product_band(p)].append([str(p)])
         return dict(by_band)
     options = config.extract.library_options()
+    if config.nod_subtraction and options.get("nod_subtracted") is None:
+        # the flow subtracted the nods itself; calwebb_spec2 overwrites Stage 1's S_BKDSUB, so the headers can't say
+        options["nod_subtracted"] = True
     progress = artifacts.Progress("extraction", len(sources))
     for src in sorted(set(sources)):
         band = planning.product_band(src)
@@ -359,10 +365,39 @@ def _extract(run: Run, plan: planning.RunPlan, stage2: dict[Path, Any], stage3: 
     return dict(by_band)
 
 
+def _timeseries(run: Run, stage3: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
+    """Time-series products of every Tso3 ``x1dints`` -> ({"timeseries <product>": record}, failure reason or None).
+
+    Written with ``combine`` among the stages (into ``combined/``).  A time
+    series whose Stage 3 wrote no ``x1dints`` (or, entering after Stage 3,
+    has none in ``stage3/``) is a failed run.
+    """
+    config, layout = run.config, run.layout
+    obs = config.observation
+    if stage3:
+        sources = sorted({Path(p) for fut in stage3.values() for p in resolve(fut) if is_x1dints(p)})
+    else:
+        sources = layout.x1dints_products(obs)
+    wanted = _stage(config, "combine") or _stage(config, "extract")
+    if not sources and (wanted or stage3):
+        ran = f" ({len(stage3)} calwebb_tso3 run(s) wrote none)" if stage3 else ""
+        return {}, f"time series: no per-integration spectra (*_x1dints.fits) in {layout.stage_dir(obs, 'stage3')}{ran}"
+    if not _stage(config, "combine"):
+        return {}, None
+    options = config.timeseries.library_options()
+    futures = {}
+    for src in sources:
+        outputs = {kind: str(p) for kind, p in layout.timeseries_paths(obs, src).items()}
+        futures[f"timeseries {product_name(src)}"] = run.submit(timeseries_task, "combine", product_name(src),
+                                                                x1dints=str(src), outputs=outputs, options=options)
+    return {key: fut.result() for key, fut in futures.items()}, None
+
+
 def _combine_options(config: PipelineConfig) -> dict[str, Any]:
-    """The ``[combine]`` options the combine and stitch tasks hand the library; the spectral leak is MIRI MRS only."""
+    """The ``[combine]`` options the combine and stitch tasks hand the library; spectral leak and 1-D defringing are MIRI MRS only."""
     options = config.combine.library_options()
     options["spectral_leak"] = config.combine.spectral_leak and config.instrument == "miri" and config.mode == "ifu"
+    options["defringe"] = config.defringe_on
     return options
 
 

@@ -198,3 +198,12 @@ def stitch_task(spectra: list[str], output: str, options: dict[str, Any], crds_c
     from jwstspec.products import stitch_bands
 
     return stitch_bands([Path(s) for s in spectra], Path(output), options).record()
+
+
+# ------------------------------------------------------------------ time series
+@task(name="timeseries", cache_policy=CACHE, result_serializer="json")
+def timeseries_task(x1dints: str, outputs: dict[str, str], options: dict[str, Any]) -> dict[str, Any]:
+    """White-light and spectroscopic light curves, mean out-of-transit and per-integration spectra of one Tso3 product (``options``: the ``[timeseries]`` dump)."""
+    from jwstspec.timeseries import build_products
+
+    return build_products(Path(x1dints), {k: Path(v) for k, v in outputs.items()}, options).record()

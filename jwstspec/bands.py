@@ -58,6 +58,7 @@ MRS_RANGES: dict[str, tuple[float, float]] = {
 }
 
 _KEY = re.compile(r"^ch([1-4]+)-(short|medium|long)$")
+_NAMED = re.compile(r"ch[1-4]+-(short|medium|long)")
 
 
 class BandError(ValueError):
@@ -118,6 +119,9 @@ def band_key(meta: Mapping[str, Any], name_hint: str = "") -> str:
         channel, setting = _text(meta, "CHANNEL"), _text(meta, "BAND").lower()
         if channel.isdigit() and setting in MRS_SETTINGS:
             return mrs_key(channel, setting)
+        named = _NAMED.search(name_hint.lower())  # BAND = MULTIPLE: jwst names each Stage 3 cube by its band
+        if named and not _text(meta, "BAND_KEY"):
+            return named.group(0)
     explicit = _text(meta, "BAND_KEY").lower()
     if explicit:
         return explicit

@@ -440,6 +440,8 @@ def stitch_result(spectra_by_band: dict[str, Spectrum], *, scale: bool = False) 
     bands = [it[0] for it in items]
     meta: dict[str, Any] = {"BANDS": ",".join(bands), "OVERLAP": "shorter-wavelength band kept in overlaps",
                             "SCALED": bool(scale), "NOVERLAP": len(overlaps)}
+    if any("DEFRINGE" in it[1].meta for it in items):  # the bands' 1-D fringe correction: T only when every band had it
+        meta["DEFRINGE"] = all(bool(it[1].meta.get("DEFRINGE", False)) for it in items)
     if overlaps:
         meta["OVERLAPS"] = "; ".join(str(o) for o in overlaps)
     if scaling:

@@ -101,7 +101,7 @@ def _variant(value: str) -> str:
     return value
 
 
-def parse_length(value: float | int | str) -> tuple[float, str]:
+def parse_length(value: float | str) -> tuple[float, str]:
     """Parse an extraction length: a number is arcsec, a ``px`` suffix is pixels.
 
     Parameters
@@ -195,7 +195,8 @@ class Stage2Options(_Model):
 
     variant: str = Field("", description="Processing variant: products go to stage2-<variant> (research code: stage2_suffix).")
     cube_align: Literal["sky", "ifu", "internal"] = Field("sky", description="IFU cube alignment: 'sky' (default), 'ifu' (detector/IFU plane) or 'internal' (slices).")
-    steps: StepOverrides = Field(default_factory=dict, description="Per-step parameters of calwebb_spec2, e.g. [stage2.steps.residual_fringe] skip = false.")
+    residual_fringe: bool | None = Field(None, description="MIRI MRS: run jwst's 2-D residual_fringe step on each exposure (references FRINGEFREQ, REGIONS; about 0.5-3 s per detector column with signal). Default: on for MIRI MRS (as the research code), off for other modes.")
+    steps: StepOverrides = Field(default_factory=dict, description="Per-step parameters of calwebb_spec2, e.g. [stage2.steps.cube_build] weighting = 'drizzle'.")
 
     _variant = field_validator("variant")(classmethod(lambda cls, v: _variant(v)))
 
@@ -342,6 +343,9 @@ class ExtractionOptions(OptionSet):
     center_offset: tuple[float, float] | None = Field(None, description="Offset (dx, dy) in pixels added to the measured centroid.")
     save_cleaned: bool = Field(False, description="Also save the outlier-cleaned cube (<spectrum stem>_cleaned_s3d.fits; s3d cubes only).")
     nod_subtracted: bool | None = Field(None, description="Slit images: the image is nod-subtracted (negative copies of the trace one nod offset away); their rows, from the nod positions in the headers and negative profile peaks, are kept out of the background. Default: detected from the headers (background subtracted on a nodded exposure).")
+    slits: list[str] | None = Field(None, description="Slit images: the slits to extract, e.g. ['S200A1', 'S400A1']. Default: the primary slit named in the header (FXD_SLIT) of a fixed-slit product, every slit of other slit products (MOS).")
+    apcorr: Literal["auto", "none"] = Field("auto", description="Aperture correction of point sources from the CRDS apcorr reference, as jwst's extract_1d applies it (IFU cubes, methods aperture and psf): auto applies it when a reference is at hand (apcorr_file, or the CRDS cache in server-less mode; never a network call) and the source is not EXTENDED, else extracts without and says why (header APCORR, APCNOTE); none: the flux inside the aperture.")
+    apcorr_file: Path | None = Field(None, description="apcorr reference file (NrsIfuApcorrModel / MirMrsApcorrModel ASDF) for apcorr auto, instead of the CRDS cache's.")
     covariance: Literal["auto", "none"] = Field("auto", description="Correlated noise of drizzled cubes: auto estimates the spatial noise correlation from the cube's sky voxels and inflates the extraction errors by it (header ERRCOV); none treats voxels as independent (jwst's assumption). Slit images: the correlation along the slit.")
 
     _variant = field_validator("variant")(classmethod(lambda cls, v: _variant(v)))
@@ -380,7 +384,7 @@ class CombineOptions(OptionSet):
     window_half: int = Field(10, ge=1, description="Half-width of the running median (research code: spec_window_half).")
     mask_ranges: list[tuple[float, float]] = Field(default_factory=list, description="Wavelength ranges [lo, hi] in micron to mask in every dither.")
     rescale_errors: bool = Field(False, description="Multiply the combined errors by how much more the dithers scatter than their errors say (ERRSCALE; resampled cubes' ERR ignores their covariance). Off: errors propagated from the inputs.")
-    defringe: bool = Field(False, description="MIRI MRS: 1-D residual-fringe correction of the combined spectra, with spectral lines masked from the fit in channels 1-3 (research code: special_defringe).")
+    defringe: bool | None = Field(None, description="MIRI MRS: 1-D residual-fringe correction of the combined sub-band spectra, with spectral lines masked from the fit in channels 1-3 (research code: special_defringe; header DEFRINGE = T/F). Default: on for MIRI MRS spectra, off for other modes.")
     spectral_leak: bool = Field(True, description="MIRI MRS: correct channel 3A for the spectral leak from 1B.")
     leak_reference: Path | None = Field(None, description="mrsptcorr reference file for the spectral leak (default: from the run's CRDS context).")
     stitch: bool = Field(True, description="Stitch all bands into one spectrum.")
@@ -394,6 +398,35 @@ class CombineOptions(OptionSet):
         for lo, hi in v:
             if not lo < hi:
                 raise ValueError(f"range [{lo}, {hi}]: lower bound must be below upper bound")
+        return v
+
+
+class TimeSeriesOptions(OptionSet):
+    """Time-series products (tso = true): white-light and spectroscopic light curves from calwebb_tso3's x1dints."""
+
+    section: ClassVar[str] = "timeseries"
+    cli_metavars: ClassVar[dict[str, tuple[str, ...]]] = {"baseline_integrations": ("FIRST", "LAST"), "wavelength_range": ("LO", "HI")}
+
+    bins: int = Field(20, ge=1, le=1000, description="Wavelength channels of the spectroscopic light curves, each holding the same number of valid wavelength points.")
+    baseline_fraction: float = Field(0.25, gt=0, le=0.5, description="Out-of-transit baseline when baseline_integrations is empty: this fraction of the integrations at the start and the same at the end.")
+    baseline_integrations: list[tuple[int, int]] = Field(default_factory=list, description="Out-of-transit baseline as inclusive ranges of integration numbers (1-based, as INT_NUM), e.g. [[1, 100], [301, 400]]; replaces baseline_fraction.")
+    baseline_order: int = Field(1, ge=0, le=2, description="Degree of the polynomial in time fitted to the baseline points and divided out (0: the baseline mean; 1: a linear drift).")
+    wavelength_range: tuple[float, float] | None = Field(None, description="Wavelengths [lo, hi] in micron summed into the light curves (default: every valid point).")
+    min_snr: float = Field(5.0, ge=0, description="Wavelength points whose mean out-of-transit spectrum has a lower signal-to-noise ratio are left out of the light curves (0: keep every valid point).")
+
+    @field_validator("wavelength_range")
+    @classmethod
+    def _wave_range(cls, v: tuple[float, float] | None) -> tuple[float, float] | None:
+        if v is not None and not v[0] < v[1]:
+            raise ValueError(f"range [{v[0]}, {v[1]}]: lower bound must be below upper bound")
+        return v
+
+    @field_validator("baseline_integrations")
+    @classmethod
+    def _int_ranges(cls, v: list[tuple[int, int]]) -> list[tuple[int, int]]:
+        for first, last in v:
+            if not 1 <= first <= last:
+                raise ValueError(f"range [{first}, {last}]: integration numbers start at 1 and first <= last")
         return v
 
 
@@ -428,7 +461,23 @@ class PipelineConfig(_Model):
     stage3: Stage3Options = Field(default_factory=Stage3Options)
     extract: ExtractionOptions = Field(default_factory=ExtractionOptions)
     combine: CombineOptions = Field(default_factory=CombineOptions)
+    timeseries: TimeSeriesOptions = Field(default_factory=TimeSeriesOptions)
     runtime: RuntimeOptions = Field(default_factory=RuntimeOptions)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _tso_table(cls, data: Any) -> Any:
+        """``[tso] bins = 20`` (a table, the issue's spelling) is ``tso = true`` plus ``[timeseries] bins = 20``.
+
+        TOML cannot hold both ``tso = true`` and a ``[tso]`` table, so the
+        table form carries ``enabled`` (default true) and the options.
+        """
+        if isinstance(data, dict) and isinstance(data.get("tso"), dict):
+            data = dict(data)
+            table = dict(data.pop("tso"))
+            data["tso"] = table.pop("enabled", True)
+            data["timeseries"] = {**dict(data.get("timeseries") or {}), **table}
+        return data
 
     @field_validator("program", mode="before")
     @classmethod
@@ -486,8 +535,14 @@ class PipelineConfig(_Model):
             raise ValueError(f"extract.method: '{self.extract.method}' is for IFU cubes; slit images take 'aperture' or 'psf'")
         if self.mode != "ifu" and self.extract.save_cleaned:
             raise ValueError("extract.save_cleaned: the cleaned product is written for IFU cubes only")
-        if self.combine.defringe and not (self.instrument == "miri" and self.mode == "ifu"):
+        if self.combine.defringe and not self.is_mrs:
             raise ValueError("combine.defringe: the 1-D residual-fringe correction is for MIRI MRS only")
+        if self.stage2.residual_fringe and not self.is_mrs:
+            raise ValueError("stage2.residual_fringe: the 2-D residual-fringe step is for MIRI MRS only")
+        skip = self._residual_fringe_skip
+        if self.stage2.residual_fringe is not None and skip is not None and bool(skip) == self.stage2.residual_fringe:
+            raise ValueError(f"stage2.residual_fringe: {str(self.stage2.residual_fringe).lower()} contradicts "
+                             f"[stage2.steps.residual_fringe] skip = {str(bool(skip)).lower()}; set one of them")
         if self.download.enabled and "download" in self.stages and self.download.ingest_from:
             raise ValueError("download.ingest_from: set download.enabled = false to ingest local files")
         for src in self.download.ingest_from:
@@ -506,6 +561,32 @@ class PipelineConfig(_Model):
         if self.stage1.readnoise_correct is not None:
             return self.stage1.readnoise_correct
         return "pipeline" if self.instrument == "nirspec" else "none"
+
+    @property
+    def is_mrs(self) -> bool:
+        """MIRI MRS (instrument 'miri', mode 'ifu')."""
+        return self.instrument == "miri" and self.mode == "ifu"
+
+    @property
+    def _residual_fringe_skip(self) -> Any:
+        """``[stage2.steps.residual_fringe] skip`` when given, else None."""
+        params = self.stage2.steps.get("residual_fringe")
+        return params.get("skip") if isinstance(params, dict) else None
+
+    @property
+    def residual_fringe_on(self) -> bool:
+        """Whether Stage 2 runs the 2-D ``residual_fringe`` step (default: MIRI MRS; a step override wins)."""
+        if not self.is_mrs:
+            return False
+        skip = self._residual_fringe_skip
+        if skip is not None:
+            return not bool(skip)
+        return self.stage2.residual_fringe is not False
+
+    @property
+    def defringe_on(self) -> bool:
+        """Whether the combination applies the 1-D residual-fringe correction (default: MIRI MRS)."""
+        return self.is_mrs and self.combine.defringe is not False
 
     @property
     def nod_subtraction(self) -> bool:

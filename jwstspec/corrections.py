@@ -1,5 +1,7 @@
 """MIRI MRS corrections of 1-D spectra: residual fringes and the spectral leak.
 
+* :func:`apply_defringe`: :func:`defringe_1d` when asked (by default for
+  MIRI MRS spectra), header ``DEFRINGE = T/F`` either way.
 * :func:`defringe_1d`: the 1-D residual-fringe fit of ``jwst``
   (:func:`jwst.residual_fringe.utils.fit_residual_fringes_1d`) applied per
   MRS channel.  The channel comes from the spectrum's header (``CHANNEL``,
@@ -197,9 +199,42 @@ def defringe_1d(spectrum: Spectrum, *, max_fits: int = MAX_FITS) -> tuple[Spectr
         if n_lines:
             log.info("1-D defringing of %s: %d line points masked from the fit", where, n_lines)
     meta = dict(spectrum.meta)
-    meta["DEFRINGE"] = ",".join(done) if done else "FAILED"
+    meta["DEFRINGE"] = bool(done)
+    meta["DEFRSEGS"] = ",".join(done) if done else "NONE"
     out = dataclasses.replace(spectrum, flux=flux, flux_error=err, dq=dq, meta=meta)
     return out, messages
+
+
+def apply_defringe(spectrum: Spectrum, enabled: bool | None = None, *,
+                   max_fits: int = MAX_FITS) -> tuple[Spectrum, list[str]]:
+    """The 1-D residual-fringe correction of a combined spectrum when it is asked for, with header ``DEFRINGE``.
+
+    Parameters
+    ----------
+    spectrum : Spectrum
+        A combined sub-band spectrum.  Not modified.
+    enabled : bool or None
+        True: correct (:func:`defringe_1d`); False: leave it; None (the
+        ``[combine] defringe`` default): correct MIRI MRS spectra, read from
+        the header (:func:`jwstspec.bands.is_mrs`), and leave the others.
+    max_fits : int, optional
+        See :func:`defringe_1d`.
+
+    Returns
+    -------
+    corrected : Spectrum
+        The corrected copy (``DEFRINGE = True`` when at least one channel
+        segment was corrected; the segments in ``DEFRSEGS``), or a copy with
+        ``DEFRINGE = False``.
+    messages : list of str
+        See :func:`defringe_1d`.
+    """
+    from jwstspec.bands import is_mrs
+
+    on = is_mrs(spectrum.meta) if enabled is None else bool(enabled)
+    if on:
+        return defringe_1d(spectrum, max_fits=max_fits)
+    return dataclasses.replace(spectrum, meta={**spectrum.meta, "DEFRINGE": False}), []
 
 
 # ----------------------------------------------------------------------------- spectral leak

@@ -94,6 +94,7 @@ class Exposure:
     gwa_xtilt: float | None = None
     gwa_ytilt: float | None = None
     target: str = ""
+    imprint: bool = False
 
     @property
     def name(self) -> str:
@@ -175,6 +176,7 @@ def read_exposure(path: str | Path) -> Exposure:
         gwa_xtilt=None if tilt[0] is None else float(tilt[0]),
         gwa_ytilt=None if tilt[1] is None else float(tilt[1]),
         target=_text(header, "TARGPROP") or _text(header, "TARGNAME"),
+        imprint=bool(header.get("IS_IMPRT", False)),
     )
 
 
@@ -239,11 +241,17 @@ class Selection:
 
     groups: dict[str, list[Exposure]]
     skipped: list[tuple[Path, str]]
+    #: NIRSpec imprint (leakcal) exposures (``IS_IMPRT``) by group key: Spec2 ``imprint`` members, never dithers
+    imprints: dict[str, list[Exposure]] = dataclasses.field(default_factory=dict)
 
     @property
     def exposures(self) -> list[Exposure]:
-        """Every exposure of every group."""
+        """The science exposures (dithers/nods) of every group, imprints excluded."""
         return [e for g in self.groups.values() for e in g]
+
+    def imprints_for(self, exp: Exposure) -> list[Exposure]:
+        """The imprint exposures of ``exp``'s setting and detector (its Spec2 ``imprint`` members)."""
+        return list(self.imprints.get(exp.group_key, ()))
 
 
 def select_exposures(
@@ -271,6 +279,7 @@ def select_exposures(
         then exposure number, and the skipped files with their reasons.
     """
     groups: dict[str, list[Exposure]] = defaultdict(list)
+    imprints: dict[str, list[Exposure]] = defaultdict(list)
     skipped: list[tuple[Path, str]] = []
     for path in sorted(Path(p) for p in paths):
         exp = read_exposure(path)
@@ -286,10 +295,14 @@ def select_exposures(
         if reason:
             skipped.append((path, reason))
             continue
-        groups[exp.group_key].append(exp)
+        (imprints if exp.imprint else groups)[exp.group_key].append(exp)
     for key in groups:
         groups[key].sort(key=lambda e: (e.patt_num, e.visit, e.exposure, e.name))
-    return Selection(dict(sorted(groups.items())), skipped)
+    lone = [e for key, group in imprints.items() if key not in groups for e in group]
+    skipped += [(e.path, "imprint exposure (IS_IMPRT) without science exposures of its setting and detector")
+                for e in lone]
+    kept = {key: sorted(group, key=lambda e: e.name) for key, group in imprints.items() if key in groups}
+    return Selection(dict(sorted(groups.items())), skipped, kept)
 
 
 def match_backgrounds(

@@ -32,6 +32,9 @@ from jwstspec.config import PipelineConfig
 
 STAGE_DIRS: tuple[str, ...] = ("stage1", "stage2", "stage3", "extract", "combined")
 
+#: the demo's check of its final spectra against the injected truth, beside the summary
+DEMO_TRUTH_FILE = "demo_truth.json"
+
 #: raw inputs of a run, in an observation's ``uncal/`` directory
 INPUT_PATTERNS: tuple[str, ...] = ("*_uncal.fits",)
 
@@ -68,6 +71,24 @@ def is_extraction_source(path: str | Path, mode: str) -> bool:
 def is_cal(path: str | Path, tso: bool = False) -> bool:
     """Whether ``path`` names a calibrated Stage 2 product (``*_cal.fits``; ``*_calints.fits`` for TSO)."""
     return Path(path).name.endswith("_calints.fits" if tso else "_cal.fits")
+
+
+def is_x1dints(path: str | Path) -> bool:
+    """Whether ``path`` names ``calwebb_tso3``'s per-integration spectra (``*_x1dints.fits``)."""
+    return Path(path).name.endswith("_x1dints.fits")
+
+
+#: the time-series products of one Tso3 product, by kind (:meth:`Layout.timeseries_paths`)
+TIMESERIES_PRODUCTS: dict[str, str] = {
+    "whitelight": "_whitelight.ecsv",
+    "whitelight_png": "_whitelight.png",
+    "speclc": "_speclc.fits",
+    "speclc_ecsv": "_speclc.ecsv",
+    "speclc_png": "_speclc.png",
+    "oot_spectrum": "_oot_x1d.fits",
+    "oot_spectrum_ecsv": "_oot_x1d.ecsv",
+    "spectra": "_x1dints.fits",
+}
 
 
 def bkgsub_name(rate: str | Path) -> str:
@@ -280,6 +301,23 @@ class Layout:
     def stitched_path(self, observation: str) -> Path:
         """The stitched spectrum of an observation."""
         return self.stage_dir(observation, "combined") / f"jw{self.program}-o{observation}_stitched_x1d.fits"
+
+    def x1dints_products(self, observation: str) -> list[Path]:
+        """``calwebb_tso3``'s per-integration spectra in the Stage 3 directory (``*_x1dints.fits``), sorted."""
+        return _visible(list(self.stage_dir(observation, "stage3").glob("*_x1dints.fits")))
+
+    def timeseries_paths(self, observation: str, x1dints: str | Path) -> dict[str, Path]:
+        """The time-series products of one ``x1dints`` product, in ``combined/``, by kind.
+
+        ``<product>_whitelight.ecsv``/``.png`` (white-light curve),
+        ``<product>_speclc.fits``/``.ecsv``/``.png`` (spectroscopic light
+        curves), ``<product>_oot_x1d.fits``/``.ecsv`` (mean out-of-transit
+        spectrum) and ``<product>_x1dints.fits`` (the per-integration
+        spectra, one ``EXTRACT1D`` row each), where ``<product>`` is the
+        Tso3 product name (:data:`TIMESERIES_PRODUCTS`).
+        """
+        root = self.stage_dir(observation, "combined") / product_name(x1dints)
+        return {kind: root.with_name(root.name + suffix) for kind, suffix in TIMESERIES_PRODUCTS.items()}
 
     def run_file(self, observation: str, name: str) -> Path:
         """Run-level files beside the outputs: config.toml, manifest.json, summary.md."""

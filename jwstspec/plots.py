@@ -9,18 +9,24 @@ atomically.  Each returns the path written.
 * :func:`plot_combined`: the combined spectrum with its 1-sigma band and
   the number of dithers used;
 * :func:`plot_stitched`: the stitched spectrum, each band in its own colour
-  when the band boundaries are given.
+  when the band boundaries are given;
+* :func:`plot_whitelight`, :func:`plot_speclc`: time series, the white-light
+  curve with its baseline marked, and flux against time and wavelength.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from jwstspec.fileio import atomic_path
 from jwstspec.spectrum import Spectrum
+
+if TYPE_CHECKING:  # pragma: no cover
+    from jwstspec.timeseries import LightCurves
 
 DPI = 110
 
@@ -156,3 +162,94 @@ def plot_stitched(path: str | Path, stitched: Spectrum, *, title: str = "",
         ax.set_ylim(*lim)
     _label_axes(ax, title)
     return _save(fig, path)
+
+
+def _time_axis(time: np.ndarray, label: str) -> tuple[np.ndarray, str]:
+    """Times relative to the first integration, in hours (integration numbers as they are)."""
+    if label == "INT_NUM":
+        return np.asarray(time, dtype=float), "integration"
+    return (np.asarray(time, dtype=float) - time[0]) * 24.0, f"time - {time[0]:.5f} ({label}, hours)"
+
+
+def plot_whitelight(path: str | Path, lc: LightCurves, *, time_label: str = "BJD_TDB", title: str = "") -> Path:
+    """White-light curve: normalised flux against time, the out-of-transit baseline marked.
+
+    Parameters
+    ----------
+    path : str or Path
+        Output PNG.
+    lc : LightCurves
+        One channel (:func:`jwstspec.timeseries.white_light`).
+    time_label : str
+        The time column (``BJD_TDB``, ``MJD_UTC`` or ``INT_NUM``).
+    title : str
+        Figure title.
+    """
+    fig, (ax,) = _figure(height=4.0)
+    t, xlabel = _time_axis(lc.time, time_label)
+    base = lc.baseline
+    ax.errorbar(t[~base], lc.flux[~base, 0], lc.error[~base, 0], fmt="o", ms=3, color="C0", label="in transit/eclipse")
+    ax.errorbar(t[base], lc.flux[base, 0], lc.error[base, 0], fmt="o", ms=3, color="C1", label="out-of-transit baseline")
+    for lo, hi in _runs(t, base):
+        ax.axvspan(lo, hi, color="C1", alpha=0.12, lw=0)
+    ax.axhline(1.0, color="0.5", lw=0.8)
+    ax.axhline(1.0 - lc.depth[0], color="C0", lw=0.8, ls="--", label=f"depth {1e2 * lc.depth[0]:.3f} %")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("normalised flux")
+    ax.legend(fontsize=8)
+    if title:
+        ax.set_title(title, fontsize=9)
+    return _save(fig, path)
+
+
+def plot_speclc(path: str | Path, lc: LightCurves, *, time_label: str = "BJD_TDB", title: str = "") -> Path:
+    """Spectroscopic light curves: normalised flux against time and wavelength, and each channel's depth.
+
+    Parameters
+    ----------
+    path : str or Path
+        Output PNG.
+    lc : LightCurves
+        Several channels (:func:`jwstspec.timeseries.spectroscopic_light_curves`).
+    time_label : str
+        The time column.
+    title : str
+        Figure title.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(10, 7), layout="constrained")
+    FigureCanvasAgg(fig)
+    top, bottom = fig.subplots(2, 1, gridspec_kw={"height_ratios": [2, 1]})
+    t, xlabel = _time_axis(lc.time, time_label)
+    order = np.argsort(lc.wave_mid)  # channels in increasing wavelength (MIRI LRS grids run long to short)
+    lo, hi, flux = lc.wave_lo[order], lc.wave_hi[order], lc.flux[:, order]
+    edges = np.concatenate([lo[:1], (hi[:-1] + lo[1:]) / 2, hi[-1:]])
+    tedges = np.concatenate([[t[0] - (t[1] - t[0]) / 2], (t[1:] + t[:-1]) / 2, [t[-1] + (t[-1] - t[-2]) / 2]])
+    limits = _robust_limits(flux.ravel(), pad=0.0, q=1.0) or (0.98, 1.02)
+    mesh = top.pcolormesh(tedges, edges, flux.T, shading="flat", cmap="viridis", vmin=limits[0], vmax=limits[1])
+    fig.colorbar(mesh, ax=top, label="normalised flux")
+    top.set_xlabel(xlabel)
+    top.set_ylabel("wavelength (µm)")
+    bottom.errorbar(lc.wave_mid, 1e2 * lc.depth, 1e2 * lc.depth_error, fmt="o", ms=4)
+    bottom.set_xlabel("wavelength (µm)")
+    bottom.set_ylabel("depth (%)")
+    if title:
+        top.set_title(title, fontsize=9)
+    return _save(fig, path)
+
+
+def _runs(t: np.ndarray, mask: np.ndarray) -> list[tuple[float, float]]:
+    """Spans of consecutive True values of ``mask`` (half a step beyond the end points)."""
+    step = float(np.median(np.diff(t))) if t.size > 1 else 1.0
+    out: list[tuple[float, float]] = []
+    start = None
+    for i, m in enumerate(mask):
+        if m and start is None:
+            start = i
+        if start is not None and (not m or i == mask.size - 1):
+            end = i if m else i - 1
+            out.append((float(t[start] - step / 2), float(t[end] + step / 2)))
+            start = None
+    return out

@@ -103,9 +103,11 @@ def combine_band(
 ) -> BandProduct:
     """Combine one band's dither spectra into ``output`` (+ ECSV, PNG), defringed when asked.
 
-    The 1-D residual-fringe correction is applied to the combined spectrum
-    before anything is written, so the FITS, ECSV and both plots show the
-    same (corrected) spectrum.
+    The 1-D residual-fringe correction (``defringe``; None, the default,
+    corrects MIRI MRS spectra, read from their header) is applied to the
+    combined spectrum before anything is written, so the FITS, ECSV and both
+    plots show the same (corrected) spectrum; the header says whether it was
+    (``DEFRINGE = T/F``).
 
     Parameters
     ----------
@@ -126,15 +128,14 @@ def combine_band(
     -------
     BandProduct
     """
+    import functools
+
     from jwstspec.combine import combine_files
+    from jwstspec.corrections import apply_defringe
 
     o = CombineOptions.resolve(options, overrides)
     output = Path(output)
-    correct = None
-    if o.defringe:
-        from jwstspec.corrections import defringe_1d
-
-        correct = defringe_1d
+    correct = functools.partial(apply_defringe, enabled=o.defringe)  # header DEFRINGE = T/F either way
     result = combine_files(
         [Path(s) for s in spectra],
         output,

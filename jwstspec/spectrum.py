@@ -94,7 +94,7 @@ _UNITS = {
     "X_CENTER": "pix",
     "Y_CENTER": "pix",
 }
-_OPTIONAL = ("BACKGROUND", "DQ", "NPIXELS", "X_CENTER", "Y_CENTER", "REPLACED_FRAC", "NCOMBINED")
+_OPTIONAL = ("BACKGROUND", "DQ", "NPIXELS", "X_CENTER", "Y_CENTER", "REPLACED_FRAC", "NCOMBINED", "APCORR")
 _ATTR = {
     "WAVELENGTH": "wavelength",
     "FLUX": "flux",
@@ -106,6 +106,7 @@ _ATTR = {
     "Y_CENTER": "y_center",
     "REPLACED_FRAC": "replaced_frac",
     "NCOMBINED": "ncombined",
+    "APCORR": "apcorr",
 }
 
 
@@ -123,6 +124,9 @@ class Spectrum:
         Bit flags, see :data:`DQ_FLAGS`; zeros when not given.
     ncombined : ndarray of int, optional
         Number of dithers averaged at each point (combined spectra).
+    apcorr : ndarray, optional
+        Aperture correction applied to ``flux`` and ``flux_error`` (header
+        ``APCORR = T``); the in-aperture flux is ``flux / apcorr``.
     meta : dict
         Header keywords (8-character FITS names, scalar values), e.g.
         ``METHOD``, ``SRCFILE``, ``BAND``, ``DETECTOR``.
@@ -138,6 +142,7 @@ class Spectrum:
     y_center: np.ndarray | None = None
     replaced_frac: np.ndarray | None = None
     ncombined: np.ndarray | None = None
+    apcorr: np.ndarray | None = None
     meta: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self) -> None:

@@ -42,6 +42,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if item.get_closest_marker("e2e") and not item.get_closest_marker("slow"):
             item.add_marker(pytest.mark.slow)
+    # Files with end-to-end, then slow tests first (stable otherwise): under ``pytest -n N --dist loadfile``
+    # (``make test``) the longest files start at once and the short ones fill the workers' gaps.
+    weight: dict[str, int] = {}
+    for item in items:
+        rank = 0 if item.get_closest_marker("e2e") else 1 if item.get_closest_marker("slow") else 2
+        weight[item.nodeid.split("::")[0]] = min(rank, weight.get(item.nodeid.split("::")[0], 2))
+    items.sort(key=lambda item: weight[item.nodeid.split("::")[0]])
     if os.environ.get("JWSTSPEC_NETWORK_TESTS") == "1":
         return
     skip = pytest.mark.skip(reason="needs the network (set JWSTSPEC_NETWORK_TESTS=1)")

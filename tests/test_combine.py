@@ -109,3 +109,14 @@ def test_files_roundtrip_and_bad_input(tmp_path: Path) -> None:
     st = tmp_path / "st_x1d.fits"
     stitch_files(paths[:1], st)
     assert read_spectrum(st).flux.size == W.size
+
+
+def test_stitched_header_says_whether_every_band_was_defringed() -> None:
+    def band(lo: float, defringed: bool | None) -> Spectrum:
+        w = np.linspace(lo, lo + 1.0, 100)
+        return Spectrum(w, np.ones_like(w), np.full_like(w, 0.01), meta={} if defringed is None else {"DEFRINGE": defringed})
+
+    assert stitch({"a": band(5.0, True), "b": band(5.8, True)}).meta["DEFRINGE"] is True
+    assert stitch({"a": band(5.0, True), "b": band(5.8, False)}).meta["DEFRINGE"] is False
+    assert stitch({"a": band(5.0, True), "b": band(5.8, None)}).meta["DEFRINGE"] is False  # b says nothing: not all
+    assert "DEFRINGE" not in stitch({"a": band(5.0, None), "b": band(5.8, None)}).meta

@@ -25,13 +25,67 @@ def test_combine_band_with_defringe(tmp_path: Path) -> None:
     back = read_spectrum(out)
     resid = back.flux / fs.truth - 1
     assert np.std(resid) < 0.005 < np.std(s.flux / fs.truth - 1)
-    assert back.meta["DEFRINGE"].startswith("1:")
+    assert back.meta["DEFRINGE"] is True and back.meta["DEFRSEGS"].startswith("1:")
     np.testing.assert_allclose(read_spectrum(out.with_suffix(".ecsv")).flux, back.flux)
     # both plots are listed and drawn from the defringed spectrum (written before the FITS file)
     png_combined = Path(rec.png_combined)
     assert png_combined.name == "target_ch1-short_combined_x1d_combined.png"
     assert png_combined.stat().st_size > 1000
     assert png_combined.stat().st_mtime_ns <= out.stat().st_mtime_ns
+
+
+def _fringe_rms(wave: np.ndarray, ratio: np.ndarray, period_cm: float) -> float:
+    """Rms of the sinusoid of the MRS fringe period fitted to ``ratio - 1`` (with a quadratic baseline)."""
+    s = 1e4 / wave
+    a = np.vstack([np.sin(2 * np.pi * s / period_cm), np.cos(2 * np.pi * s / period_cm), np.ones_like(s), s, s**2]).T
+    coef = np.linalg.lstsq(a, ratio - 1, rcond=None)[0]
+    return float(np.hypot(*coef[:2]) / np.sqrt(2))
+
+
+def _dithers(tmp_path: Path, fs, meta: dict) -> list[Path]:
+    s, rng, paths = fs.spectrum, np.random.default_rng(0), []
+    for i in range(3):  # same fringe in every dither (it is instrumental), independent noise
+        f = s.flux * (1 + rng.normal(0, 0.002, s.flux.size))
+        paths.append(Spectrum(s.wavelength, f, np.abs(s.flux) * 0.002, meta=dict(meta)).write_fits(tmp_path / f"d{i}_x1d.fits"))
+    return paths
+
+
+def test_defringe_is_on_by_default_for_mrs_spectra(tmp_path: Path) -> None:
+    """No option given: MRS spectra (known from their header) are defringed; 5 % fringe -> rms < 0.5 %."""
+    from jwstspec.synthetic.spectra import FRINGE_PERIOD_CM
+
+    fs = mrs_fringed_spectrum(("1A",), n_points=2000, line=False, noise=0.0, amplitude=0.05)
+    meta = {"INSTRUME": "MIRI", "EXP_TYPE": "MIR_MRS", "CHANNEL": "1", "BAND": "SHORT"}  # as the extraction writes them
+    out = tmp_path / "t_ch1-short_combined_x1d.fits"
+    combine_band(_dithers(tmp_path, fs, meta), out, plot=False)
+    back = read_spectrum(out)
+    assert back.meta["DEFRINGE"] is True
+    w = back.wavelength
+    before = _fringe_rms(w, fs.spectrum.flux / fs.truth, FRINGE_PERIOD_CM)
+    after = _fringe_rms(w, back.flux / fs.truth, FRINGE_PERIOD_CM)
+    assert before > 0.03 and after < 0.005, (before, after)  # 5 % amplitude = 3.5 % rms
+    assert np.std(back.flux / fs.truth - 1) < 0.005  # fringe + noise left
+    smooth = np.convolve(back.flux / fs.truth, np.ones(101) / 101, mode="valid")  # continuum over ~3 fringe periods
+    assert np.max(np.abs(smooth - 1)) < 0.01
+    # switched off: the fringe stays, and the header says so
+    off = tmp_path / "off" / "t_ch1-short_combined_x1d.fits"
+    off.parent.mkdir()
+    combine_band(_dithers(off.parent, fs, meta), off, plot=False, defringe=False)
+    kept = read_spectrum(off)
+    assert kept.meta["DEFRINGE"] is False
+    assert _fringe_rms(w, kept.flux / fs.truth, FRINGE_PERIOD_CM) > 0.03
+
+
+def test_defringe_default_leaves_other_modes_alone(tmp_path: Path) -> None:
+    fs = mrs_fringed_spectrum(("1A",), n_points=500, line=False, noise=0.0)
+    meta = {"INSTRUME": "NIRSPEC", "EXP_TYPE": "NRS_IFU", "GRATING": "G395H"}
+    out = tmp_path / "t_g395h_combined_x1d.fits"
+    paths = _dithers(tmp_path, fs, meta)
+    combine_band(paths, out, plot=False)
+    back = read_spectrum(out)
+    assert back.meta["DEFRINGE"] is False and "DEFRSEGS" not in back.meta
+    mean_in = np.mean([read_spectrum(p).flux for p in paths], axis=0)
+    np.testing.assert_allclose(back.flux, mean_in, rtol=0.01)  # averaged, nothing divided out
 
 
 def test_leak_correction_never_overwrites_its_input(tmp_path: Path) -> None:

@@ -34,6 +34,37 @@ def test_minimal_config_defaults(base: dict) -> None:
     assert miri.readnoise_method == "none"
 
 
+def test_residual_fringe_defaults_on_for_miri_mrs_only(base: dict) -> None:
+    """Both residual-fringe corrections run by default for MIRI MRS (as the research code), never elsewhere."""
+    from flows.pipeline import _combine_options
+    from jwstspec.stages.pipelines import spec2_steps
+
+    def stage2_steps(cfg: PipelineConfig) -> dict:
+        return spec2_steps(cfg.mode, cfg.stage2.cube_align, cfg.instrument, residual_fringe=cfg.residual_fringe_on)
+
+    mrs = validate_config({**base, "instrument": "miri"})
+    assert mrs.stage2.residual_fringe is None and mrs.combine.defringe is None  # "default", saved as such
+    assert mrs.residual_fringe_on and mrs.defringe_on
+    assert stage2_steps(mrs)["residual_fringe"] == {"skip": False}
+    assert _combine_options(mrs)["defringe"] is True
+    for other in ({**base}, {**base, "instrument": "miri", "mode": "slit"}, {**base, "instrument": "miri", "mode": "slitless"},
+                  {**base, "mode": "slit"}):
+        cfg = validate_config(other)
+        assert not cfg.residual_fringe_on and not cfg.defringe_on, other
+        assert "residual_fringe" not in stage2_steps(cfg)
+        assert _combine_options(cfg)["defringe"] is False
+    off = validate_config({**base, "instrument": "miri", "stage2": {"residual_fringe": False}, "combine": {"defringe": False}})
+    assert not off.residual_fringe_on and not off.defringe_on
+    assert stage2_steps(off)["residual_fringe"] == {"skip": True}
+    assert _combine_options(off)["defringe"] is False
+    # the jwst step parameter alone still switches it (configs written before the option)
+    by_step = validate_config({**base, "instrument": "miri", "stage2": {"steps": {"residual_fringe": {"skip": True}}}})
+    assert not by_step.residual_fringe_on
+    agree = validate_config({**base, "instrument": "miri", "stage2": {"residual_fringe": True,
+                                                                      "steps": {"residual_fringe": {"skip": False}}}})
+    assert agree.residual_fringe_on
+
+
 def test_numbers_are_zero_padded_from_integers(base: dict) -> None:
     cfg = validate_config({**base, "program": 1272, "observation": 6, "background_observation": 7})
     assert (cfg.program, cfg.observation, cfg.background_observation) == ("01272", "006", "007")
@@ -82,6 +113,9 @@ BAD = [
     ({"extract": {"stage": "stage4"}}, "extract.stage", "not allowed"),
     ({"combine": {"mask_ranges": [[5.0, 4.0]]}}, "combine.mask_ranges", "lower bound"),
     ({"combine": {"defringe": True}}, "combine.defringe", "MIRI MRS only"),
+    ({"stage2": {"residual_fringe": True}}, "stage2.residual_fringe", "MIRI MRS only"),
+    ({"instrument": "miri", "stage2": {"residual_fringe": False, "steps": {"residual_fringe": {"skip": False}}}},
+     "stage2.residual_fringe", "contradicts"),
     ({"crds": {"context": "latest"}}, "crds.context", "CRDS context"),
     ({"runtime": {"task_runner": "mpi"}}, "runtime.task_runner", "not allowed"),
     ({"runtime": {"force": ["stage9"]}}, "runtime.force", "not allowed"),
@@ -106,10 +140,31 @@ def test_template_is_valid_and_lists_every_option(tmp_path: Path) -> None:
     text = template(data_dir=str(tmp_path))
     cfg = validate_config(tomllib.loads(text))
     assert isinstance(cfg, PipelineConfig)
-    for section in ("download", "crds", "stage1", "stage2", "stage3", "extract", "combine", "runtime"):
+    for section in ("download", "crds", "stage1", "stage2", "stage3", "extract", "combine", "timeseries", "runtime"):
         assert f"[{section}]" in text
         for name in getattr(PipelineConfig, "model_fields")[section].annotation.model_fields:
             assert name in text, f"{section}.{name} missing from template"
+
+
+def test_time_series_options_as_the_issue_spells_them(base: dict, tmp_path: Path) -> None:
+    """``[tso] bins = 12`` (a table: TOML cannot hold it beside ``tso = true``) means tso = true and [timeseries] bins."""
+    slitless = {**base, "instrument": "miri", "mode": "slitless"}
+    path = tmp_path / "run.toml"
+    import tomli_w
+
+    path.write_text(tomli_w.dumps({**slitless, "tso": {"bins": 12, "baseline_integrations": [[1, 50], [151, 200]]}}))
+    cfg = load_config(path)
+    assert cfg.tso is True and cfg.timeseries.bins == 12 and cfg.timeseries.baseline_integrations == [(1, 50), (151, 200)]
+    assert validate_config({**slitless, "tso": {"enabled": False}}).tso is False
+    plain = validate_config({**slitless, "tso": True, "timeseries": {"bins": 12}})
+    assert plain.timeseries.bins == 12 and validate_config({**slitless, "tso": True}).timeseries.bins == 20
+    again = load_config(save_config(cfg, tmp_path / "saved.toml"))  # saved as tso = true + [timeseries]
+    assert again == cfg
+    for bad, field in (({"bins": 0}, "timeseries.bins"), ({"baseline_integrations": [[5, 2]]}, "timeseries.baseline_integrations"),
+                       ({"wavelength_range": [12.0, 5.0]}, "timeseries.wavelength_range")):
+        with pytest.raises(ConfigError) as info:
+            validate_config({**slitless, "tso": True, "timeseries": bad})
+        assert info.value.field.startswith(field), str(info.value)
 
 
 def test_every_research_option_has_a_home() -> None:

@@ -10,6 +10,7 @@ import pytest
 from jwstspec import corrections
 from jwstspec.corrections import (
     LEAK_RANGE,
+    apply_defringe,
     channel_segments,
     defringe_1d,
     line_mask,
@@ -66,7 +67,7 @@ def test_defringe_two_channel_stage2_spectrum() -> None:
     line_out = (out.flux[seg] - fs.continuum[seg])[near].sum()
     assert abs(line_out / line_in - 1) < 0.01, line_out / line_in
     assert not (out.dq & DQ_FLAGS["DEFRINGE_FAILED"]).any()
-    assert out.meta["DEFRINGE"].startswith("1:")
+    assert out.meta["DEFRINGE"] is True and out.meta["DEFRSEGS"].startswith("1:")
 
 
 def test_channel3_lines_keep_their_flux(caplog: pytest.LogCaptureFixture) -> None:
@@ -125,6 +126,19 @@ def test_failing_segment_is_left_as_it_was_and_flagged(caplog: pytest.LogCapture
     good = fs.segments[0]
     assert not (out.dq[good] & DQ_FLAGS["DEFRINGE_FAILED"]).any()
     assert fringe_amplitude(out.wavelength[good], out.flux[good] / fs.truth[good]) < 0.01
+
+
+def test_apply_defringe_header_says_whether_it_was_applied() -> None:
+    fs = mrs_fringed_spectrum(("1A",), n_points=300, line=False)
+    spec = Spectrum(fs.spectrum.wavelength, fs.spectrum.flux, fs.spectrum.flux_error, meta={"EXP_TYPE": "NRS_IFU"})
+    for enabled in (None, False):  # not MRS by its header / switched off: untouched, DEFRINGE = F
+        out, messages = apply_defringe(spec, enabled)
+        assert messages == [] and out.meta["DEFRINGE"] is False
+        np.testing.assert_array_equal(out.flux, spec.flux)
+    assert "DEFRINGE" not in spec.meta  # input untouched
+    dead = Spectrum(spec.wavelength, -np.abs(spec.flux), spec.flux_error, meta={"EXP_TYPE": "MIR_MRS"})
+    out, messages = apply_defringe(dead)  # MRS by its header, but no segment can be fitted
+    assert out.meta["DEFRINGE"] is False and out.meta["DEFRSEGS"] == "NONE" and len(messages) == 1
 
 
 def test_spectral_leak_recovered_from_table_file(tmp_path: Path) -> None:

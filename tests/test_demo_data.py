@@ -21,7 +21,7 @@ from jwstspec.synthetic import demo
 def fake_generate(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     calls: list[int] = []
 
-    def generate(raw: Path, data: Path, crds: Path, layout: Any, n_dithers: int, branches: tuple[str, ...]) -> dict:
+    def generate(raw: Path, data: Path, crds: Path, layout: Any, n_dithers: int, name: str) -> dict:
         calls.append(n_dithers)
         raw_file = raw / "miri" / "jw01234001001_03101_00001_mirifushort_uncal.fits"
         raw_file.write_bytes(b"ramp" * 100)  # written anew each time, as the real generator does
@@ -90,8 +90,8 @@ def test_a_stamp_of_another_data_version_regenerates(tmp_path: Path, crds: Path,
 def test_a_demo_made_before_the_identity_stamp_keeps_its_data(tmp_path: Path, crds: Path, fake_generate: list[int]) -> None:
     root = tmp_path / "demo"
     _build(root, crds)
-    stamp = root / ".generated-2-miri"
-    stamp.write_text("generated\n")  # the old stamp: the files are adopted, not regenerated (the cache stays valid)
+    stamp = root / ".generated-miri-mrs-2"
+    assert demo.stamp_matches(stamp, root.resolve(), "miri-mrs-2")
+    stamp.write_text("generated\n")  # the old stamp: the files are kept, not regenerated (the cache stays valid)
     _build(root, crds)
     assert fake_generate == [2]
-    assert demo.stamp_matches(stamp, root.resolve(), "2-miri")

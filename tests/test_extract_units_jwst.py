@@ -103,3 +103,87 @@ def test_fluxes_agree_with_jwst_extract1d(offline_crds, tmp_path: Path, unit: st
     assert abs(ratio - 1) < 0.01, (unit, ratio)
     # and both are the injected Jy (same for MJy and MJy/sr)
     assert abs(np.median(ours.flux) / np.median(_model("MJy").data[9:16].sum(axis=0) * 1e6) - 1) < 0.01
+
+
+# ----------------------------------------------------------------------------- IFU cube with aperture correction
+CUBE_N, CUBE_NW, XC, YC = 21, 150, 10.3, 9.8
+
+
+def _cube(tmp_path: Path) -> tuple[Path, np.ndarray, np.ndarray, np.ndarray]:
+    """A point-source s3d (Gaussian PSF widening with wavelength, fixed centre); path, wavelength, sigma (px), Jy."""
+    from jwstspec.synthetic.cubes import SyntheticCube, write_s3d
+
+    rng = np.random.default_rng(4)
+    w = np.linspace(2.9, 5.2, CUBE_NW)
+    sigma = 0.8 + 0.25 * (w - w[0]) / (w[-1] - w[0])
+    jy = 1e-3 * (1 + 0.3 * np.cos(3 * w))
+    y, x = np.mgrid[0:CUBE_N, 0:CUBE_N]
+    s = sigma[:, None, None]
+    psf = np.exp(-0.5 * ((x - XC) ** 2 + (y - YC) ** 2) / s**2) / (2 * np.pi * s**2)
+    scene = jy[:, None, None] * psf * 1e-6 / PIX_SR  # MJy/sr
+    noise = 2e-3 * scene.max(axis=(1, 2))
+    data = scene + rng.normal(size=scene.shape) * noise[:, None, None]
+    cube = SyntheticCube(data.astype(np.float32), np.broadcast_to(noise[:, None, None], data.shape).astype(np.float32),
+                         np.zeros(data.shape, np.uint32), w, jy, np.full(CUBE_NW, XC), np.full(CUBE_NW, YC), sigma, PIX_SR, 0.0)
+    return write_s3d(cube, tmp_path / "point_s3d.fits"), w, sigma, jy
+
+
+def _ifu_extract1d_ref(path: Path, radius_arcsec: float) -> Path:
+    from stdatamodels.jwst.datamodels import Extract1dIFUModel
+
+    wl = np.linspace(0.5, 30.0, 20).astype(np.float32)
+    m = Extract1dIFUModel()
+    m.data.wavelength, m.data.wavelength_units = wl, "micron"
+    m.data.radius, m.data.radius_units = np.full_like(wl, radius_arcsec), "arcsec"
+    m.data.inner_bkg, m.data.inner_bkg_units = np.full_like(wl, 1.0), "arcsec"
+    m.data.outer_bkg, m.data.outer_bkg_units = np.full_like(wl, 1.1), "arcsec"
+    m.data.axis_ratio, m.data.axis_pa, m.data.axis_pa_units = np.ones_like(wl), np.zeros_like(wl), "degrees"
+    m.meta.instrument.name, m.meta.instrument.detector = "NIRSPEC", "N/A"
+    m.meta.reftype, m.meta.author, m.meta.pedigree = "extract1d", "jwstspec test", "DUMMY"
+    m.meta.description, m.meta.useafter = "test extract1d", "2000-01-01T00:00:00"
+    m.meta.region_type, m.meta.subtract_background, m.meta.method, m.meta.subpixels = "target", False, "exact", 10
+    m.save(path, all_array_storage="inline")
+    return path
+
+
+@pytest.mark.slow  # runs jwst's Extract1dStep (twice)
+def test_ifu_fluxes_agree_with_jwst_with_and_without_apcorr(offline_crds, tmp_path: Path) -> None:
+    """The same s3d and apcorr reference through Extract1dStep and jwstspec: 1 % with apcorr on and off.
+
+    The reference is the Gaussian PSF's (jwstspec.synthetic.apcorr_refs), so
+    with the correction both give the injected total flux; the 2 px radius
+    misses 7-20 % of it, so the test sees a correction being applied.
+    """
+    from jwst.extract_1d import Extract1dStep
+
+    from jwstspec.spectrum import read_spectrum
+    from jwstspec.synthetic.apcorr_refs import write_ifu_apcorr
+
+    path, w, sigma, jy = _cube(tmp_path)
+    grid = np.linspace(2.8, 5.3, 24)
+    # the PSF sampled at pixel centres encloses about what the Gaussian convolved with the pixel does
+    sigma_eff = np.sqrt(np.interp(grid, w, sigma, left=sigma[0] - 0.01, right=sigma[-1] + 0.01) ** 2 + 1 / 12)
+    apcorr = write_ifu_apcorr(tmp_path / "apcorr.asdf", grid, 0.1 * sigma_eff)
+    ref = _ifu_extract1d_ref(tmp_path / "extract1d.asdf", 0.2)
+    theirs = {}
+    for on in (True, False):
+        x1d = Extract1dStep.call(str(path), override_extract1d=str(ref), override_apcorr=str(apcorr),
+                                 override_psf="N/A", apply_apcorr=on, subtract_background=False, center_xy=[XC, YC])
+        theirs[on] = np.asarray(x1d.spec[0].spec_table["FLUX"], float)
+    correction = theirs[True] / theirs[False]
+    assert 1.04 < np.nanmedian(correction[:20]) < np.nanmedian(correction[-20:]) - 0.1 < 1.2  # real, growing with λ
+    for method in ("aperture", "psf"):
+        for on in (True, False):
+            res = extract_file(path, tmp_path / f"{method}{on}_x1d.fits", method=method, radius="2px", center=(XC, YC),
+                               background=False, covariance="none", apcorr="auto" if on else "none",
+                               apcorr_file=apcorr)
+            spec = read_spectrum(res.path)
+            assert spec.meta["APCORR"] is on
+            ok = np.isfinite(theirs[on]) & np.isfinite(spec.flux) & (theirs[on] != 0)
+            assert ok.mean() > 0.95
+            ratio = np.median(spec.flux[ok] / theirs[on][ok])
+            assert abs(ratio - 1) < 0.01, (method, on, ratio)
+            if on:  # the total flux of the source (to the Gaussian model's 2 %), and the correction in its column
+                assert abs(np.median(spec.flux / jy) - 1) < 0.02, (method, np.median(spec.flux / jy))
+                assert spec.meta["APCORREF"] == "apcorr.asdf"
+                assert np.allclose(spec.apcorr[ok], correction[ok], rtol=2e-3)

@@ -62,8 +62,20 @@ def test_miri_final_spectra_recover_injected_source(demo_run: dict[str, Any], br
         ratio = spec.flux[good] / truth[good]
         assert abs(np.median(ratio) - 1) < 0.03, (band, np.median(ratio))
         assert np.percentile(np.abs(ratio - 1), 90) < 0.05, band
+        assert spec.meta["DEFRINGE"] is True, band  # the MIRI MRS default: 1-D residual-fringe correction
     stitched = read_spectrum(summary["products"]["stitched"]["fits"])
     assert np.all(np.diff(stitched.wavelength) > 0)
+    assert stitched.meta["DEFRINGE"] is True
+
+
+def test_miri_stage2_ran_the_2d_residual_fringe_step(demo_run: dict[str, Any]) -> None:
+    """The MIRI MRS default runs jwst's residual_fringe with the synthetic FRINGEFREQ/REGIONS references."""
+    from astropy.io import fits
+
+    cfg = demo_run["demo"].configs["miri"]
+    cals = sorted((cfg.data_dir / cfg.program / f"Obs{cfg.observation}" / "stage2").glob("*_cal.fits"))
+    assert cals
+    assert {fits.getval(p, "S_RESFRI") for p in cals} == {"COMPLETE"}
 
 
 def test_stage3_variant_reused_stage1_to_3_from_cache(demo_run: dict[str, Any]) -> None:
@@ -90,6 +102,7 @@ def test_nirspec_branch_says_stage2_is_synthetic(demo_run: dict[str, Any]) -> No
         good = np.isfinite(spec.flux) & (spec.dq == 0)
         ratio = spec.flux[good] / source_spectrum(spec.wavelength[good])
         assert abs(np.median(ratio) - 1) < 0.03
+        assert spec.meta["DEFRINGE"] is False  # NIRSpec: no residual-fringe correction
 
 
 def test_outputs_and_provenance_beside_products(demo_run: dict[str, Any]) -> None:

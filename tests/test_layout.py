@@ -89,3 +89,25 @@ def test_product_kinds_by_name() -> None:
     assert is_cal("a/jw01_nrs1_cal.fits") and not is_cal("a/jw01_nrs1_calints.fits")
     assert is_cal("a/jw01_nrs1_calints.fits", tso=True) and not is_cal("a/jw01_nrs1_cal.fits", tso=True)
     assert not is_cal("a/jw01_nrs1_cal.fits.tmp")
+
+
+def test_time_series_product_names(tmp_path: Path) -> None:
+    """The issue's names: <product>_whitelight.ecsv/.png, <product>_speclc.fits/.ecsv/.png, in combined/."""
+    from jwstspec.layout import is_x1dints
+
+    lay = Layout(tmp_path, "01234")
+    src = tmp_path / "01234/Obs001/stage3/jw01234-o001_t001_miri_x1dints.fits"
+    paths = lay.timeseries_paths("001", src)
+    combined = lay.stage_dir("001", "combined")
+    assert {p.parent for p in paths.values()} == {combined}
+    names = {k: p.name for k, p in paths.items()}
+    assert names["whitelight"] == "jw01234-o001_t001_miri_whitelight.ecsv"
+    assert names["whitelight_png"] == "jw01234-o001_t001_miri_whitelight.png"
+    assert (names["speclc"], names["speclc_ecsv"], names["speclc_png"]) == tuple(
+        f"jw01234-o001_t001_miri_speclc.{x}" for x in ("fits", "ecsv", "png"))
+    assert len(set(paths.values())) == len(paths)
+    assert is_x1dints(src) and not is_x1dints(paths["speclc"]) and not is_x1dints("a_x1d.fits")
+    src.parent.mkdir(parents=True)
+    src.write_bytes(b"x")
+    (src.parent / ".tmp-jw01234-o001_t001_miri_x1dints.abc.fits").write_bytes(b"x")
+    assert lay.x1dints_products("001") == [src]

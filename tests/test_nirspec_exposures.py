@@ -121,3 +121,22 @@ def test_ifu_extended_source_spec2_cube_is_in_mjy_per_sr(crds_cache, tmp_path):
     ok = np.isfinite(centre) & np.isfinite(lam)
     assert ok.sum() > 1000  # NRS1 holds 2.87-4.03 micron of the cube's 2.87-5.27
     assert np.median(centre[ok] / exp.truth(lam[ok])) == pytest.approx(1.0, abs=0.02)
+
+
+def test_uncal_ramps_carry_the_rate_and_leave_reference_columns_dark(tmp_path):
+    """write_uncal: the ramps' slope is the rate (gain 1), nothing in the reference columns (Detector1's refpix)."""
+    from stdatamodels.jwst.datamodels import Level1bModel
+
+    from jwstspec.synthetic import nirspec as nrs
+
+    m = nx.rate_model(subarray="SUBS200A1", ngroups=5)
+    m.data[:] = 200.0
+    path = nx.write_uncal(m, tmp_path / "jw01234005001_03101_00001_nrs1_uncal.fits", ngroups=5, seed=3)
+    with Level1bModel(path) as u:
+        ramps = u.data.astype(float)
+        assert ramps.shape == (1, 5, 64, 2048) and u.meta.exposure.ngroups == 5
+        assert u.meta.instrument.fixed_slit == "S200A1" and u.meta.subarray.name == "SUBS200A1"
+    slope = (ramps[0, -1] - ramps[0, 0]) / (4 * nx.GROUP_TIME)
+    inner = slope[:, nrs.REF_COLUMNS:-nrs.REF_COLUMNS]
+    assert np.median(inner) == pytest.approx(200.0, rel=0.01)
+    assert np.abs(np.median(slope[:, :nrs.REF_COLUMNS])) < 1.0 and np.abs(np.median(slope[:, -nrs.REF_COLUMNS:])) < 1.0

@@ -45,7 +45,10 @@ def test_missing_input_and_failed_step_are_clear(crds_cache: Path, tmp_path: Pat
 
 
 def test_step_settings_merge() -> None:
-    assert spec2_steps("ifu", "sky", "miri") == {"cube_build": {"output_type": "multi"}, "extract_1d": {"skip": True}}
+    assert spec2_steps("ifu", "sky", "miri") == {"cube_build": {"output_type": "multi"}, "extract_1d": {"skip": True},
+                                                 "residual_fringe": {"skip": False}}
+    assert spec2_steps("ifu", "sky", "miri", residual_fringe=False)["residual_fringe"] == {"skip": True}
+    assert "residual_fringe" not in spec2_steps("slit", "sky", "miri")  # jwst skips it itself (MIRI MRS only)
     assert spec2_steps("ifu", "ifu", "nirspec") == {"cube_build": {"coord_system": "ifualign"}}
     merged = merge_steps({"jump": {"rejection_threshold": 4.0, "skip": False}}, {"jump": {"rejection_threshold": 5.0}})
     assert merged == {"jump": {"rejection_threshold": 5.0, "skip": False}}

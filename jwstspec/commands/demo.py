@@ -9,12 +9,18 @@ from pathlib import Path
 
 from jwstspec.errors import OptionError
 
-HELP = "Generate a synthetic MIRI MRS + NIRSpec IFU program and run it end to end with an embedded Prefect."
+HELP = ("Generate synthetic observations (MIRI MRS, NIRSpec IFU, ...) with a known injected spectrum, run them end to "
+        "end with an embedded Prefect and check the final spectra against the truth.")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the ``jwstspec demo`` arguments to ``parser``."""
     parser.add_argument("--output", default="jwstspec-demo", help="output directory (default: ./jwstspec-demo)")
+    from jwstspec.synthetic.demo import DEFAULT_OBSERVATIONS, OBSERVATIONS
+
+    parser.add_argument("--only", metavar="NAME[,NAME]", default=None,
+                        help=f"run only these observations ({', '.join(OBSERVATIONS)}; "
+                             f"default: {', '.join(DEFAULT_OBSERVATIONS)})")
     parser.add_argument("--dithers", type=int, default=4, help="MIRI MRS dither positions (default 4)")
     parser.add_argument("--task-runner", choices=["process", "thread", "dask", "serial"], default="process")
     parser.add_argument("--workers", type=int, default=None)
@@ -28,13 +34,18 @@ def run(args: argparse.Namespace) -> int:
     """Run ``jwstspec demo``; return the exit code."""
     if args.dithers < 1:
         raise OptionError("--dithers", "must be at least 1")
+    from jwstspec.synthetic.demo import parse_only
+
+    observations = parse_only(args.only)  # an unknown name: one line, exit 2, before anything is written
     out = Path(args.output)
     if args.clean and out.exists():
         shutil.rmtree(out)
     from flows.demo import run_demo
+    from jwstspec.synthetic.truth import format_records
 
     t0 = time.perf_counter()
-    result = run_demo(out, n_dithers=args.dithers, task_runner=args.task_runner, workers=args.workers, verbose=args.verbose)
+    result = run_demo(out, n_dithers=args.dithers, task_runner=args.task_runner, workers=args.workers, verbose=args.verbose,
+                      branches=observations)
     demo = result["demo"]
     print()
     print(f"jwstspec demo finished in {time.perf_counter() - t0:.0f} s "
@@ -46,4 +57,9 @@ def run(args: argparse.Namespace) -> int:
             if isinstance(record, dict) and record.get("fits"):
                 print(f"    {band:>22}: {record['fits']}")
         print(f"    run summary: {summary.get('summary')}")
+        if name in result.get("truth", {}):
+            path, records = result["truth"][name]
+            print(f"    against the injected truth ({path}):")
+            for line in format_records(records):
+                print(f"      {line}")
     return 0

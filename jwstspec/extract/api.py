@@ -16,6 +16,7 @@ import numpy as np
 
 from jwstspec.config import ExtractionOptions, parse_length
 from jwstspec.errors import InputFileError, JwstspecError, OptionError, StageError, require_file
+from jwstspec.extract.apcorr import find_reference, radial_correction
 from jwstspec.extract.aperture import annulus_mask, annulus_weights, box_weights, circle_weights, weighted_sum
 from jwstspec.extract.centering import binned_images, centroid_track, smooth_track, target_fallback
 from jwstspec.extract.covariance import Correlation, estimate_correlation, inflation, white
@@ -160,7 +161,7 @@ def _core(flux: np.ndarray, err: np.ndarray, valid: np.ndarray, weights: np.ndar
         warnings.simplefilter("ignore", RuntimeWarning)
         typical = np.nanmedian(np.where(valid, errf, np.nan).reshape(nw, -1), axis=1)
     errf = np.where(np.isfinite(errf), errf, np.nan_to_num(typical, nan=np.inf)[:, None, None])
-    profile = local_profile(sub, valid, weights, window)
+    profile, profile_noise = local_profile(sub, valid, weights, window, noise=True)
     region = weights > 0
     outlier, amp = flag_outliers(sub, valid, errf, profile, region, o.clip_sigma)
     good = valid & ~outlier
@@ -176,7 +177,7 @@ def _core(flux: np.ndarray, err: np.ndarray, valid: np.ndarray, weights: np.ndar
         # with fit_background a constant is fitted with the PSF on top of the subtracted estimate; it absorbs
         # that estimate's error, so the estimate's variance is not added again
         value, value_err, back = psf_fit(sub, errf, good, profile, region, None if fit_background else bkg_var,
-                                         fit_background=fit_background, profile_slices=max(2 * window + 1, 3),
+                                         fit_background=fit_background, profile_noise=profile_noise, weights=weights,
                                          inflation=errcov**2 if rho is not None else None)
         bkg = bkg + np.nan_to_num(back)
     else:
@@ -194,13 +195,16 @@ def _core(flux: np.ndarray, err: np.ndarray, valid: np.ndarray, weights: np.ndar
 
 
 def _spectrum(out: SliceExtraction, wave: np.ndarray, to_jy: float, x: np.ndarray, y: np.ndarray,
-              meta: dict[str, Any]) -> Spectrum:
+              meta: dict[str, Any], apcorr: np.ndarray | None = None) -> Spectrum:
+    """The spectrum in Jy; ``apcorr``: aperture correction multiplying the source flux and its error (not the background)."""
     nodata = out.nodata
+    if apcorr is not None:
+        out = dataclasses.replace(out, value=out.value * apcorr, error=out.error * apcorr)
     dq = np.where(nodata, DQ_FLAGS["NO_DATA"], 0) | np.where((out.n_replaced > 0) & ~nodata, DQ_FLAGS["OUTLIER_REPLACED"], 0)
     return Spectrum(
         wave, np.where(nodata, np.nan, out.value * to_jy), np.where(nodata, np.nan, out.error * to_jy),
         background=out.background * to_jy, dq=dq, npixels=out.area, x_center=x, y_center=y,
-        replaced_frac=out.replaced_frac, meta=meta,
+        replaced_frac=out.replaced_frac, apcorr=apcorr, meta=meta,
     )
 
 
@@ -395,10 +399,24 @@ def _extract_cube(cube: Cube, o: ExtractionOptions) -> SourceExtraction:
             **cube.unit.header(), **_covariance_meta(o.covariance, corr, out), **_versions()}
     if snr is not None:
         meta["CENTSNR"] = round(snr, 2)
+    correction, apc_meta = _aperture_correction(o, cube.meta, cube.wavelength, r, cube.pixel_arcsec, p)
+    meta.update(apc_meta)
     ys, xs = out.box
     box = (slice(y0 + ys.start, y0 + ys.stop), slice(x0 + xs.start, x0 + xs.stop))
-    return SourceExtraction(_spectrum(out, cube.wavelength, cube.unit.to_jy, cx, cy, meta), int(out.n_replaced.sum()),
-                            CleanedRegion(box, out.replaced, out.model))
+    return SourceExtraction(_spectrum(out, cube.wavelength, cube.unit.to_jy, cx, cy, meta, correction),
+                            int(out.n_replaced.sum()), CleanedRegion(box, out.replaced, out.model))
+
+
+def _aperture_correction(o: ExtractionOptions, meta: Mapping[str, Any], wavelength: np.ndarray, radius_px: float,
+                         pixel_arcsec: float, path: Path) -> tuple[np.ndarray | None, dict[str, Any]]:
+    """The correction per wavelength (None: not applied) and the header: ``APCORR``, ``APCORREF`` or ``APCNOTE``."""
+    choice = find_reference(o.apcorr, o.apcorr_file, dict(meta), o.method)
+    if choice.reference is None:
+        if o.apcorr == "auto":
+            _log.info("%s: no aperture correction: %s", path.name, choice.note)
+        return None, {"APCORR": False, "APCNOTE": choice.note[:60]}
+    correction = radial_correction(choice.reference, wavelength, radius_px, pixel_arcsec)
+    return correction, {"APCORR": True, "APCORREF": choice.reference.name[:60]}
 
 
 
@@ -466,7 +484,18 @@ def _extract_slits(path: Path, output: Path, t0: float, o: ExtractionOptions, sl
     that slit; with several, :class:`StageError` (exit 3) only when none extracted.
     """
     failed: list[tuple[str, str]] = []
-    slits = read_slits(path, slit_name, failures=failed)
+    wanted = [slit_name] if slit_name is not None else o.slits
+    if wanted is not None and len(wanted) == 1:
+        slits = read_slits(path, wanted[0], failures=failed)  # (no such slit: one line naming it)
+    else:
+        slits = read_slits(path, None, failures=failed)
+        wanted = wanted if wanted is not None else primary_slit(path, [s.name for s in slits] + [n for n, _ in failed])
+        if wanted is not None:
+            missing = sorted(set(wanted) - {s.name for s in slits} - {n for n, _ in failed})
+            if missing:
+                raise OptionError(o.option_name("slits"), f"no slit named {', '.join(missing)} in the product", path)
+            slits = [s for s in slits if s.name in wanted]
+            failed = [(n, r) for n, r in failed if n in wanted]
     several = len(slits) + len(failed) > 1
     if not several and failed:
         raise InputFileError(path, f"slit {failed[0][0]}: {failed[0][1]}")
@@ -495,6 +524,22 @@ def _extract_slits(path: Path, output: Path, t0: float, o: ExtractionOptions, sl
     spectra = [spec for _, spec in done]
     return ExtractResult(paths[0], paths, len(spectra[0]), n_total, time.perf_counter() - t0, spectra[0], spectra,
                          failed=failed)
+
+
+def primary_slit(path: Path, names: list[str]) -> list[str] | None:
+    """The default slits of a slit product: the primary slit (``FXD_SLIT``) of a fixed-slit exposure, else all (None).
+
+    Only when the product holds that slit: a product without it (another
+    slit extracted by the pipeline) keeps every slit.
+    """
+    from astropy.io import fits
+
+    header = fits.getheader(path, 0)
+    exp_type = str(header.get("EXP_TYPE", "")).upper()
+    primary = str(header.get("FXD_SLIT", "") or "").strip()
+    if exp_type in ("NRS_FIXEDSLIT", "NRS_BRIGHTOBJ") and primary in names:
+        return [primary]
+    return None
 
 
 def _extract_slit(slit: Slit, o: ExtractionOptions) -> SourceExtraction:

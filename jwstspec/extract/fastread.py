@@ -188,7 +188,7 @@ def read_cube_fast(path: Path) -> Any:
             raise InputFileError(path, "missing CDELT1: cannot convert the radii to pixels")
         ra, dec = h0.get("TARG_RA"), h0.get("TARG_DEC")
         target = (float(ra), float(dec)) if _finite(ra) and _finite(dec) else None
-        meta = _instrument_meta(h0)
+        meta = {**_instrument_meta(h0), "SRCTYPE": str(hs.get("SRCTYPE") or h0.get("SRCTYPE") or "")}
     lazy: dict[str, Any] = {}
 
     def world_to_pixel(ra: float, dec: float, wave_um: float) -> tuple[float, float]:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 
 import numpy as np
 
-__all__ = ["flag_outliers", "local_profile", "scale_profile"]
+__all__ = ["ProfileNoise", "flag_outliers", "local_profile", "median_variance_factor", "scale_profile"]
 
 
 def _sum_w(a: np.ndarray, w: np.ndarray) -> np.ndarray:
@@ -15,7 +16,33 @@ def _sum_w(a: np.ndarray, w: np.ndarray) -> np.ndarray:
     return np.einsum("kij,ij->k", a, w)
 
 
-def local_profile(sub: np.ndarray, valid: np.ndarray, weights: np.ndarray, window: int) -> np.ndarray:
+def median_variance_factor(n: np.ndarray | int) -> np.ndarray:
+    """``n * Var(median of n) / sigma**2`` for Gaussian samples: ``(pi/2) n / (n + pi/2 - 1)``.
+
+    The asymptotic ``pi/2`` with a finite-size correction (within 2 % of a
+    Monte Carlo for n = 3 ... 121).
+    """
+    n = np.asarray(n, dtype=float)
+    return (np.pi / 2) * n / (n + np.pi / 2 - 1)
+
+
+@dataclasses.dataclass
+class ProfileNoise:
+    """How the noise of the slices enters each slice's empirical profile (arrays of length nw).
+
+    The profile of slice ``k`` is ``sum_b c_kb * median(block b)`` of
+    normalised slices; per voxel its noise variance is ``gain[k]`` times the
+    (normalised) variance of one slice, and its covariance with slice ``k``'s
+    own noise is ``self_weight[k]`` times that variance (a median of ``n``
+    Gaussian samples covaries with each by ``sigma**2 / n``, like the mean).
+    """
+
+    gain: np.ndarray  #: sum_b c_kb**2 kappa(n_b) / n_b (kappa: :func:`median_variance_factor`)
+    self_weight: np.ndarray  #: c_kb / n_b for the block b holding slice k (0 when k's block is not used)
+
+
+def local_profile(sub: np.ndarray, valid: np.ndarray, weights: np.ndarray, window: int,
+                  noise: bool = False) -> np.ndarray | tuple[np.ndarray, ProfileNoise]:
     """Empirical spatial profile for every slice from its neighbours.
 
     The background-subtracted slices are normalised by their weighted sum;
@@ -24,7 +51,8 @@ def local_profile(sub: np.ndarray, valid: np.ndarray, weights: np.ndarray, windo
     blocks holding data (blocks in a gap or at NaN edges are skipped), so the
     profile follows a PSF that widens and drifts with wavelength.  Each
     slice's profile is renormalised so that ``sum(profile * weights) == 1``.
-    Vectorised: no Python loop over slices.
+    Vectorised: no Python loop over slices.  ``noise``: also return the
+    :class:`ProfileNoise` of every slice (what the PSF fit's error needs).
     """
     nw, ny, nx = sub.shape
     norm = _sum_w(np.where(valid, sub, 0.0), weights)
@@ -40,13 +68,21 @@ def local_profile(sub: np.ndarray, valid: np.ndarray, weights: np.ndarray, windo
         if usable < nw:  # the remaining slices form a last, shorter block
             blocks = np.concatenate([blocks, np.nanmedian(scaled[usable:], axis=0)[None]], axis=0)
             centres = np.append(centres, (usable + nw - 1) / 2.0)
+    # samples per block: finite normalised slices (a slice counts when its region holds data)
+    counts = np.isfinite(scaled).any(axis=(1, 2))
     del scaled
+    nblocks = len(centres)
+    block_of = np.minimum(np.arange(nw) // size, nblocks - 1)
+    n_b = np.bincount(block_of, weights=counts, minlength=nblocks)
     has = np.isfinite(blocks).any(axis=(1, 2))
     if not has.any():
-        return np.zeros_like(sub)
+        zeros = np.zeros_like(sub)
+        return (zeros, ProfileNoise(np.zeros(nw), np.zeros(nw))) if noise else zeros
+    index = np.flatnonzero(has)
     blocks, centres = np.where(np.isfinite(blocks[has]), blocks[has], 0.0), centres[has]
     if len(centres) == 1:
         prof = np.broadcast_to(blocks[0], sub.shape).copy()
+        j, t = np.zeros(nw, int), np.zeros(nw)
     else:
         k = np.arange(nw, dtype=float)
         j = np.clip(np.searchsorted(centres, k) - 1, 0, len(centres) - 2)
@@ -56,7 +92,23 @@ def local_profile(sub: np.ndarray, valid: np.ndarray, weights: np.ndarray, windo
     total = _sum_w(prof, weights)
     with np.errstate(invalid="ignore", divide="ignore"):
         prof /= np.where(total > 0, total, np.nan)[:, None, None]
-    return np.nan_to_num(prof, copy=False)
+    prof = np.nan_to_num(prof, copy=False)
+    if not noise:
+        return prof
+    return prof, _profile_noise(block_of, index, n_b, j, t, counts)
+
+
+def _profile_noise(block_of: np.ndarray, index: np.ndarray, n_b: np.ndarray, j: np.ndarray, t: np.ndarray,
+                   counts: np.ndarray) -> ProfileNoise:
+    """:class:`ProfileNoise` of the interpolation ``(1 - t) block[index[j]] + t block[index[j + 1]]``."""
+    lo = index[j]
+    hi = index[np.minimum(j + 1, len(index) - 1)]
+    n_lo, n_hi = np.maximum(n_b[lo], 1.0), np.maximum(n_b[hi], 1.0)
+    c_lo = np.where(lo == hi, 1.0, 1.0 - t)
+    c_hi = np.where(lo == hi, 0.0, t)
+    gain = c_lo**2 * median_variance_factor(n_lo) / n_lo + c_hi**2 * median_variance_factor(n_hi) / n_hi
+    own = np.where(block_of == lo, c_lo / n_lo, 0.0) + np.where(block_of == hi, c_hi / n_hi, 0.0)
+    return ProfileNoise(gain, np.where(counts, own, 0.0))
 
 
 def scale_profile(sub: np.ndarray, good: np.ndarray, err: np.ndarray, profile: np.ndarray,

@@ -130,7 +130,7 @@ def read_cube(path: str | Path, *, fast: bool = True) -> Cube:
         unit = flux_unit(model.meta.bunit_data, pixel_sr, path, err_unit=model.meta.bunit_err)
         if not cdelt:
             raise InputFileError(path, "missing CDELT1: cannot convert the radii to pixels")
-        meta = _instrument_meta(model)
+        meta = {**_instrument_meta(model), "SRCTYPE": str(model.meta.target.source_type or "")}
         ra, dec = model.meta.target.ra, model.meta.target.dec
         target = (float(ra), float(dec)) if ra is not None and dec is not None else None
 

@@ -47,8 +47,9 @@ def _write(asn: object, output: Path) -> Path:
     return atomic_write_text(output, json.dumps(data, indent=2) + "\n")
 
 
-def write_spec2_asn(science: Path, backgrounds: Sequence[Path], output: Path, *, product_name: str | None = None) -> Path:
-    """A level-2 spec association: one science member plus background members.
+def write_spec2_asn(science: Path, backgrounds: Sequence[Path], output: Path, *, product_name: str | None = None,
+                    imprints: Sequence[Path] = ()) -> Path:
+    """A level-2 spec association: one science member plus background and imprint members.
 
     Parameters
     ----------
@@ -60,6 +61,10 @@ def write_spec2_asn(science: Path, backgrounds: Sequence[Path], output: Path, *,
         The association file to write (atomically).
     product_name : str, optional
         Product root of the outputs (default: the science exposure's root).
+    imprints : sequence of Path
+        NIRSpec imprint (leakcal) exposures of the same setting and detector
+        (``exptype = imprint``: ``calwebb_spec2``'s ``imprint_subtract``
+        subtracts them; they are never science members).
     """
     from jwst.associations.asn_from_list import asn_from_list
     from jwst.associations.lib.rules_level2b import Asn_Lv2Spec
@@ -67,11 +72,13 @@ def write_spec2_asn(science: Path, backgrounds: Sequence[Path], output: Path, *,
     from jwstspec.layout import product_name as root
 
     science, output = Path(science), Path(output)
-    _check([science, *backgrounds])
+    _check([science, *backgrounds, *imprints])
     name = product_name or root(science)
     asn = asn_from_list([_relative(science, output.parent)], rule=Asn_Lv2Spec, product_name_func=lambda item, idx: name)
     for b in backgrounds:
         asn["products"][0]["members"].append({"expname": _relative(Path(b), output.parent), "exptype": "background"})
+    for i in imprints:
+        asn["products"][0]["members"].append({"expname": _relative(Path(i), output.parent), "exptype": "imprint"})
     asn.data["asn_type"] = "spec2"
     asn.data["program"] = _program(science)
     return _write(asn, output)

@@ -160,7 +160,8 @@ def run_detector1_tso(uncal: Path, output_dir: Path, *, steps: Mapping[str, Mapp
     raise StageError(f"detector1 of {Path(uncal).name} wrote no rateints file")
 
 
-def spec2_steps(mode: str, cube_align: str = "sky", instrument: str = "nirspec") -> dict[str, dict[str, Any]]:
+def spec2_steps(mode: str, cube_align: str = "sky", instrument: str = "nirspec", *,
+                residual_fringe: bool = True) -> dict[str, dict[str, Any]]:
     """Stage-2 step settings implied by the configuration (the user's overrides come on top).
 
     MIRI MRS: one cube per exposure holding both channels of the detector
@@ -168,7 +169,9 @@ def spec2_steps(mode: str, cube_align: str = "sky", instrument: str = "nirspec")
     keeps only the first channel's cube.  ``extract_1d`` is skipped on that
     cube (its numerical WCS inverse fails on a two-channel cube in jwst 3.0;
     jwstspec extracts every Stage 2 cube itself, and Stage 3 still writes the
-    pipeline's x1d per band).
+    pipeline's x1d per band).  The 2-D ``residual_fringe`` step, which jwst
+    skips by default, runs unless ``residual_fringe`` is False
+    (:attr:`jwstspec.config.PipelineConfig.residual_fringe_on`).
     """
     steps: dict[str, dict[str, Any]] = {}
     if mode == "ifu" and cube_align != "sky":
@@ -176,6 +179,7 @@ def spec2_steps(mode: str, cube_align: str = "sky", instrument: str = "nirspec")
     if mode == "ifu" and instrument == "miri":
         steps.setdefault("cube_build", {})["output_type"] = "multi"
         steps.setdefault("extract_1d", {})["skip"] = True
+        steps.setdefault("residual_fringe", {})["skip"] = not residual_fringe
     return steps
 
 

@@ -9,9 +9,22 @@
   ``n_dithers`` dither positions; obs 002: a dedicated background);
 * ``raw/nirspec/``: a NIRSpec IFU observation (obs 003 science nods,
   obs 004 background) as uncal ramps with 1/f noise;
-* ``data/``: the data directory the two runs write into, and the synthetic
-  NIRSpec ``s3d`` cubes that stand in for Stage 2 (see below);
-* ``miri.toml`` and ``nirspec.toml``: the two run configurations.
+* ``raw/nirspec/``, obs 005 (``nirspec-fs``): a NIRSpec fixed-slit point
+  source (S200A1, G395H/F290LP, NRS1, SUBS200A1, 2-point nod) as uncal
+  ramps placed with the synthetic NIRSpec model's own WCS;
+* ``data/``: the data directory the runs write into, and the synthetic
+  NIRSpec ``s3d`` cubes that stand in for the IFU's Stage 2 (see below);
+* ``<configuration>.toml``: the run configurations.
+
+Which observations are generated and run is ``branches``
+(``jwstspec demo --only NAME[,NAME]``, :data:`OBSERVATIONS`).  Every run
+compares its final spectra with the injected truth (:func:`check_truth`:
+``combined/demo_truth.json``).
+
+The fixed-slit branch runs every stage with the real pipelines: Detector1
+-> nod subtraction -> ``calwebb_spec2`` (the synthetic optical model in the
+local CRDS cache) -> ``calwebb_spec3`` -> extraction of the primary slit
+per nod -> combine.
 
 The MIRI branch runs every stage with the real pipelines: uncal ->
 Detector1 -> Spec2 (background association) -> Spec3 -> extraction per
@@ -44,7 +57,51 @@ log = logging.getLogger("jwstspec.demo")
 PROGRAM = "01234"
 MIRI_OBS, MIRI_BKG_OBS = "001", "002"
 NIRSPEC_OBS, NIRSPEC_BKG_OBS = "003", "004"
+NIRSPEC_FS_OBS = "005"
 CONTEXT = "jwst_0000.pmap"
+
+#: the demo's observations by the name ``jwstspec demo --only`` takes -> the configurations that run them
+OBSERVATIONS: dict[str, tuple[str, ...]] = {
+    "miri-mrs": ("miri", "miri-stage3"),
+    "nirspec-ifu": ("nirspec",),
+    "nirspec-fs": ("nirspec-fs",),
+}
+#: what ``jwstspec demo`` runs without ``--only`` (``nirspec-fs`` runs with ``--only nirspec-fs``)
+DEFAULT_OBSERVATIONS: tuple[str, ...] = ("miri-mrs", "nirspec-ifu")
+#: NIRSpec fixed slit: S200A1, G395H/F290LP on NRS1, SUBS200A1, a 2-point nod (dither y offsets, arcsec)
+FS_SLIT, FS_SUBARRAY, FS_NODS = "S200A1", "SUBS200A1", (-0.75, 0.75)
+#: the fixed-slit source is this many times :func:`~jwstspec.synthetic.nirspec_exposures.point_source_jy`
+#: (1 Jy at 4 micron: a few per cent noise per pixel in 5 groups)
+FS_SCALE = 1000.0
+#: older names of ``branches`` (benchmarks, tests)
+_ALIASES = {"miri": "miri-mrs", "nirspec": "nirspec-ifu"}
+
+
+def parse_only(text: str | None) -> tuple[str, ...]:
+    """The observations named by ``--only NAME[,NAME]`` (None: the default set), in the demo's order.
+
+    Raises
+    ------
+    OptionError
+        An unknown or empty name (the message lists the known ones).
+    """
+    from jwstspec.errors import OptionError
+
+    if text is None:
+        return DEFAULT_OBSERVATIONS
+    names = [n.strip() for n in str(text).split(",")]
+    unknown = [n for n in names if n not in OBSERVATIONS]
+    if not names or unknown:
+        raise OptionError("--only", f"unknown observation {', '.join(map(repr, unknown)) or repr(text)}; "
+                                    f"known: {', '.join(OBSERVATIONS)}")
+    return tuple(n for n in OBSERVATIONS if n in names)
+
+
+def _observations(branches: tuple[str, ...] | None) -> tuple[str, ...]:
+    """Normalise ``branches`` (names of :data:`OBSERVATIONS` or their older aliases)."""
+    if branches is None:
+        return DEFAULT_OBSERVATIONS
+    return parse_only(",".join(_ALIASES.get(b, b) for b in branches))
 
 NIRSPEC_NOTE = (
     "DEMO: NIRSpec Stage 2/3 were not run. NIRSpec assign_wcs needs optical-model reference files that "
@@ -64,24 +121,61 @@ class Demo:
     configs: dict[str, PipelineConfig]
     config_files: dict[str, Path]
     truth: dict[str, Any]
+    observations: tuple[str, ...] = DEFAULT_OBSERVATIONS
 
 
-def write_references(crds_path: Path, branches: tuple[str, ...] = ("miri", "nirspec")) -> Path:
-    """Write every synthetic reference of the demo into one local CRDS cache."""
+def write_references(crds_path: Path, branches: tuple[str, ...] | None = None) -> Path:
+    """Write every synthetic reference of the demo into one local CRDS cache.
+
+    ``branches``: observations of :data:`OBSERVATIONS` (default all); the
+    MIRI references come with ``miri-mrs``, the NIRSpec ones with any
+    NIRSpec observation.
+    """
+    names = _observations(branches) if branches is not None else tuple(OBSERVATIONS)
     from jwstspec.synthetic.crds_cache import write_crds_cache
     from jwstspec.synthetic.miri_lrs import write_lrs_references
     from jwstspec.synthetic.miri_mrs import write_miri_references
 
     crds_path = Path(crds_path)
-    entries = list(write_miri_references(crds_path)) + list(write_lrs_references(crds_path)) if "miri" in branches else []
-    if "nirspec" in branches:
+    entries = list(write_miri_references(crds_path)) + list(write_lrs_references(crds_path)) if "miri-mrs" in names else []
+    if any(n.startswith("nirspec") for n in names):
         from jwstspec.synthetic.nirspec import write_nirspec_references
         from jwstspec.synthetic.nirspec_model import write_nirspec_model
 
         entries += list(write_nirspec_references(crds_path))
+        entries += list(write_nirspec_references(crds_path, subarray=_fs_subarray()))  # fixed slit, NRS1
         entries += write_nirspec_model(crds_path)  # optical model + Stage 2 calibration (written once per cache)
     write_crds_cache(crds_path, entries, context=CONTEXT)
     return crds_path
+
+
+def _fs_subarray() -> Any:
+    from jwstspec.synthetic.nirspec import Subarray
+    from jwstspec.synthetic.nirspec_model import SUBARRAYS
+
+    return Subarray(FS_SUBARRAY, *SUBARRAYS[FS_SUBARRAY])
+
+
+def fs_truth_jy(wavelength_um: np.ndarray) -> np.ndarray:
+    """The injected spectrum (Jy) of the demo's fixed-slit point source."""
+    from jwstspec.synthetic.nirspec_exposures import point_source_jy
+
+    return FS_SCALE * point_source_jy(wavelength_um)
+
+
+def _nirspec_fs(raw: Path, layout: Any) -> list[Path]:
+    """The fixed-slit observation: one uncal exposure per nod, the source placed by the model's WCS."""
+    from jwstspec.synthetic.nirspec_exposures import fixed_slit_uncal
+
+    paths = []
+    for nod, offset in enumerate(FS_NODS, start=1):
+        name = f"jw{PROGRAM}{NIRSPEC_FS_OBS}001_03101_0000{nod}_nrs1_uncal.fits"
+        exp = fixed_slit_uncal(raw / "nirspec" / name, slit=FS_SLIT, subarray=FS_SUBARRAY, truth=fs_truth_jy,
+                               nod_offset_arcsec=offset, seed=100 + nod, program=PROGRAM,
+                               observation=NIRSPEC_FS_OBS, exposure=nod, nod=nod)
+        paths.append(exp.path)
+    _place(paths, layout.uncal_dir(NIRSPEC_FS_OBS))
+    return paths
 
 
 def _nirspec_cubes(data_dir: Path, uncal: list[Path], seed: int = 7) -> dict[str, Any]:
@@ -131,20 +225,10 @@ def _identity(path: Path) -> list[int]:
     return [st.st_size, st.st_mtime_ns]
 
 
-def data_files(root: Path, data: Path, branches: tuple[str, ...]) -> list[Path]:
-    """The files the demo generates: raw exposures, their placed copies and the NIRSpec stand-in cubes."""
-    from jwstspec.layout import Layout
-
-    layout = Layout(data, PROGRAM)
-    dirs = [root / "raw"]
-    if "miri" in branches:
-        dirs += [layout.uncal_dir(MIRI_OBS), layout.uncal_dir(MIRI_BKG_OBS)]
-    if "nirspec" in branches:
-        dirs += [layout.uncal_dir(NIRSPEC_OBS), layout.uncal_dir(NIRSPEC_BKG_OBS)]
-    files = [p for d in dirs if d.is_dir() for p in d.rglob("*.fits")]
-    if "nirspec" in branches:
-        files += sorted(layout.stage_dir(NIRSPEC_OBS, "stage2").glob("*_s3d.fits"))
-    return sorted(set(files))
+def data_files(root: Path, data: Path) -> dict[Path, list[int]]:
+    """Identity of the files the demo's generators write: raw exposures, placed copies, stand-in Stage 2 products."""
+    dirs = [root / "raw"] + sorted(data.glob("*/Obs*/uncal")) + sorted(data.glob("*/Obs*/stage2*"))
+    return {p: _identity(p) for d in dirs if d.is_dir() for p in d.rglob("*.fits")}
 
 
 def data_stamp(root: Path, files: list[Path], key: str) -> dict[str, Any]:
@@ -176,19 +260,19 @@ def stamp_matches(stamp_file: Path, root: Path, key: str) -> bool:
         return False
 
 
-def _generate(raw: Path, data: Path, crds: Path, layout: Any, n_dithers: int, branches: tuple[str, ...]) -> dict[str, Any]:
-    """Write the synthetic raw files into the layout (and the NIRSpec stand-in cubes); return the truth."""
+def _generate(raw: Path, data: Path, crds: Path, layout: Any, n_dithers: int, name: str) -> dict[str, Any]:
+    """Write the synthetic raw files of observation ``name`` into the layout; return its truth."""
     from jwstspec.synthetic.miri_mrs import make_mrs_program
 
     truth: dict[str, Any] = {}
-    if "miri" in branches:
+    if name == "miri-mrs":
         # raw files go straight into the layout's uncal directories (what Stage 0 would do)
         mrs = make_mrs_program(raw / "miri", crds, n_dithers=n_dithers, n_background=2, program=PROGRAM,
                                sci_obs=MIRI_OBS, bkg_obs=MIRI_BKG_OBS)
         for obs, paths in mrs.uncal.items():
             _place(paths, layout.uncal_dir(obs))
         truth["miri"] = mrs
-    if "nirspec" in branches:
+    if name == "nirspec-ifu":
         from jwstspec.synthetic.nirspec import make_nirspec_ifu_uncal
 
         nrs_uncal = []
@@ -201,6 +285,11 @@ def _generate(raw: Path, data: Path, crds: Path, layout: Any, n_dithers: int, br
         _place(nrs_uncal, layout.uncal_dir(NIRSPEC_OBS))
         _place([bkg], layout.uncal_dir(NIRSPEC_BKG_OBS))
         truth["nirspec"] = _nirspec_cubes(data, [layout.uncal_dir(NIRSPEC_OBS) / p.name for p in nrs_uncal])
+    if name == "nirspec-fs":
+        from jwstspec.synthetic.crds_cache import activate
+
+        activate(crds, CONTEXT)  # the exposures are placed with assign_wcs and the model in this cache
+        truth["nirspec-fs"] = _nirspec_fs(raw, layout)
     return truth
 
 
@@ -210,7 +299,7 @@ def data_dir(root: str | Path) -> Path:
 
 
 def build_demo(root: str | Path, *, n_dithers: int = 4, crds_path: Path | None = None, task_runner: str = "process",
-               workers: int | None = None, branches: tuple[str, ...] = ("miri", "nirspec"), verbose: bool = False) -> Demo:
+               workers: int | None = None, branches: tuple[str, ...] | None = None, verbose: bool = False) -> Demo:
     """Generate the demo observations, references and configurations.
 
     Parameters
@@ -223,8 +312,10 @@ def build_demo(root: str | Path, *, n_dithers: int = 4, crds_path: Path | None =
         Existing local CRDS cache to (re)use; default ``<root>/crds``.
     task_runner, workers, verbose
         ``[runtime]`` of the generated configurations.
-    branches : tuple of str
-        Which observations to generate: ``miri`` and/or ``nirspec``.
+    branches : tuple of str, optional
+        Which observations to generate and run: names of :data:`OBSERVATIONS`
+        (``miri-mrs``, ``nirspec-ifu``...; ``miri``/``nirspec`` are accepted
+        for the first two); default :data:`DEFAULT_OBSERVATIONS`.
     """
     from jwstspec.layout import Layout
 
@@ -235,26 +326,30 @@ def build_demo(root: str | Path, *, n_dithers: int = 4, crds_path: Path | None =
     raw = root / "raw"
     for d in (data, raw / "miri", raw / "nirspec"):
         d.mkdir(parents=True, exist_ok=True)
+    names = _observations(branches)
     if not (crds / "config" / "jwst" / "server_config").exists():
-        write_references(crds, branches)
+        write_references(crds)  # every observation's references: a later --only finds them
 
     layout = Layout(data, PROGRAM)
     truth: dict[str, Any] = {}
     configs: dict[str, PipelineConfig] = {}
     # a second `jwstspec demo` in the same directory reuses the generated files (checked by identity:
     # sizes and mtimes), so the flow finds unchanged inputs and serves every task from its cache
-    key = f"{n_dithers}-{'-'.join(branches)}"
-    stamp = root / f".generated-{key}"
-    if not stamp_matches(stamp, root, key):
-        import json
+    for name in names:
+        key = f"{name}-{n_dithers}" if name == "miri-mrs" else name
+        stamp = root / f".generated-{key}"
+        if stamp.is_file() and stamp.read_text() == "generated\n":
+            continue  # written before the identity stamp: the files are kept as they are
+        if not stamp_matches(stamp, root, key):
+            import json
 
-        from jwstspec.fileio import atomic_write_text
+            from jwstspec.fileio import atomic_write_text
 
-        legacy = stamp.is_file() and stamp.read_text() == "generated\n"  # written before the identity stamp
-        if not (legacy and data_files(root, data, branches)):
             stamp.unlink(missing_ok=True)
-            truth.update(_generate(raw, data, crds, layout, n_dithers, branches))
-        atomic_write_text(stamp, json.dumps(data_stamp(root, data_files(root, data, branches), key), indent=1))
+            before = data_files(root, data)
+            truth.update(_generate(raw, data, crds, layout, n_dithers, name))
+            written = [p for p, ident in data_files(root, data).items() if before.get(p) != ident]
+            atomic_write_text(stamp, json.dumps(data_stamp(root, written, key), indent=1))
     truth["pixel_arcsec"] = {"miri": 0.13, "nirspec": 0.1}
 
     common = {
@@ -264,7 +359,7 @@ def build_demo(root: str | Path, *, n_dithers: int = 4, crds_path: Path | None =
         "crds": {"path": str(crds), "server_url": SERVERLESS, "context": CONTEXT},
         "runtime": {"task_runner": task_runner, **({"workers": workers} if workers else {}), **({"verbose": True} if verbose else {})},
     }
-    if "miri" in branches:
+    if "miri-mrs" in names:
         configs["miri"] = validate_config({
         **common,
         "observation": MIRI_OBS,
@@ -272,8 +367,8 @@ def build_demo(root: str | Path, *, n_dithers: int = 4, crds_path: Path | None =
         "instrument": "miri",
         "download": {"enabled": False},
         "stage1": {"bkg_subtract": "asn"},
-        # The 2-D residual fringe step takes minutes on a full MRS detector; real runs keep it on.
-        "stage2": {"steps": {"residual_fringe": {"skip": True}}},
+        # the MIRI MRS defaults run: residual_fringe (2-D, ~16 s CPU per exposure: only the ~16 columns
+        # with S/N >= 10 after the background subtraction are fitted) and the 1-D [combine] defringe
         "extract": {"stage": "stage2", "method": "aperture", "radius": "4px"},
         "combine": {"spectral_leak": True},
     })
@@ -284,7 +379,7 @@ def build_demo(root: str | Path, *, n_dithers: int = 4, crds_path: Path | None =
             "extract": {"stage": "stage3", "method": "aperture", "radius": "4px", "variant": "stage3"},
             "combine": {"variant": "stage3", "spectral_leak": True},
         })
-    if "nirspec" in branches:
+    if "nirspec-ifu" in names:
         configs["nirspec"] = validate_config({
         **common,
         "observation": NIRSPEC_OBS,
@@ -296,9 +391,20 @@ def build_demo(root: str | Path, *, n_dithers: int = 4, crds_path: Path | None =
         "stage1": {"readnoise_correct": "pipeline", "bkg_subtract": "pixel"},
         "extract": {"stage": "stage2", "method": "aperture", "radius": "4px", "bkg_annulus": ["7px", "10px"]},
     })
+    if "nirspec-fs" in names:
+        configs["nirspec-fs"] = validate_config({
+            **common,
+            "observation": NIRSPEC_FS_OBS,
+            "background_observation": NIRSPEC_FS_OBS,  # nod subtraction
+            "instrument": "nirspec",
+            "mode": "slit",
+            "download": {"enabled": False},
+            "stage1": {"readnoise_correct": "none", "bkg_subtract": "pixel"},
+            "extract": {"stage": "stage2", "method": "aperture", "radius": "5px"},
+        })
     files = {name: save_config(cfg, root / f"{name}.toml") for name, cfg in configs.items()}
     log.info("demo generated in %.1f s under %s", time.perf_counter() - t0, root)
-    return Demo(root, crds, data, configs, files, truth)
+    return Demo(root, crds, data, configs, files, truth, names)
 
 
 def expected_point_source_flux(wavelength: np.ndarray, radius_arcsec: float) -> np.ndarray:
@@ -307,3 +413,58 @@ def expected_point_source_flux(wavelength: np.ndarray, radius_arcsec: float) -> 
 
     sigma = psf_sigma_arcsec(wavelength)
     return source_spectrum_jy(wavelength) * (1 - np.exp(-(radius_arcsec**2) / (2 * sigma**2)))
+
+
+# ----------------------------------------------------------------------------- truth check
+def _miri_truth(spec: Any) -> np.ndarray:
+    """MIRI MRS: the injected source inside the spectrum's own aperture (``RADIUS`` x ``PIXSCALE``)."""
+    try:
+        radius_arcsec = float(spec.meta["RADIUS"]) * float(spec.meta["PIXSCALE"])
+    except (KeyError, TypeError, ValueError):
+        return np.full(len(spec), np.nan)  # no aperture recorded: nothing to compare
+    return expected_point_source_flux(spec.wavelength, radius_arcsec)
+
+
+def _nirspec_cube_truth(spec: Any) -> np.ndarray:
+    from jwstspec.synthetic.cubes import source_spectrum
+
+    return source_spectrum(spec.wavelength)
+
+
+def truth_of(config_name: str) -> Any:
+    """The injected truth of a demo configuration: spectrum -> flux (Jy) on its wavelengths."""
+    truths = {"miri": _miri_truth, "miri-stage3": _miri_truth, "nirspec": _nirspec_cube_truth,
+              "nirspec-fs": lambda spec: fs_truth_jy(spec.wavelength)}
+    try:
+        return truths[config_name]
+    except KeyError:
+        raise ValueError(f"demo configuration {config_name!r} has no truth; known: {', '.join(truths)}") from None
+
+
+def check_truth(demo: Demo, config_name: str, products: dict[str, Any]) -> tuple[Path, dict[str, Any]]:
+    """Compare the final products of one demo run with the injected truth; write ``demo_truth.json``.
+
+    Parameters
+    ----------
+    demo : Demo
+        The generated demo.
+    config_name : str
+        Key of ``demo.configs``.
+    products : dict
+        The run's final products (``RunResult.products``: ``{band: {"fits": path, ...}}``).
+
+    Returns
+    -------
+    path : Path
+        ``combined[-<variant>]/demo_truth.json`` of the run.
+    records : dict
+        ``{product name: {"median_ratio", "frac_within_3pct", ...}}``
+        (:func:`jwstspec.synthetic.truth.truth_record`).
+    """
+    from jwstspec.layout import DEMO_TRUTH_FILE, Layout
+    from jwstspec.synthetic.truth import truth_records, write_truth_file
+
+    config = demo.configs[config_name]
+    records = truth_records(products, truth_of(config_name))
+    path = Layout.from_config(config).run_file(config.observation, DEMO_TRUTH_FILE)
+    return write_truth_file(path, records), records

@@ -7,7 +7,7 @@ Two pieces:
   channel "12" band SHORT (distortion, specwcs, regions, wavelengthrange),
   the Detector1 references (mask, saturation, linearity, dark, gain,
   readnoise) and the Spec2/Spec3 calibration references (flat, fringe,
-  photom, cubepar, extract1d, mrsptcorr).  Everything else resolves to N/A
+  fringefreq, photom, cubepar, extract1d, mrsptcorr).  Everything else resolves to N/A
   in the cache, so those steps skip themselves.
 * :func:`make_mrs_uncal` / :func:`make_mrs_program` write ``uncal`` ramps
   whose slopes encode a uniform sky background plus a point source with a
@@ -425,7 +425,50 @@ def _calib_models():
                                 dtype=[("wavelength", "f4"), ("frac_leak", "f4"), ("err_leak", "f4")])
     _set_ref_meta(pt, "mrsptcorr", "Synthetic MRS spectral-leak table: no leak", subarray=False, band=False)
     pt.meta.instrument.detector = "N/A"
-    return {"flat": flat, "fringe": fringe, "photom": photom, "extract1d": x1d, "mrsptcorr": pt}
+    return {"flat": flat, "fringe": fringe, "photom": photom, "extract1d": x1d, "mrsptcorr": pt,
+            "fringefreq": fringefreq_model()}
+
+
+#: Slices per MRS channel (jwst's MRS slicer: 21, 17, 16, 12).
+MRS_SLICES = {1: 21, 2: 17, 3: 16, 4: 12}
+#: Residual-fringe frequency table of the synthetic ``fringefreq`` reference, per slice:
+#: (ffreq, dffreq, min_nfringes, max_nfringes, min_snr, pgram_res) for the detector fringe and the
+#: channel 3/4 dichroic fringe (0 = none in channels 1/2).  The values are jwst's 1-D defaults
+#: (``jwst.residual_fringe.utils.FFREQ_1D``, ``DFFREQ_1D``, ``MAX_NFRINGES_1D``), so the 2-D step
+#: looks for the same fringe as the 1-D correction.
+FRINGEFREQ_ROW = {
+    "short": ((2.9, 0.0), (1.5, 0.15), (1, 1), (10, 15), (10.0, 150.0), (0.001, 0.001)),
+    "long": ((2.9, 0.4), (1.5, 0.15), (1, 1), (10, 15), (10.0, 150.0), (0.001, 0.001)),
+}
+#: Largest residual-fringe amplitude (fraction of the signal; jwst doubles it) of the synthetic reference.
+FRINGEFREQ_MAX_AMP = 0.1
+
+
+def fringefreq_model():
+    """The synthetic ``fringefreq`` reference of the 2-D ``residual_fringe`` step.
+
+    One row per slice of all four channels (labels ``100 * channel + k``,
+    as in the ``regions`` reference) in each of the SHORT, MEDIUM and LONG
+    tables (:data:`FRINGEFREQ_ROW`), and a flat ``max_amp`` table
+    (:data:`FRINGEFREQ_MAX_AMP`) over 4.5-29 µm.
+    """
+    from stdatamodels.jwst.datamodels import FringeFreqModel
+
+    dtype = [("slice", "f8"), ("ffreq", "f8", (2,)), ("dffreq", "f8", (2,)), ("min_nfringes", "i8", (2,)),
+             ("max_nfringes", "i8", (2,)), ("min_snr", "f8", (2,)), ("pgram_res", "f8", (2,))]
+    rows = [(100.0 * ch + k, *FRINGEFREQ_ROW["short" if ch < 3 else "long"])
+            for ch, n in MRS_SLICES.items() for k in range(1, n + 1)]
+    table = np.array(rows, dtype=dtype)
+    m = FringeFreqModel()
+    m.rfc_freq_short_table = table
+    m.rfc_freq_medium_table = table.copy()
+    m.rfc_freq_long_table = table.copy()
+    m.max_amp_table = np.array([(w, FRINGEFREQ_MAX_AMP) for w in np.linspace(4.5, 29.0, 50)],
+                               dtype=[("wavelength", "f8"), ("amplitude", "f8")])
+    _set_ref_meta(m, "fringefreq", "Synthetic MRS residual-fringe frequencies (jwst's 1-D defaults)",
+                  exp_type=False, subarray=False, band=False)
+    m.meta.instrument.detector = "N/A"
+    return m
 
 
 def _cubepar_hdulist():
@@ -516,7 +559,11 @@ def write_miri_references(crds_path: Path, *, max_ngroups: int = MAX_NGROUPS) ->
         _save(model, refdir / name)
         entries.append(RefEntry("MIRI", reftype, name, _DET_MATCH))
     for reftype, model in _calib_models().items():
-        if reftype in ("extract1d", "mrsptcorr"):
+        if reftype == "fringefreq":  # FITS like the real one: the step reads its tables after closing the model
+            name = f"jwst_miri_{reftype}_synth_mrs.fits"
+            _save(model, refdir / name)
+            entries.append(RefEntry("MIRI", reftype, name, _MRS_MATCH))
+        elif reftype in ("extract1d", "mrsptcorr"):
             name = f"jwst_miri_{reftype}_synth_mrs.asdf"
             _save(model, refdir / name, all_array_storage="inline") if reftype == "extract1d" else _save(model, refdir / name)
             entries.append(RefEntry("MIRI", reftype, name, _MRS_MATCH))
@@ -659,14 +706,23 @@ def _box_fraction(offset: np.ndarray, width: float, sigma: np.ndarray) -> np.nda
     return 0.5 * (erf((offset + width / 2.0) / s2) - erf((offset - width / 2.0) / s2))
 
 
-def scene_rate(m, wcs_refs, *, source: bool, ra0: float = SOURCE_RA, dec0: float = SOURCE_DEC) -> np.ndarray:
-    """Noiseless count rate (DN/s) of the scene seen by exposure ``m``, shape (NY, NX)."""
+def scene_rate(m, wcs_refs, *, source: bool, ra0: float = SOURCE_RA, dec0: float = SOURCE_DEC,
+               background: bool = True, fringe: float = 0.0) -> np.ndarray:
+    """Noiseless count rate (DN/s) of the scene seen by exposure ``m``, shape (NY, NX).
+
+    ``background=False`` leaves the sky out (a background-subtracted scene);
+    ``fringe`` multiplies every slice pixel by a residual fringe of that
+    amplitude (:func:`jwstspec.synthetic.spectra.fringe`, the MRS period,
+    phase 0) that the unity fringe flat leaves in place.
+    """
+    from jwstspec.synthetic.spectra import fringe as fringe_factor
+
     rate = np.zeros((NY, NX), dtype=np.float64)
     offs = _pixel_offsets_from_source(m, wcs_refs, ra0, dec0) if source else None
     y = np.arange(NY)
     for ch in CHANNELS:
         lam = ch.wmin + ch.dlam * y
-        bkg = background_mjysr(lam)
+        bkg = background_mjysr(lam) if background else np.zeros_like(lam)
         cols = _slice_columns(ch)
         sb = np.repeat(bkg[:, None], cols.size, axis=1)
         if source:
@@ -676,6 +732,8 @@ def scene_rate(m, wcs_refs, *, source: bool, ra0: float = SOURCE_RA, dec0: float
             pa = _box_fraction(-a_off[idx][None, :], ch.alpha_scale, sig)
             pb = _box_fraction(-b_off[idx][None, :], ch.slice_width, sig)
             sb = sb + source_spectrum_jy(lam)[:, None] * 1e-6 * pa * pb / ch.pixel_solid_angle
+        if fringe:
+            sb = sb * fringe_factor(lam, fringe)[:, None]
         rate[:, cols] = sb / PHOTOM_SENS
     return rate
 
@@ -764,6 +822,47 @@ def make_mrs_uncal(path: Path, *, kind: str, dither: int, program: str = "01234"
     return path
 
 
+def make_mrs_rate(path: Path, *, dither: int = 1, background: bool = True, fringe: float = 0.0,
+                  noise: float = 0.0, crds_path: Path | None = None, seed: int = 1) -> Path:
+    """Write a synthetic MRS science ``rate`` file directly (no ramps, no Detector1).
+
+    For tests of Stage 2 steps: the rate is :func:`scene_rate` of the
+    science exposure at ``dither`` (the point source, with or without the
+    sky ``background``, times a residual ``fringe`` of that amplitude) plus
+    Gaussian noise of ``noise`` DN/s per pixel; ``ERR`` holds that noise
+    (or 1 % of the rate when ``noise`` is 0).
+
+    Returns
+    -------
+    Path
+        ``path``.
+    """
+    from stdatamodels.jwst.datamodels import IFUImageModel
+
+    if not 1 <= dither <= len(DITHER_OFFSETS):
+        raise OptionError("dither", f"{dither} must be 1..{len(DITHER_OFFSETS)}")
+    path = Path(path)
+    offset = DITHER_OFFSETS[dither - 1]
+    ra_ref, dec_ref = _pointing(offset, SOURCE_RA, SOURCE_DEC)
+    m = IFUImageModel((NY, NX))  # what Detector1's ramp_fit writes for an IFU exposure
+    _set_exposure_meta(m, kind="science", program="01234", observation="001", exposure=dither,
+                       ngroups=DEFAULT_NGROUPS, ra_ref=ra_ref, dec_ref=dec_ref, dither=dither, n_dithers=4,
+                       offset=offset)
+    rate = scene_rate(m, _wcs_ref_paths(crds_path), source=True, background=background, fringe=fringe)
+    rng = np.random.default_rng(seed)
+    inslice = slice_map() > 0
+    m.data = np.where(inslice, rate + rng.normal(0.0, noise, rate.shape) if noise else rate, 0).astype(np.float32)
+    m.err = np.full(rate.shape, noise, np.float32) if noise else (0.01 * np.abs(rate) + 1e-6).astype(np.float32)
+    m.var_rnoise = (m.err.astype(np.float64) ** 2).astype(np.float32)
+    m.var_poisson = np.zeros(rate.shape, np.float32)
+    m.dq = np.zeros(rate.shape, np.uint32)
+    m.meta.filename = path.name
+    m.meta.bunit_data = m.meta.bunit_err = "DN/s"
+    with atomic_path(path) as tmp:
+        m.save(tmp)
+    return path
+
+
 def make_mrs_program(root: Path, crds_path: Path, *, n_dithers: int = 4, n_background: int = 2,
                      program: str = "01234", sci_obs: str = "001", bkg_obs: str = "002",
                      ngroups: int = DEFAULT_NGROUPS) -> MrsProgram:
@@ -823,6 +922,7 @@ __all__ = [
     "background_mjysr",
     "expected_rate",
     "make_mrs_program",
+    "make_mrs_rate",
     "make_mrs_uncal",
     "psf_sigma_arcsec",
     "scene_rate",

@@ -212,10 +212,53 @@ def slit_rate(pix: dict[str, np.ndarray], grating: str, source_type: str, truth:
     return truth(pix["lam"]) * 1e-6 * norm / sens
 
 
+def source_position_in_slit(model: Any, slit: str, x_offset: float, y_offset: float) -> float:
+    """Where a target at the dither offsets (ideal arcsec) falls along ``slit``, in arcsec from its centre.
+
+    The same transform as jwst's ``extract_2d`` (``get_source_xpos``: ideal
+    offsets -> V2/V3 -> slit frame), on a model that went through
+    ``assign_wcs``, times the slit length: a nodded point source is placed
+    where the pipeline will look for it.
+    """
+    from jwst.assign_wcs import nirspec
+    from stdatamodels.jwst.transforms import models as trmodels
+
+    w = model.meta.wcsinfo
+    xv, yv = trmodels.IdealToV2V3(w.v3yangle, w.v2_ref, w.v3_ref, w.vparity)(x_offset, y_offset)
+    _, ypos, _ = nirspec.nrs_wcs_set_input(model, slit).get_transform("v2v3", "slit_frame")(xv, yv, 2.0)
+    return float(ypos) * nm.FIXED_SLITS[slit][3]
+
+
+def _fixed_slit_model(*, grating: str, detector: str, subarray: str, slit: str, source_type: str, truth: Any,
+                      position_arcsec: float | None, sigma_arcsec: float, nod_offset_arcsec: float | None,
+                      **meta: Any) -> tuple[Any, SlitExposure, dict[str, np.ndarray]]:
+    """The noiseless rate model of a fixed-slit exposure (DN/s), its truth (``path`` left empty) and the slit's pixels."""
+    if source_type not in ("POINT", "EXTENDED"):
+        raise ValueError(f"source_type must be POINT or EXTENDED, not {source_type!r}")
+    if truth is None:
+        truth = point_source_jy if source_type == "POINT" else extended_mjysr
+    model = rate_model("NRS_FIXEDSLIT", grating=grating, detector=detector, subarray=subarray, fixed_slit=slit,
+                       source_type=source_type, **meta)
+    if nod_offset_arcsec is not None:  # a nod moves the telescope: the target sits at the dither offset
+        model.meta.dither.y_offset = nod_offset_arcsec
+        model.meta.dither.primary_type = "2-POINT-NOD"
+        model.meta.dither.total_points = 2
+    placed = assign_wcs(model.copy())
+    if position_arcsec is None:
+        position_arcsec = source_position_in_slit(placed, slit, model.meta.dither.x_offset, model.meta.dither.y_offset)
+    pix = slit_pixels(placed, slit)
+    placed.close()
+    length = nm.FIXED_SLITS[slit][3]
+    rate = slit_rate(pix, grating, source_type, truth, length, position_arcsec, sigma_arcsec)
+    model.data[pix["y"], pix["x"]] += rate.astype(np.float32)
+    return model, SlitExposure(Path(), slit, source_type, truth, position_arcsec, grating, detector), pix
+
+
 def fixed_slit_exposure(path: str | Path, *, grating: str = "G395H", detector: str = "NRS1",
                         subarray: str = "SUBS200A1", slit: str = "S200A1", source_type: str = "POINT",
-                        truth: Any = None, position_arcsec: float = 0.0, sigma_arcsec: float = 0.12,
-                        noise: float = 0.0, seed: int = 0, **meta: Any) -> SlitExposure:
+                        truth: Any = None, position_arcsec: float | None = 0.0, sigma_arcsec: float = 0.12,
+                        nod_offset_arcsec: float | None = None, noise: float = 0.0, seed: int = 0,
+                        **meta: Any) -> SlitExposure:
     """Write a fixed-slit rate file with a known source in ``slit``, placed by jwst's WCS.
 
     Parameters
@@ -227,7 +270,12 @@ def fixed_slit_exposure(path: str | Path, *, grating: str = "G395H", detector: s
         uniform extended source (``truth`` in MJy/sr, default
         :func:`extended_mjysr`).
     position_arcsec, sigma_arcsec : float
-        Point source: offset along the slit and Gaussian sigma.
+        Point source: offset along the slit and Gaussian sigma.  None:
+        where jwst puts the target of the dither offsets
+        (:func:`source_position_in_slit`).
+    nod_offset_arcsec : float, optional
+        A nod: the dither ``y_offset`` (ideal arcsec) of the exposure; with
+        ``position_arcsec=None`` the source is placed there.
     noise : float
         Gaussian noise (DN/s) added to every pixel (``err`` holds it).
     **meta
@@ -238,27 +286,97 @@ def fixed_slit_exposure(path: str | Path, *, grating: str = "G395H", detector: s
     SlitExposure
     """
     path = Path(path)
-    if source_type not in ("POINT", "EXTENDED"):
-        raise ValueError(f"source_type must be POINT or EXTENDED, not {source_type!r}")
-    if truth is None:
-        truth = point_source_jy if source_type == "POINT" else extended_mjysr
-    model = rate_model("NRS_FIXEDSLIT", grating=grating, detector=detector, subarray=subarray, fixed_slit=slit,
-                       source_type=source_type, **meta)
-    placed = assign_wcs(model.copy())
-    pix = slit_pixels(placed, slit)
-    placed.close()
-    length = nm.FIXED_SLITS[slit][3]
-    rate = slit_rate(pix, grating, source_type, truth, length, position_arcsec, sigma_arcsec)
-    rng = np.random.default_rng(seed)
-    data = rng.normal(0.0, noise, model.data.shape).astype(np.float32) if noise > 0 else model.data
-    data[pix["y"], pix["x"]] += rate.astype(np.float32)
-    model.data = data
-    model.err = np.full(data.shape, max(noise, 1e-6), np.float32)
+    model, exp, _ = _fixed_slit_model(grating=grating, detector=detector, subarray=subarray, slit=slit,
+                                      source_type=source_type, truth=truth, position_arcsec=position_arcsec,
+                                   sigma_arcsec=sigma_arcsec, nod_offset_arcsec=nod_offset_arcsec, **meta)
+    if noise > 0:
+        model.data = model.data + np.random.default_rng(seed).normal(0.0, noise, model.data.shape).astype(np.float32)
+    model.err = np.full(model.data.shape, max(noise, 1e-6), np.float32)
     model.var_rnoise = model.err**2
     with atomic_path(path) as tmp:
         model.save(tmp)
     model.close()
-    return SlitExposure(path, slit, source_type, truth, position_arcsec, grating, detector)
+    exp.path = path
+    return exp
+
+
+def fixed_slit_uncal(path: str | Path, *, grating: str = "G395H", detector: str = "NRS1",
+                     subarray: str = "SUBS200A1", slit: str = "S200A1", truth: Any = None,
+                     nod_offset_arcsec: float = 0.0, sigma_arcsec: float = 0.12, sky: float = 0.5,
+                     ngroups: int | None = None, seed: int = 0, **meta: Any) -> SlitExposure:
+    """Write a fixed-slit point-source **uncal** exposure (ramps) placed by jwst's WCS.
+
+    The count rate is that of :func:`fixed_slit_exposure` (the source where
+    jwst puts the target of the nod offset) plus a uniform ``sky`` (DN/s)
+    on the slit's pixels, which nod subtraction removes; the ramps add
+    Poisson noise (gain 1) and read noise on the bias of the synthetic
+    Detector1 references (:func:`jwstspec.synthetic.nirspec.write_nirspec_references`
+    for ``subarray`` and ``detector``), so Detector1 gives the rate back.
+
+    Parameters
+    ----------
+    path : path
+        ``jw<program><obs><visit>_<group>_<exp>_<det>_uncal.fits``.
+    nod_offset_arcsec : float
+        The nod's dither ``y_offset`` (ideal arcsec).
+    ngroups : int, optional
+        Groups per integration (default that of the Detector1 references).
+    **meta
+        Passed to :func:`rate_model` (program, observation, exposure, nod...).
+
+    Returns
+    -------
+    SlitExposure
+        ``path`` is the uncal file; the truth is in Jy.
+    """
+    from jwstspec.synthetic import nirspec as nrs
+
+    path = Path(path)
+    ngroups = ngroups or nrs.NGROUPS
+    model, exp, pix = _fixed_slit_model(grating=grating, detector=detector, subarray=subarray, slit=slit,
+                                        source_type="POINT", truth=truth, position_arcsec=None,
+                                   sigma_arcsec=sigma_arcsec, nod_offset_arcsec=nod_offset_arcsec,
+                                   ngroups=ngroups, **meta)
+    model.data[pix["y"], pix["x"]] += np.float32(sky)
+    write_uncal(model, path, ngroups=ngroups, seed=seed)
+    model.close()
+    exp.path = path
+    return exp
+
+
+def write_uncal(model: Any, path: str | Path, *, ngroups: int, seed: int = 0) -> Path:
+    """Write the ramps (``Level1bModel``) whose Detector1 rate is ``model.data`` (DN/s), one integration.
+
+    Bias, gain and read noise are those of the synthetic Detector1
+    references (:mod:`jwstspec.synthetic.nirspec`); the reference columns
+    (``REF_COLUMNS`` each side) get no signal; the metadata are
+    ``model``'s (less its calibration steps).
+    """
+    from stdatamodels.jwst.datamodels import Level1bModel
+
+    from jwstspec.synthetic import nirspec as nrs
+
+    rng = np.random.default_rng(seed)
+    rate = np.clip(np.asarray(model.data, float), 0, None)
+    # reference pixels see no light: with signal there, Detector1's refpix step subtracts it from every row
+    rate[..., :nrs.REF_COLUMNS] = 0.0
+    rate[..., rate.shape[-1] - nrs.REF_COLUMNS:] = 0.0
+    t = GROUP_TIME * np.arange(1, ngroups + 1)
+    increments = np.diff(rate[None] * t[:, None, None], axis=0, prepend=0.0)
+    shot = rng.normal(size=increments.shape) * np.sqrt(increments / nrs.GAIN)
+    ramps = nrs.BIAS + np.cumsum(increments + shot, axis=0) + rng.normal(0, nrs.READ_NOISE, increments.shape)
+    m = Level1bModel(data=np.clip(np.round(ramps), 0, 65535).astype(np.uint16)[None])
+    m.update(model)
+    m.meta.cal_step.dq_init = m.meta.cal_step.ramp_fit = None
+    e = m.meta.exposure
+    e.nints, e.ngroups, e.nframes, e.groupgap = 1, ngroups, 1, 0
+    e.integration_time = e.exposure_time = GROUP_TIME * ngroups
+    e.nresets_at_start, e.drop_frames1 = 1, 0
+    m.meta.bunit_data = m.meta.bunit_err = None
+    with atomic_path(Path(path)) as tmp:
+        m.save(tmp)
+    m.close()
+    return Path(path)
 
 
 def ifu_exposure(path: str | Path, *, grating: str = "G395H", detector: str = "NRS1", source_type: str = "POINT",

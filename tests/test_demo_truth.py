@@ -1,0 +1,98 @@
+"""The demo's check of its final spectra against the injected truth (jwstspec.synthetic.truth, demo --only)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from jwstspec.errors import OptionError
+from jwstspec.spectrum import Spectrum
+from jwstspec.synthetic import demo as sd
+from jwstspec.synthetic import truth as st
+
+
+def _truth(spec):
+    return 1e-3 * (spec.wavelength / 4.0) ** 0.5
+
+
+def _write(path: Path, factor: np.ndarray, dq: np.ndarray | None = None) -> Path:
+    w = np.linspace(3.0, 5.0, 200)
+    flux = 1e-3 * (w / 4.0) ** 0.5 * factor
+    return Spectrum(w, flux, np.full_like(w, 1e-5), dq=dq).write(path)
+
+
+def test_record_measures_the_injected_scale(tmp_path):
+    path = _write(tmp_path / "a.fits", np.full(200, 1.012))
+    r = st.truth_record(path, _truth)
+    assert r["median_ratio"] == pytest.approx(1.012, abs=1e-5)
+    assert r["frac_within_3pct"] == 1.0 and r["npoints"] == 200
+
+
+def test_record_counts_points_outside_3_percent_and_skips_flagged_points(tmp_path):
+    factor = np.where(np.arange(200) % 4 == 0, 1.10, 1.0)  # a quarter of the points 10 % high
+    dq = np.zeros(200, np.int64)
+    dq[:20] = 1  # DO_NOT_USE: never compared
+    r = st.truth_record(_write(tmp_path / "b.fits", factor, dq), _truth)
+    assert r["npoints"] == 180
+    assert r["frac_within_3pct"] == pytest.approx(np.mean(factor[20:] == 1.0))
+    assert r["median_ratio"] == pytest.approx(1.0)
+
+
+def test_record_without_comparable_points_says_so(tmp_path):
+    r = st.truth_record(_write(tmp_path / "c.fits", np.ones(200)), lambda s: np.full(len(s), np.nan))
+    assert r["median_ratio"] is None and r["npoints"] == 0
+    assert "no point" in st.format_records({"c": r})[0]
+
+
+def test_truth_file_is_keyed_by_final_product_name(tmp_path):
+    a = _write(tmp_path / "jw01234-o005_s200a1.fits", np.full(200, 0.99))
+    records = st.truth_records({"g395h": {"fits": str(a)}, "stitched": {"fits": None}}, _truth)
+    path = st.write_truth_file(tmp_path / "combined" / "demo_truth.json", records)
+    data = json.loads(path.read_text())
+    assert list(data) == ["jw01234-o005_s200a1"]
+    assert data["jw01234-o005_s200a1"]["median_ratio"] == pytest.approx(0.99)
+    assert "0.9900" in st.format_records(data)[0]
+
+
+def test_only_names_the_observations_in_the_demo_order():
+    assert sd.parse_only(None) == sd.DEFAULT_OBSERVATIONS
+    assert sd.parse_only("nirspec-ifu,miri-mrs") == ("miri-mrs", "nirspec-ifu")
+    assert sd._observations(("miri",)) == ("miri-mrs",)  # the older branch names still work
+    with pytest.raises(OptionError, match=r"option --only: unknown observation 'nirspec-foo'.*known: miri-mrs"):
+        sd.parse_only("miri-mrs,nirspec-foo")
+
+
+def test_demo_cli_refuses_an_unknown_observation_in_one_line(tmp_path, capsys):
+    from jwstspec.cli import main
+
+    code = main(["demo", "--only", "bogus", "--output", str(tmp_path / "d")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "--only" in err[0] and "bogus" in err[0]
+    assert not (tmp_path / "d").exists()
+
+
+def test_every_demo_configuration_has_a_truth():
+    for names in sd.OBSERVATIONS.values():
+        for name in names:
+            assert callable(sd.truth_of(name))
+    with pytest.raises(ValueError, match="no truth"):
+        sd.truth_of("bogus")
+
+
+def test_stitched_product_takes_the_truth_of_its_bands(tmp_path):
+    """A truth that needs a band's own header (MIRI: RADIUS x PIXSCALE) still applies to the stitched spectrum."""
+    def truth(spec):  # the band's scale is in its header only
+        return np.full(len(spec), float(spec.meta["SCALE"]))
+
+    a = Spectrum(np.linspace(3, 4, 50), np.full(50, 2.0), np.ones(50), meta={"SCALE": 2.0}).write(tmp_path / "a.fits")
+    b = Spectrum(np.linspace(4.01, 5, 50), np.full(50, 3.0), np.ones(50), meta={"SCALE": 3.0}).write(tmp_path / "b.fits")
+    w = np.concatenate([np.linspace(3, 4, 50), np.linspace(4.01, 5, 50)])
+    flux = np.concatenate([np.full(50, 2.0), np.full(50, 3.3)])  # the second band 10 % high
+    s = Spectrum(w, flux, np.ones(100)).write(tmp_path / "stitched.fits")
+    records = st.truth_records({"a": {"fits": str(a)}, "b": {"fits": str(b)}, "stitched": {"fits": str(s)}}, truth)
+    assert records["stitched"]["npoints"] == 100
+    assert records["stitched"]["frac_within_3pct"] == pytest.approx(0.5)
+    assert records["a"]["median_ratio"] == pytest.approx(1.0)
