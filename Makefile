@@ -16,11 +16,13 @@ TEST_WORKERS ?= auto
 
 venv: $(STAMP)
 
+# --compile-bytecode: where PYTHONDONTWRITEBYTECODE is set (CI, this sandbox) nothing is cached at run time,
+# so every process (command, Prefect server, worker, test subprocess) would recompile jwst, astropy and Prefect
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@$(PY) -m pip --version >/dev/null 2>&1 || $(PY) -m ensurepip --upgrade
 	@test -x $(VENV)/bin/uv || $(PY) -m pip install --quiet --disable-pip-version-check uv
-	$(VENV)/bin/uv pip install --python $(PY) --quiet -e ".[test,dask]"
+	$(VENV)/bin/uv pip install --python $(PY) --quiet --compile-bytecode -e ".[test,dask]"
 	@touch $(STAMP)
 
 demo: $(STAMP)
