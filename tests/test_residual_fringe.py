@@ -7,7 +7,6 @@ settings of the configuration (:func:`jwstspec.stages.pipelines.spec2_steps`), a
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -18,20 +17,6 @@ from jwstspec.synthetic import miri_mrs as mm
 #: Columns per channel that keep the source: the step fits every column with signal
 #: (about 1 s each), so the test keeps a few of the source's brightest.
 N_COLUMNS = 2
-
-
-@pytest.fixture(scope="module")
-def miri_cache(request: pytest.FixtureRequest) -> Path:
-    """The session CRDS cache with the MIRI references in it."""
-    try:
-        return Path(request.getfixturevalue("crds_cache"))
-    except (ImportError, pytest.FixtureLookupError):
-        from jwstspec.synthetic.crds_cache import activate, write_crds_cache
-
-        crds = Path(os.environ.get("CRDS_PATH") or request.config.cache.mkdir("jwstspec-crds"))
-        activate(crds, os.environ.get("CRDS_CONTEXT"))
-        write_crds_cache(crds, mm.write_miri_references(crds))
-        return crds
 
 
 def test_fringefreq_reference_has_a_row_per_regions_slice(tmp_path: Path) -> None:
@@ -93,13 +78,13 @@ def _fringe_rms(ratio: np.ndarray, wave: np.ndarray) -> float:
 
 
 @pytest.mark.slow
-def test_spec2_runs_residual_fringe_offline_and_removes_an_injected_fringe(miri_cache: Path, tmp_path: Path) -> None:
+def test_spec2_runs_residual_fringe_offline_and_removes_an_injected_fringe(crds_cache: Path, tmp_path: Path) -> None:
     """MIRI MRS Stage 2 settings run the real step with the cache's references: a 5 % fringe -> < 0.5 % rms."""
     from stdatamodels.jwst import datamodels
 
     from jwstspec.stages.pipelines import merge_steps, run_spec2, spec2_steps
 
-    rate, truth, keep = _fringed_rate(tmp_path / "jw01234001001_03101_00001_mirifushort_rate.fits", miri_cache)
+    rate, truth, keep = _fringed_rate(tmp_path / "jw01234001001_03101_00001_mirifushort_rate.fits", crds_cache)
     steps = merge_steps(spec2_steps("ifu", "sky", "miri"),  # the MRS default: residual_fringe on
                         {"cube_build": {"skip": True}, "extract_1d": {"skip": True}})
     products = run_spec2(rate, tmp_path / "stage2", steps=steps, log_file=tmp_path / "spec2.log")
