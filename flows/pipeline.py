@@ -155,7 +155,7 @@ def run_context(config: PipelineConfig) -> ContextChoice:
     """
     asks_crds = bool({"stage1", "stage2", "stage3"} & set(config.stages)) or (
         "combine" in config.stages and config.combine.stitch and config.combine.spectral_leak
-        and config.instrument == "miri" and config.mode == "ifu" and config.combine.leak_reference is None)
+        and config.is_mrs and config.combine.leak_reference is None)
     try:
         return resolve_context(config)
     except Exception as exc:
@@ -396,7 +396,7 @@ def _timeseries(run: Run, stage3: dict[str, Any]) -> tuple[dict[str, Any], str |
 def _combine_options(config: PipelineConfig) -> dict[str, Any]:
     """The ``[combine]`` options the combine and stitch tasks hand the library; spectral leak and 1-D defringing are MIRI MRS only."""
     options = config.combine.library_options()
-    options["spectral_leak"] = config.combine.spectral_leak and config.instrument == "miri" and config.mode == "ifu"
+    options["spectral_leak"] = config.combine.spectral_leak and config.is_mrs
     options["defringe"] = config.defringe_on
     return options
 
