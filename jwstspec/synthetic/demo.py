@@ -138,6 +138,10 @@ def write_references(crds_path: Path, branches: tuple[str, ...] | None = None) -
 
     crds_path = Path(crds_path)
     entries = list(write_miri_references(crds_path)) + list(write_lrs_references(crds_path)) if "miri-mrs" in names else []
+    if "miri-mrs" in names:
+        from jwstspec.synthetic.miri_lrs_model import write_lrs_model_references
+
+        entries += write_lrs_model_references(crds_path)  # the toy LRS slit/slitless instrument
     if any(n.startswith("nirspec") for n in names):
         from jwstspec.synthetic.nirspec import write_nirspec_references
         from jwstspec.synthetic.nirspec_model import write_nirspec_model
