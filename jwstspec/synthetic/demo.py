@@ -12,6 +12,11 @@
 * ``raw/nirspec/``, obs 005 (``nirspec-fs``): a NIRSpec fixed-slit point
   source (S200A1, G395H/F290LP, NRS1, SUBS200A1, 2-point nod) as uncal
   ramps placed with the synthetic NIRSpec model's own WCS;
+* ``raw/miri/``, obs 006 (``miri-lrs``): a MIRI LRS fixed-slit point source
+  (P750L, FULL, 2-point nod) and obs 007 (``miri-lrs-tso``): a slitless
+  time series with a transit (SLITLESSPRISM), as uncal ramps placed with
+  jwst's LRS WCS on the toy references of
+  :mod:`jwstspec.synthetic.miri_lrs_model`;
 * ``data/``: the data directory the runs write into, and the synthetic
   NIRSpec ``s3d`` cubes that stand in for the IFU's Stage 2 (see below);
 * ``<configuration>.toml``: the run configurations.
@@ -25,6 +30,12 @@ The fixed-slit branch runs every stage with the real pipelines: Detector1
 -> nod subtraction -> ``calwebb_spec2`` (the synthetic optical model in the
 local CRDS cache) -> ``calwebb_spec3`` -> extraction of the primary slit
 per nod -> combine.
+
+The MIRI LRS branches run every stage with the real pipelines: slit
+Detector1 -> nod subtraction -> Spec2 -> Spec3 -> extraction per nod ->
+combine; slitless Detector1 -> Spec2 -> Tso3 -> light curves (its
+``demo_truth.json`` record has ``depth_ratio``, the white-light depth over
+the injected one).
 
 The MIRI branch runs every stage with the real pipelines: uncal ->
 Detector1 -> Spec2 (background association) -> Spec3 -> extraction per

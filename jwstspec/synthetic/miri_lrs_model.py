@@ -48,7 +48,6 @@ import functools
 import hashlib
 import json
 import math
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -336,16 +335,6 @@ def write_lrs_model_references(crds_path: Path) -> list[RefEntry]:
 
 
 # ----------------------------------------------------------------------------- exposures
-@dataclass(frozen=True)
-class LrsExposure:
-    """One synthetic LRS exposure and what it holds."""
-
-    path: Path
-    mode: str
-    nod: int  # 1-based nod position (slit), 0 for slitless
-    source_scale: float
-
-
 def _pointing(v2: float, v3: float, ra0: float, dec0: float, v2_ref: float, v3_ref: float) -> tuple[float, float]:
     """``(ra_ref, dec_ref)`` of the reference point that puts sky point (ra0, dec0) at ``(v2, v3)``."""
     from jwst.assign_wcs import pointing
@@ -596,7 +585,6 @@ def make_lrs_slitless_uncal(path: Path, crds_path: Path, *, nints: int = 24, tra
 
 
 __all__ = [
-    "LrsExposure",
     "aperture_fraction",
     "exposure_name",
     "make_lrs_slit_uncal",
