@@ -37,6 +37,7 @@ def _wcs(crds_cache: Path, mode: str, nod: int = 1):
         return gwcs.WCS(miri.lrs(im, lm._ref_paths(crds_cache)))
 
 
+@pytest.mark.slow  # evaluates the gwcs of jwst's shipped product (~10 s of imports): not in make test-fast
 def test_wavelength_table_is_jwsts_shipped_solution() -> None:
     """The specwcs rows carry the shipped product's wavelengths: falling with the row, 3.7-14.4 um."""
     dy, wave = lm.wavetable_rows()
@@ -45,6 +46,7 @@ def test_wavelength_table_is_jwsts_shipped_solution() -> None:
     assert np.isclose(lm.wavelength_of_row(0.0), 8.41, atol=0.01)  # the shipped file's reference row
 
 
+@pytest.mark.slow  # jwst's LRS WCS on the session's CRDS cache: not in make test-fast
 @pytest.mark.parametrize("mode", [lm.SLIT, lm.SLITLESS])
 def test_jwst_lrs_wcs_on_our_references(crds_cache: Path, mode: str) -> None:
     """jwst's own LRS WCS puts the table's wavelengths on the rows and the pointing's target on the reference column."""
@@ -63,6 +65,7 @@ def test_jwst_lrs_wcs_on_our_references(crds_cache: Path, mode: str) -> None:
     assert abs(float(x) - expected) < 0.02
 
 
+@pytest.mark.slow  # the scene is placed with jwst's LRS WCS: not in make test-fast
 def test_scene_flux_bookkeeping(crds_cache: Path) -> None:
     """Undoing photom (photmjsr x relresponse x PIXAR_SR) and the slit loss, each row sums to F_nu."""
     m = _model(lm.SLIT, nod=2)
@@ -78,8 +81,9 @@ def test_scene_flux_bookkeeping(crds_cache: Path) -> None:
     assert np.all(sky[:, ~in_slit] == 0) and np.all(sky[good][:, in_slit] > 0)
 
 
-def test_bad_arguments_are_refused(tmp_path: Path, crds_cache: Path) -> None:
+def test_bad_arguments_are_refused(tmp_path: Path) -> None:
     """Nod positions other than 1/2, too many groups and a transit outside the series are one-line errors."""
+    crds_cache = tmp_path / "crds"  # refused before any reference is read
     with pytest.raises(OptionError, match="nod"):
         lm.make_lrs_slit_uncal(tmp_path / "a_uncal.fits", crds_cache, nod=3)
     with pytest.raises(OptionError, match="ngroups"):
