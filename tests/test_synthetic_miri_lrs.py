@@ -1,13 +1,12 @@
-"""The toy MIRI LRS instrument (fixed slit and slitless), run through the real jwst pipelines offline.
+"""The toy MIRI LRS instrument (fixed slit and slitless) against jwst offline.
 
 The oracle is jwst itself: its own LRS WCS (``jwst.assign_wcs.miri.lrs``)
-built from our references, and its Detector1 and Spec2 pipelines called as
-on real data (every reference from the session's local CRDS cache).
+built from our references.  The real pipelines on these exposures run once,
+through the flow, in ``test_flow_miri_lrs.py`` and ``test_flow_miri_lrs_tso.py``.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -92,70 +91,6 @@ def test_bad_arguments_are_refused(tmp_path: Path) -> None:
         lm.make_lrs_slitless_uncal(tmp_path / "b_uncal.fits", crds_cache, nints=6, transit=(4, 8))
 
 
-# ------------------------------------------------------------------ real Detector1 -> Spec2
-NINTS, TRANSIT = 12, (4, 8)
-
-
-@pytest.fixture(scope="module")
-def spec2_products(crds_cache: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
-    """Slit (two nods, each the other's background) and slitless series through the real Detector1 and Spec2."""
-    from jwst.pipeline import Detector1Pipeline, Spec2Pipeline
-
-    raw, s1, s2 = (tmp_path_factory.mktemp(n) for n in ("lrs_raw", "lrs_s1", "lrs_s2"))
-    nods = [lm.make_lrs_slit_uncal(raw / f"{lm.exposure_name('01234', '003', n)}_uncal.fits", crds_cache, nod=n)
-            for n in (1, 2)]
-    tso = raw / f"{lm.exposure_name('01234', '004', 1)}_uncal.fits"
-    truth = lm.make_lrs_slitless_uncal(tso, crds_cache, nints=NINTS, transit=TRANSIT)
-    for p in [*nods, tso]:
-        Detector1Pipeline.call(str(p), output_dir=str(s1), save_results=True)
-    rates = [s1 / p.name.replace("_uncal", "_rate") for p in nods]
-    asn = {"asn_type": "spec2", "asn_id": "o003", "program": "01234", "asn_pool": "none", "asn_rule": "Asn_Lv2Spec",
-           "products": [{"name": rates[0].name.replace("_rate.fits", ""), "members": [
-               {"expname": str(rates[0]), "exptype": "science"}, {"expname": str(rates[1]), "exptype": "background"}]}]}
-    asn_path = s1 / "nod_asn.json"
-    asn_path.write_text(json.dumps(asn))
-    Spec2Pipeline.call(str(asn_path), output_dir=str(s2), save_results=True)
-    Spec2Pipeline.call(str(s1 / tso.name.replace("_uncal", "_rateints")), output_dir=str(s2), save_results=True)
-    stem = rates[0].name.replace("_rate.fits", "")
-    return {"x1d": s2 / f"{stem}_x1d.fits", "s2d": s2 / f"{stem}_s2d.fits",
-            "x1dints": s2 / tso.name.replace("_uncal", "_x1dints"), "truth": truth}
-
-
-@pytest.mark.slow
-def test_slit_nod_spec2_gives_the_injected_flux(spec2_products: dict[str, object]) -> None:
-    """The nod-subtracted, pathloss-corrected x1d equals the injected F_nu within 2 % (median and per micron)."""
-    from astropy.io import fits
-
-    d = fits.getdata(spec2_products["x1d"], "EXTRACT1D")
-    w, f = np.asarray(d["WAVELENGTH"]), np.asarray(d["FLUX"])
-    assert np.all(np.diff(w[np.isfinite(w)]) < 0)  # the slit image runs from long to short wavelength
-    # jwst centres its 15-column box on the source; the PSF fraction outside it is < 0.1 % here
-    truth = lm.source_spectrum_jy(w) * lm.aperture_fraction(0.0, lm.SLIT_EXTRACT_HALF_WIDTH, w)
-    ok = np.isfinite(f) & (w > 5.0) & (w < 14.0)
-    ratio = f[ok] / truth[ok]
-    assert abs(np.median(ratio) - 1) < 0.02
-    for lo in range(5, 14):
-        sel = (w[ok] >= lo) & (w[ok] < lo + 1)
-        assert abs(np.median(ratio[sel]) - 1) < 0.02, lo
-    with fits.open(spec2_products["s2d"]) as h:
-        assert h[0].header["S_BKDSUB"] == "COMPLETE" and h[0].header["S_PTHLOS"] == "COMPLETE"
-
-
-@pytest.mark.slow
-def test_slitless_spec2_gives_the_injected_flux_and_transit(spec2_products: dict[str, object]) -> None:
-    """x1dints: out of transit the injected F_nu within 2 %; the white-light dip within 5 % of the injected depth."""
-    from astropy.io import fits
-
-    truth = spec2_products["truth"]
-    d = fits.getdata(spec2_products["x1dints"], "EXTRACT1D")
-    w, f = np.asarray(d["WAVELENGTH"], float), np.asarray(d["FLUX"], float)
-    assert f.shape[0] == NINTS
-    ok = np.isfinite(w[0]) & (w[0] > 5.0) & (w[0] < 14.0) & np.all(np.isfinite(f), axis=0)
-    # jwst's slitless box: columns 30-41 around the trace at 35.5
-    model = lm.source_spectrum_jy(w[0], scale=20.0) * lm.aperture_fraction(0.0, 6.0, w[0])
-    out = ~np.asarray(truth.in_transit)
-    assert abs(np.median(f[out][:, ok] / model[ok]) - 1) < 0.02
-    white = f[:, ok].sum(axis=1)
-    depth = 1 - white[~out].mean() / white[out].mean()
-    injected = np.sum(model[ok] * truth.depth(w[0][ok])) / np.sum(model[ok])
-    assert abs(depth / injected - 1) < 0.05, (depth, injected)
+# The real Detector1 -> Spec2 -> Spec3/Tso3 chain on these exposures (jwst's own x1d against the truth, per
+# micron; the slitless depth) is checked in tests/test_flow_miri_lrs.py and tests/test_flow_miri_lrs_tso.py,
+# which run it once through the flow.
