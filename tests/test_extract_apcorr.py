@@ -59,7 +59,10 @@ def test_find_reference_cases(reference: Path, tmp_path: Path, monkeypatch: pyte
     assert find_reference("auto", reference, ifu, "aperture").reference.name == "nrs_apcorr.asdf"
     assert find_reference("none", reference, ifu, "psf").reference is None
     assert "extended" in find_reference("auto", reference, {**ifu, "SRCTYPE": "EXTENDED"}, "psf").note
-    assert "NRS_FIXEDSLIT" in find_reference("auto", reference, {**ifu, "EXP_TYPE": "NRS_FIXEDSLIT"}, "psf").note
+    assert "NRS_BRIGHTOBJ" not in find_reference("auto", None, {**ifu, "EXP_TYPE": "NRS_BRIGHTOBJ"}, "psf").note
+    assert "NIS_SOSS" in find_reference("auto", reference, {**ifu, "EXP_TYPE": "NIS_SOSS"}, "psf").note
+    with pytest.raises(InputFileError, match="nrs_apcorr.asdf"):  # a slit takes a FITS table, not the IFU ASDF
+        find_reference("auto", reference, {**ifu, "EXP_TYPE": "NRS_FIXEDSLIT"}, "psf")
     assert "box" in find_reference("auto", reference, ifu, "box").note
     monkeypatch.delenv("CRDS_SERVER_URL", raising=False)  # no file, CRDS not cache-only: none, at once
     assert "server-less" in find_reference("auto", None, ifu, "psf").note
