@@ -1,6 +1,6 @@
 """``jwstspec extract`` as a whole process (issue 14 item 7): a 31x1500 slit image and a 3000x45x45 cube.
 
-    .venv/bin/python benchmarks/extract_process.py [--old-tree /path/to/old/checkout] [--repeat 3] [--pycache DIR]
+    .venv/bin/python benchmarks/cli_extract.py [--old-tree /path/to/old/checkout] [--repeat 3] [--pycache DIR]
 
 Writes the two products to a temporary directory, then runs
 ``python -m jwstspec.cli extract <product> --output ...`` as a
