@@ -14,8 +14,16 @@ from pathlib import Path
 
 import pytest
 
-SESSION_DIR = Path(tempfile.mkdtemp(prefix="jwstspec-tests-"))
+# Under pytest-xdist (``make test``) the workers of one run share a directory, so the synthetic CRDS cache is
+# written once per run, not once per worker; Prefect's home stays per process (one SQLite database each).
+_RUN_ID = os.environ.get("PYTEST_XDIST_TESTRUNUID")
+if _RUN_ID:
+    SESSION_DIR = Path(tempfile.gettempdir()) / f"jwstspec-tests-{_RUN_ID}"
+    SESSION_DIR.mkdir(exist_ok=True)
+else:
+    SESSION_DIR = Path(tempfile.mkdtemp(prefix="jwstspec-tests-"))
 CRDS_PATH = SESSION_DIR / "crds"
+PREFECT_HOME = SESSION_DIR / f"prefect-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
 
 os.environ.update(
     {
@@ -25,7 +33,7 @@ os.environ.update(
         "CRDS_CONTEXT": "jwst_0000.pmap",
         "CRDS_IGNORE_MAPPING_CHECKSUM": "1",
         "STPIPE_DISABLE_CRDS_STEPPARS": "true",
-        "PREFECT_HOME": str(SESSION_DIR / "prefect"),
+        "PREFECT_HOME": str(PREFECT_HOME),
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "MPLBACKEND": "Agg",
     }
@@ -34,6 +42,26 @@ os.environ.update(
 # (an environment value wins: a machine shared with other work may need longer)
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
 os.environ.pop("PREFECT_API_URL", None)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """As the xdist controller, choose the run id the workers name their shared directory after."""
+    if getattr(config.option, "numprocesses", None) and not hasattr(config, "workerinput"):
+        if not config.option.testrunuid:
+            import uuid
+
+            config.option.testrunuid = uuid.uuid4().hex
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """The run's directories (CRDS cache ~200 MB, Prefect homes) go when the run ends (the controller's job)."""
+    import shutil
+
+    if hasattr(config, "workerinput"):
+        return
+    shutil.rmtree(SESSION_DIR, ignore_errors=True)
+    if getattr(config.option, "testrunuid", None):
+        shutil.rmtree(Path(tempfile.gettempdir()) / f"jwstspec-tests-{config.option.testrunuid}", ignore_errors=True)
 
 
 @pytest.hookimpl(tryfirst=True)  # before ``-m`` selects: ``-m "not slow"`` must also leave out the e2e tests
@@ -60,12 +88,17 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 @pytest.fixture(scope="session")
 def crds_cache() -> Path:
     """The session's local CRDS cache with every synthetic reference."""
+    import fcntl
+
     from jwstspec.synthetic.demo import write_references
 
     done = CRDS_PATH / ".all-references-written"
-    if not done.exists():
-        write_references(CRDS_PATH)
-        done.write_text("ok")
+    CRDS_PATH.mkdir(parents=True, exist_ok=True)
+    with open(SESSION_DIR / "crds.lock", "w") as lock:  # the first worker writes, the others wait for it
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not done.exists():
+            write_references(CRDS_PATH)
+            done.write_text("ok")
     return CRDS_PATH
 
 
