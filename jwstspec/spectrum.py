@@ -246,7 +246,7 @@ class Spectrum:
             arr = np.asarray(value)
             fmt = {np.dtype(np.int64): "K", np.dtype(np.int32): "J"}.get(arr.dtype, "D")
             columns.append(fits.Column(name=column, format=fmt, unit=_UNITS.get(column), array=arr))
-        return fits.BinTableHDU.from_columns(columns, name=EXTNAME)
+        return _bintable(columns, EXTNAME)
 
     def write_ecsv(self, path: str | Path) -> Path:
         """Write the same columns as an ECSV table, atomically."""
@@ -280,7 +280,19 @@ def _asdf_hdu(meta: Mapping[str, Any]) -> fits.BinTableHDU:
             + yaml.safe_dump(tree, sort_keys=False) + "...\n")
     data = np.frombuffer(text.encode(), dtype=np.uint8)
     column = fits.Column(name="ASDF_METADATA", format=f"{data.size}B", array=data[None, :])
-    return fits.BinTableHDU.from_columns([column], name="ASDF")
+    return _bintable([column], "ASDF")
+
+
+def _bintable(columns: list[fits.Column], name: str) -> fits.BinTableHDU:
+    """A binary table HDU of ``columns`` (``BinTableHDU.from_columns`` without its import of astropy.table).
+
+    astropy's ``BinTableHDU(data=...)`` imports astropy.table (and through
+    it asdf) to check whether ``data`` is a Table; setting the data of an
+    empty HDU does not.
+    """
+    hdu = fits.BinTableHDU(name=name)
+    hdu.data = fits.FITS_rec.from_columns(fits.ColDefs(columns))
+    return hdu
 
 
 def read_spectrum(path: str | Path) -> Spectrum:
