@@ -61,7 +61,7 @@ def centroid(image: np.ndarray, half: int = 4) -> tuple[float, float]:
 
 
 def _gaussian(p: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """astropy's ``Gaussian2D`` (amplitude, x_mean, y_mean, x_stddev, y_stddev, theta) at (x, y)."""
+    """The value of astropy's ``Gaussian2D`` (amplitude, x_mean, y_mean, x_stddev, y_stddev, theta) at (x, y)."""
     amp, xm, ym, sx, sy, theta = p
     cost2, sint2, sin2t = np.cos(theta) ** 2, np.sin(theta) ** 2, np.sin(2 * theta)
     a = 0.5 * (cost2 / sx**2 + sint2 / sy**2)
