@@ -6,9 +6,9 @@ Writes the two products to a temporary directory, then runs
 ``python -m jwstspec.cli extract <product> --output ...`` as a
 subprocess, ``--repeat`` times each, with ``PYTHONPATH`` set to this
 checkout ("new") and, with ``--old-tree``, to another checkout ("old"),
-and prints the best and median wall time of each and the best CPU time
-(user + system of the process: on a busy machine the wall time mostly
-measures the other processes).  The start-up of a
+and prints the best and median wall time of each and the best and median
+CPU time (user + system of the process: on a busy machine the wall time
+mostly measures the other processes), with the load average after each case.  The start-up of a
 Python process here is dominated by compiling the imported modules when
 no bytecode can be cached (``PYTHONDONTWRITEBYTECODE=1`` and a read-only
 or never-compiled environment): ``--pycache DIR`` sets
@@ -97,7 +97,8 @@ def main() -> None:
                 runs = [run_once(tree, product, out, env_extra) for _ in range(args.repeat)]
                 wall, cpu = [w for w, _ in runs], [c for _, c in runs]
                 print(f"{label:16s} {name:4s} wall best {min(wall):6.2f} s median {statistics.median(wall):6.2f} s | "
-                      f"CPU best {min(cpu):6.2f} s  ({args.repeat} runs{', bytecode cached' if args.pycache else ''})")
+                      f"CPU best {min(cpu):6.2f} s median {statistics.median(cpu):6.2f} s  "
+                      f"({args.repeat} runs{', bytecode cached' if args.pycache else ''}; load {os.getloadavg()[0]:.1f})")
 
 
 if __name__ == "__main__":
