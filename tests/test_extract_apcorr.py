@@ -114,3 +114,19 @@ def test_auto_finds_the_reference_in_the_crds_cache(small_cube: Path, reference:
     assert proc.returncode == 0 and lines, proc.stderr[-3000:]
     out = json.loads(lines[0][len("RESULT"):])
     assert out["APCORR"] is True and out["APCORREF"] == "nrs_apcorr.asdf", out
+
+
+def test_reference_read_once_per_file_version(reference: Path, tmp_path: Path) -> None:
+    """Many cubes, one reference: read once; a rewritten file is read again."""
+    import os
+    import shutil
+
+    copy = tmp_path / "copy.asdf"
+    shutil.copy(reference, copy)
+    first = read_radial(copy)
+    assert read_radial(copy) is first
+    os.utime(copy, ns=(copy.stat().st_atime_ns, copy.stat().st_mtime_ns + 10**9))
+    again = read_radial(copy)
+    assert again is not first and np.array_equal(again.apcorr, first.apcorr)
+    with pytest.raises(ValueError):  # shared arrays cannot be changed by one caller
+        first.apcorr[0, 0] = 2.0

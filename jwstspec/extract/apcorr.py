@@ -96,14 +96,23 @@ class ApcorrChoice:
 def read_radial(path: str | Path) -> RadialApcorr:
     """Read the ``apcorr_table`` of an IFU apcorr reference (ASDF, as CRDS ships them).
 
+    Read once per process for each file version (path, modification time):
+    a run extracts many cubes with one reference.
+
     Raises
     ------
     InputFileError
         Missing file, not ASDF, or no usable ``apcorr_table`` (the message names the field).
     """
+    p = require_file(path)
+    return _read_radial_cached(str(p), p.stat().st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=16)
+def _read_radial_cached(path: str, mtime_ns: int) -> RadialApcorr:
     import asdf
 
-    p = require_file(path)
+    p = Path(path)
     try:
         with asdf.open(p, lazy_load=False, memmap=False) as af:
             table = af.tree.get("apcorr_table")
@@ -122,6 +131,8 @@ def read_radial(path: str | Path) -> RadialApcorr:
     apcorr = np.atleast_2d(np.asarray(values["apcorr"], dtype=float))
     if radius.shape != apcorr.shape or radius.shape[-1] != wave.size or wave.size < 2 or radius.shape[0] < 2:
         raise InputFileError(p, f"apcorr_table radius {radius.shape} / apcorr {apcorr.shape} do not match wavelength ({wave.size},)")
+    for a in (wave, radius, apcorr):
+        a.setflags(write=False)  # shared by every caller of the cache
     return RadialApcorr(wave, radius, apcorr, str(values["radius_units"] or "arcsec"), p.name)
 
 
