@@ -100,3 +100,20 @@ def crds_cache() -> Path:
             write_references(CRDS_PATH)
             done.write_text("ok")
     return CRDS_PATH
+
+
+@pytest.fixture(scope="session")
+def nirspec_fs_point_spec2(crds_cache: Path, tmp_path_factory: pytest.TempPathFactory):
+    """A NIRSpec fixed-slit point source (S200A1, G395H, 0.3 arcsec off centre) through the real ``calwebb_spec2``.
+
+    ``(SlitExposure, {suffix: product path})``; shared by the tests that need
+    a real Spec2 product (~25 s).
+    """
+    from jwstspec.stages.pipelines import run_spec2
+    from jwstspec.synthetic import nirspec_exposures as nx
+
+    d = tmp_path_factory.mktemp("fs-point")
+    exp = nx.fixed_slit_exposure(d / "jw01234005001_01101_00001_nrs1_rate.fits", source_type="POINT",
+                                 position_arcsec=0.3)
+    products = run_spec2(exp.path, d / "stage2", log_file=d / "spec2.log")
+    return exp, {p.name.rsplit("_", 1)[-1]: p for p in products}

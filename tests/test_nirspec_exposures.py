@@ -47,8 +47,8 @@ def _spec2(crds_cache, tmp_path_factory, source_type):
 
 
 @pytest.fixture(scope="module")
-def point_spec2(crds_cache, tmp_path_factory):
-    return _spec2(crds_cache, tmp_path_factory, "POINT")
+def point_spec2(nirspec_fs_point_spec2):
+    return nirspec_fs_point_spec2  # (conftest: shared with the apcorr oracle test)
 
 
 @pytest.fixture(scope="module")
