@@ -8,8 +8,11 @@ all synthetic references of the project into that one cache.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -85,35 +88,53 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(skip)
 
 
-@pytest.fixture(scope="session")
-def crds_cache() -> Path:
-    """The session's local CRDS cache with every synthetic reference."""
+@contextlib.contextmanager
+def _built_once(name: str) -> Iterator[tuple[Path, bool]]:
+    """``(directory, done)`` of a product shared by every test process of the run, under a lock.
+
+    The first process to get the lock builds into the directory and the
+    block marks it done; the others wait for it and find ``done`` True.
+    """
     import fcntl
 
-    from jwstspec.synthetic.demo import write_references
-
-    done = CRDS_PATH / ".all-references-written"
-    CRDS_PATH.mkdir(parents=True, exist_ok=True)
-    with open(SESSION_DIR / "crds.lock", "w") as lock:  # the first worker writes, the others wait for it
+    directory = SESSION_DIR / name
+    directory.mkdir(parents=True, exist_ok=True)
+    marker = directory / ".built"
+    with open(SESSION_DIR / f"{name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if not done.exists():
-            write_references(CRDS_PATH)
-            done.write_text("ok")
-    return CRDS_PATH
+        yield directory, marker.exists()
+        marker.write_text("ok")
 
 
 @pytest.fixture(scope="session")
-def nirspec_fs_point_spec2(crds_cache: Path, tmp_path_factory: pytest.TempPathFactory):
+def crds_cache() -> Path:
+    """The session's local CRDS cache with every synthetic reference (written once per run)."""
+    from jwstspec.synthetic.demo import write_references
+
+    with _built_once("crds") as (crds, done):
+        if not done:
+            write_references(crds)
+    return crds
+
+
+@pytest.fixture(scope="session")
+def nirspec_fs_point_spec2(crds_cache: Path):
     """A NIRSpec fixed-slit point source (S200A1, G395H, 0.3 arcsec off centre) through the real ``calwebb_spec2``.
 
     ``(SlitExposure, {suffix: product path})``; shared by the tests that need
-    a real Spec2 product (~25 s).
+    a real Spec2 product (~25 s), built once per run.  Read it, never change it.
     """
     from jwstspec.stages.pipelines import run_spec2
     from jwstspec.synthetic import nirspec_exposures as nx
 
-    d = tmp_path_factory.mktemp("fs-point")
-    exp = nx.fixed_slit_exposure(d / "jw01234005001_01101_00001_nrs1_rate.fits", source_type="POINT",
-                                 position_arcsec=0.3)
-    products = run_spec2(exp.path, d / "stage2", log_file=d / "spec2.log")
+    with _built_once("fs-point") as (d, done):
+        rate = d / "jw01234005001_01101_00001_nrs1_rate.fits"
+        if done:  # the exposure's truth and geometry, without writing the file again
+            exp = nx.fixed_slit_exposure(Path(tempfile.mkdtemp(dir=d)) / rate.name, source_type="POINT",
+                                         position_arcsec=0.3)
+            exp = dataclasses.replace(exp, path=rate)
+            products = sorted((d / "stage2").glob("*.fits"))
+        else:
+            exp = nx.fixed_slit_exposure(rate, source_type="POINT", position_arcsec=0.3)
+            products = run_spec2(exp.path, d / "stage2", log_file=d / "spec2.log")
     return exp, {p.name.rsplit("_", 1)[-1]: p for p in products}
