@@ -73,6 +73,8 @@ FS_SLIT, FS_SUBARRAY, FS_NODS = "S200A1", "SUBS200A1", (-0.75, 0.75)
 #: the fixed-slit source is this many times :func:`~jwstspec.synthetic.nirspec_exposures.point_source_jy`
 #: (1 Jy at 4 micron: a few per cent noise per pixel in 5 groups)
 FS_SCALE = 1000.0
+#: NIRSpec bright-object time series: S1600A1, G395H/F290LP on NRS1, SUB2048
+BOTS_SUBARRAY = "SUB2048"
 #: older names of ``branches`` (benchmarks, tests)
 _ALIASES = {"miri": "miri-mrs", "nirspec": "nirspec-ifu"}
 
@@ -144,16 +146,22 @@ def write_references(crds_path: Path, branches: tuple[str, ...] | None = None) -
 
         entries += list(write_nirspec_references(crds_path))
         entries += list(write_nirspec_references(crds_path, subarray=_fs_subarray()))  # fixed slit, NRS1
+        entries += list(write_nirspec_references(crds_path, subarray=_model_subarray(BOTS_SUBARRAY)))  # BOTS, NRS1
         entries += write_nirspec_model(crds_path)  # optical model + Stage 2 calibration (written once per cache)
     write_crds_cache(crds_path, entries, context=CONTEXT)
     return crds_path
 
 
 def _fs_subarray() -> Any:
+    return _model_subarray(FS_SUBARRAY)
+
+
+def _model_subarray(name: str) -> Any:
+    """Subarray ``name`` of the synthetic NIRSpec model as the Detector1 references take it."""
     from jwstspec.synthetic.nirspec import Subarray
     from jwstspec.synthetic.nirspec_model import SUBARRAYS
 
-    return Subarray(FS_SUBARRAY, *SUBARRAYS[FS_SUBARRAY])
+    return Subarray(name, *SUBARRAYS[name])
 
 
 def fs_truth_jy(wavelength_um: np.ndarray) -> np.ndarray:
