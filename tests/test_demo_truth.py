@@ -96,3 +96,27 @@ def test_stitched_product_takes_the_truth_of_its_bands(tmp_path):
     assert records["stitched"]["npoints"] == 100
     assert records["stitched"]["frac_within_3pct"] == pytest.approx(0.5)
     assert records["a"]["median_ratio"] == pytest.approx(1.0)
+
+
+def test_time_series_records_give_the_depth_ratio(tmp_path):
+    oot = _write(tmp_path / "oot.fits", np.full(200, 1.0))
+    products = {"timeseries jw01234-o010_t001_nirspec_g395h-f290lp": {
+        "kind": "timeseries", "depth": 0.0098, "depth_error": 0.0002, "whitelight": "wl.ecsv",
+        "source": "/x/jw01234-o010_t001_nirspec_g395h-f290lp_x1dints.fits", "oot_spectrum": str(oot)},
+        "not a time series": {"fits": str(oot)}}
+    records = st.timeseries_records(products, 0.01, _truth)
+    (name,) = records
+    assert name == "jw01234-o010_t001_nirspec_g395h-f290lp"
+    assert records[name]["depth_ratio"] == pytest.approx(0.98)
+    assert records[name]["injected_depth"] == 0.01 and records[name]["median_ratio"] == pytest.approx(1.0)
+    (line,) = st.format_records(records)
+    assert "measured/injected 0.9800" in line and "0.00980" in line
+
+
+def test_the_bots_observation_is_named_and_its_baseline_leaves_out_the_transit():
+    assert sd.parse_only("nirspec-bots") == ("nirspec-bots",)
+    first, last = sd.BOTS_TRANSIT
+    inside = set(range(first + 1, last + 2))  # 1-based integration numbers
+    baseline = {i for lo, hi in sd.bots_baseline() for i in range(lo, hi + 1)}
+    assert baseline == set(range(1, sd.BOTS_NINTS + 1)) - inside
+    assert sd.TRANSIT_DEPTHS["nirspec-bots"] == sd.BOTS_DEPTH

@@ -12,6 +12,10 @@
 * ``raw/nirspec/``, obs 005 (``nirspec-fs``): a NIRSpec fixed-slit point
   source (S200A1, G395H/F290LP, NRS1, SUBS200A1, 2-point nod) as uncal
   ramps placed with the synthetic NIRSpec model's own WCS;
+* ``raw/nirspec/``, obs 010 (``nirspec-bots``): a NIRSpec bright-object
+  time series (``NRS_BRIGHTOBJ``, S1600A1, G395H/F290LP, NRS1, SUB2048,
+  :data:`BOTS_NINTS` integrations with a box transit of depth
+  :data:`BOTS_DEPTH`) as uncal ramps placed with the model's WCS;
 * ``data/``: the data directory the runs write into, and the synthetic
   NIRSpec ``s3d`` cubes that stand in for the IFU's Stage 2 (see below);
 * ``<configuration>.toml``: the run configurations.
@@ -25,6 +29,11 @@ The fixed-slit branch runs every stage with the real pipelines: Detector1
 -> nod subtraction -> ``calwebb_spec2`` (the synthetic optical model in the
 local CRDS cache) -> ``calwebb_spec3`` -> extraction of the primary slit
 per nod -> combine.
+
+The bright-object time series runs Detector1 -> ``calwebb_spec2`` ->
+``calwebb_tso3`` -> light curves (:mod:`jwstspec.timeseries`); its
+``demo_truth.json`` holds the white-light ``depth_ratio`` (measured /
+injected depth).
 
 The MIRI branch runs every stage with the real pipelines: uncal ->
 Detector1 -> Spec2 (background association) -> Spec3 -> extraction per
@@ -58,6 +67,7 @@ PROGRAM = "01234"
 MIRI_OBS, MIRI_BKG_OBS = "001", "002"
 NIRSPEC_OBS, NIRSPEC_BKG_OBS = "003", "004"
 NIRSPEC_FS_OBS = "005"
+NIRSPEC_BOTS_OBS = "010"
 CONTEXT = "jwst_0000.pmap"
 
 #: the demo's observations by the name ``jwstspec demo --only`` takes -> the configurations that run them
@@ -65,8 +75,9 @@ OBSERVATIONS: dict[str, tuple[str, ...]] = {
     "miri-mrs": ("miri", "miri-stage3"),
     "nirspec-ifu": ("nirspec",),
     "nirspec-fs": ("nirspec-fs",),
+    "nirspec-bots": ("nirspec-bots",),
 }
-#: what ``jwstspec demo`` runs without ``--only`` (``nirspec-fs`` runs with ``--only nirspec-fs``)
+#: what ``jwstspec demo`` runs without ``--only`` (``nirspec-fs``, ``nirspec-bots`` run with ``--only NAME``)
 DEFAULT_OBSERVATIONS: tuple[str, ...] = ("miri-mrs", "nirspec-ifu")
 #: NIRSpec fixed slit: S200A1, G395H/F290LP on NRS1, SUBS200A1, a 2-point nod (dither y offsets, arcsec)
 FS_SLIT, FS_SUBARRAY, FS_NODS = "S200A1", "SUBS200A1", (-0.75, 0.75)
@@ -75,6 +86,13 @@ FS_SLIT, FS_SUBARRAY, FS_NODS = "S200A1", "SUBS200A1", (-0.75, 0.75)
 FS_SCALE = 1000.0
 #: NIRSpec bright-object time series: S1600A1, G395H/F290LP on NRS1, SUB2048
 BOTS_SUBARRAY = "SUB2048"
+#: integrations, the box transit (first and last integration inside, 0-based) and its depth
+BOTS_NINTS, BOTS_TRANSIT, BOTS_DEPTH = 16, (5, 10), 0.01
+#: the BOTS source is this many times :func:`~jwstspec.synthetic.nirspec_exposures.point_source_jy` (1000 Jy at
+#: 4 micron, ~40 % of saturation in 5 groups): photon noise ~0.015 % of the white light per integration (gain 1)
+BOTS_SCALE = 1.0e6
+#: injected white-light transit depth of each time-series configuration (the same at every wavelength)
+TRANSIT_DEPTHS = {"nirspec-bots": BOTS_DEPTH}
 #: older names of ``branches`` (benchmarks, tests)
 _ALIASES = {"miri": "miri-mrs", "nirspec": "nirspec-ifu"}
 
@@ -184,6 +202,30 @@ def _nirspec_fs(raw: Path, layout: Any) -> list[Path]:
         paths.append(exp.path)
     _place(paths, layout.uncal_dir(NIRSPEC_FS_OBS))
     return paths
+
+
+def bots_truth_jy(wavelength_um: np.ndarray) -> np.ndarray:
+    """The out-of-transit spectrum (Jy) of the demo's bright-object time series."""
+    from jwstspec.synthetic.nirspec_exposures import point_source_jy
+
+    return BOTS_SCALE * point_source_jy(wavelength_um)
+
+
+def bots_baseline() -> list[list[int]]:
+    """The out-of-transit integrations of the demo's time series (1-based inclusive ranges, ``[timeseries]``)."""
+    first, last = BOTS_TRANSIT
+    return [[1, first], [last + 2, BOTS_NINTS]]
+
+
+def _nirspec_bots(raw: Path, layout: Any) -> Any:
+    """The bright-object time series: one uncal exposure of :data:`BOTS_NINTS` integrations."""
+    from jwstspec.synthetic.nirspec_exposures import bots_uncal
+
+    name = f"jw{PROGRAM}{NIRSPEC_BOTS_OBS}001_04101_00001_nrs1_uncal.fits"
+    exp = bots_uncal(raw / "nirspec" / name, subarray=BOTS_SUBARRAY, truth=bots_truth_jy, nints=BOTS_NINTS,
+                     transit=BOTS_TRANSIT, depth=BOTS_DEPTH, seed=200, program=PROGRAM, observation=NIRSPEC_BOTS_OBS)
+    _place([exp.path], layout.uncal_dir(NIRSPEC_BOTS_OBS))
+    return exp
 
 
 def _nirspec_cubes(data_dir: Path, uncal: list[Path], seed: int = 7) -> dict[str, Any]:
@@ -298,6 +340,11 @@ def _generate(raw: Path, data: Path, crds: Path, layout: Any, n_dithers: int, na
 
         activate(crds, CONTEXT)  # the exposures are placed with assign_wcs and the model in this cache
         truth["nirspec-fs"] = _nirspec_fs(raw, layout)
+    if name == "nirspec-bots":
+        from jwstspec.synthetic.crds_cache import activate
+
+        activate(crds, CONTEXT)
+        truth["nirspec-bots"] = _nirspec_bots(raw, layout)
     return truth
 
 
@@ -410,6 +457,17 @@ def build_demo(root: str | Path, *, n_dithers: int = 2, crds_path: Path | None =
             "stage1": {"readnoise_correct": "none", "bkg_subtract": "pixel"},
             "extract": {"stage": "stage2", "method": "aperture", "radius": "5px"},
         })
+    if "nirspec-bots" in names:
+        configs["nirspec-bots"] = validate_config({
+            **common,
+            "observation": NIRSPEC_BOTS_OBS,
+            "instrument": "nirspec",
+            "mode": "slit",
+            "tso": True,
+            "download": {"enabled": False},
+            "stage1": {"readnoise_correct": "none"},
+            "timeseries": {"bins": 8, "baseline_integrations": bots_baseline()},
+        })
     files = {name: save_config(cfg, root / f"{name}.toml") for name, cfg in configs.items()}
     log.info("demo generated in %.1f s under %s", time.perf_counter() - t0, root)
     return Demo(root, crds, data, configs, files, truth, names)
@@ -442,7 +500,8 @@ def _nirspec_cube_truth(spec: Any) -> np.ndarray:
 def truth_of(config_name: str) -> Any:
     """The injected truth of a demo configuration: spectrum -> flux (Jy) on its wavelengths."""
     truths = {"miri": _miri_truth, "miri-stage3": _miri_truth, "nirspec": _nirspec_cube_truth,
-              "nirspec-fs": lambda spec: fs_truth_jy(spec.wavelength)}
+              "nirspec-fs": lambda spec: fs_truth_jy(spec.wavelength),
+              "nirspec-bots": lambda spec: bots_truth_jy(spec.wavelength)}
     try:
         return truths[config_name]
     except KeyError:
@@ -467,12 +526,17 @@ def check_truth(demo: Demo, config_name: str, products: dict[str, Any]) -> tuple
         ``combined[-<variant>]/demo_truth.json`` of the run.
     records : dict
         ``{product name: {"median_ratio", "frac_within_3pct", ...}}``
-        (:func:`jwstspec.synthetic.truth.truth_record`).
+        (:func:`jwstspec.synthetic.truth.truth_record`); a time series:
+        ``{product name: {"depth_ratio", ...}}``
+        (:func:`jwstspec.synthetic.truth.timeseries_records`).
     """
     from jwstspec.layout import DEMO_TRUTH_FILE, Layout
-    from jwstspec.synthetic.truth import truth_records, write_truth_file
+    from jwstspec.synthetic.truth import timeseries_records, truth_records, write_truth_file
 
     config = demo.configs[config_name]
-    records = truth_records(products, truth_of(config_name))
+    if config.tso:
+        records = timeseries_records(products, TRANSIT_DEPTHS[config_name], truth_of(config_name))
+    else:
+        records = truth_records(products, truth_of(config_name))
     path = Layout.from_config(config).run_file(config.observation, DEMO_TRUTH_FILE)
     return write_truth_file(path, records), records
