@@ -175,6 +175,8 @@ def summary(run: Run, plan: RunPlan, products: dict[str, Any], notes: list[str],
         lines.append(f"| {stage} | {counts.get('ran', 0)} | {counts.get('cached', 0)} | {counts.get('failed', 0)} |")
     if notes:
         lines += ["", "## Notes", ""] + [f"* {n}" for n in notes]
+    if plan.skipped:
+        lines += ["", "## Skipped exposures", ""] + [f"* {Path(p).name}: {why}" for p, why in plan.skipped]
     final = {k: v for k, v in products.items()}
     if final:
         lines += ["", "## Final products", ""]
