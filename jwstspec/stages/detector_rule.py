@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 log = logging.getLogger("jwstspec.detector_rule")
 
@@ -47,10 +48,9 @@ def no_data_reason(path: str | Path) -> str:
     """
     from jwst.assign_wcs import AssignWcsStep, nirspec
     from jwst.assign_wcs.util import NoDataOnDetectorError
-    from stdatamodels.jwst import datamodels
 
     path = Path(path)
-    with datamodels.open(path) as model:
+    with _metadata_model(path) as model:
         if str(model.meta.instrument.name).upper() != "NIRSPEC" or model.meta.exposure.type not in CHECKED_TYPES:
             return ""
         step = AssignWcsStep()
@@ -72,3 +72,21 @@ def no_data_reason(path: str | Path) -> str:
         except Exception as exc:  # not jwst's no-data rule: Spec2 runs and reports its own error
             log.debug("%s: the detector rule could not decide (%s: %s)", path.name, type(exc).__name__, exc)
     return ""
+
+
+def _metadata_model(path: Path) -> Any:
+    """A datamodel holding ``path``'s metadata only (a time series' uncal can hold gigabytes of ramps).
+
+    A FITS file without an ASDF extension (header-only test files) is opened as it is.
+    """
+    from stdatamodels.jwst import datamodels
+    from stdatamodels.jwst.datamodels.util import read_metadata
+
+    try:
+        tree = read_metadata(path, flatten=False)
+    except KeyError:
+        return datamodels.open(path)
+    tree.pop("history", None)
+    model = datamodels.ImageModel()
+    model.update(tree)
+    return model
