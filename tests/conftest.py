@@ -44,6 +44,26 @@ os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
 os.environ.pop("PREFECT_API_URL", None)
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """As the xdist controller, choose the run id the workers name their shared directory after."""
+    if getattr(config.option, "numprocesses", None) and not hasattr(config, "workerinput"):
+        if not config.option.testrunuid:
+            import uuid
+
+            config.option.testrunuid = uuid.uuid4().hex
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """The run's directories (CRDS cache ~200 MB, Prefect homes) go when the run ends (the controller's job)."""
+    import shutil
+
+    if hasattr(config, "workerinput"):
+        return
+    shutil.rmtree(SESSION_DIR, ignore_errors=True)
+    if getattr(config.option, "testrunuid", None):
+        shutil.rmtree(Path(tempfile.gettempdir()) / f"jwstspec-tests-{config.option.testrunuid}", ignore_errors=True)
+
+
 @pytest.hookimpl(tryfirst=True)  # before ``-m`` selects: ``-m "not slow"`` must also leave out the e2e tests
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """An ``e2e`` test is also ``slow``; skip tests that need MAST/CRDS servers unless JWSTSPEC_NETWORK_TESTS=1."""

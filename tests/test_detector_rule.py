@@ -34,6 +34,7 @@ def _jwst_says_no_data(model) -> str:
     return ""
 
 
+@pytest.mark.slow  # a real jwst pipeline/step: not in make test-fast
 @pytest.mark.parametrize("grating, detector", [
     ("G140M", "NRS2"),
     # data on the detector: jwst's full IFU assign_wcs is the oracle (~20-60 s)
@@ -51,6 +52,7 @@ def test_ifu_agrees_with_jwsts_assign_wcs(crds_cache, tmp_path, grating, detecto
         assert reason == "No IFU slices fall on detector NRS2"
 
 
+@pytest.mark.slow  # a real jwst pipeline/step: not in make test-fast
 def test_g140h_f070lp_on_nrs2_follows_jwsts_ifu_function(crds_cache, tmp_path):
     """A setting the model has no optics for: jwst's header rule decides before any reference is read."""
     from jwst.assign_wcs import nirspec
@@ -68,6 +70,7 @@ def test_g140h_f070lp_on_nrs2_follows_jwsts_ifu_function(crds_cache, tmp_path):
     assert no_data_reason(path) == ""  # on NRS1 the rule finds data (the missing optics are Spec2's business)
 
 
+@pytest.mark.slow  # a real jwst pipeline/step: not in make test-fast
 def test_bright_object_on_nrs1_has_data(crds_cache, tmp_path):
     path, model = _rate(tmp_path, "NRS_BRIGHTOBJ", "G395H", "NRS1", subarray="SUB2048", fixed_slit="S1600A1")
     assert no_data_reason(path) == "" == _jwst_says_no_data(model)

@@ -51,6 +51,7 @@ def test_bots_rejects_a_transit_outside_the_integrations(tmp_path):
         nx.bots_uncal(tmp_path / "x_uncal.fits", depth=1.5)
 
 
+@pytest.mark.slow  # a real jwst pipeline/step: not in make test-fast
 def test_jwst_opens_only_s1600a1_inside_sub2048(bots):
     """jwst's assign_wcs on the BOTS rate: one slit, S1600A1, whose bounding box lies inside the 32 rows."""
     from jwst.assign_wcs import nirspec
@@ -65,6 +66,7 @@ def test_jwst_opens_only_s1600a1_inside_sub2048(bots):
     assert nx.source_position_in_slit(placed, "S1600A1", 0.0, 0.0) == pytest.approx(0.0, abs=1e-6)
 
 
+@pytest.mark.slow  # a real jwst pipeline/step: not in make test-fast
 def test_uncal_is_a_time_series_with_the_dip_in_its_ramps(bots):
     from stdatamodels.jwst.datamodels import Level1bModel
 

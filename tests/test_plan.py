@@ -128,6 +128,7 @@ def test_product_band_from_headers(tmp_path: Path) -> None:
     assert product_band(stage3) == "g395h-f290lp" and product_band(stage3_one) == "g395h-f290lp"
 
 
+@pytest.mark.slow  # a real jwst pipeline/step: not in make test-fast
 def test_exposures_jwst_finds_no_data_on_leave_the_plan_with_the_reason(tmp_path: Path, crds_cache: Path) -> None:
     """G140M IFU: jwst's assign_wcs rule puts no slice on NRS2, so the NRS2 science and background exposures go;
     NRS1 stays (the flow's detector rule: jwst decides, the plan records it)."""

@@ -99,61 +99,19 @@ def truth_records(products: Mapping[str, Any], truth: Truth) -> dict[str, dict[s
     return dict(sorted(out.items()))
 
 
-def timeseries_records(products: Mapping[str, Any], injected_depth: float, truth: Truth | None = None
-                       ) -> dict[str, dict[str, Any]]:
-    """Records of every time-series product of a run's ``products``, keyed by Tso3 product name.
-
-    Parameters
-    ----------
-    products : mapping
-        ``RunResult.products``: ``{"timeseries <product>": {"kind": "timeseries", "depth", "depth_error",
-        "source", "oot_spectrum", ...}}`` (:mod:`jwstspec.timeseries`).
-    injected_depth : float
-        The white-light transit depth injected (a grey depth: the same over the band summed).
-    truth : callable, optional
-        The out-of-transit spectrum's truth: adds :func:`truth_record`'s figures of the mean
-        out-of-transit spectrum.
-
-    Returns
-    -------
-    dict
-        ``{product: {"depth_ratio" (measured / injected white-light depth), "depth", "depth_error",
-        "injected_depth", "file", ...}}``.
-    """
-    from jwstspec.layout import product_name
-
-    out: dict[str, dict[str, Any]] = {}
-    for record in products.values():
-        if not (isinstance(record, Mapping) and record.get("kind") == "timeseries"):
-            continue
-        depth = float(record["depth"])
-        entry: dict[str, Any] = {"file": str(record.get("whitelight") or record.get("fits")),
-                                 "depth": round(depth, 7), "depth_error": round(float(record["depth_error"]), 7),
-                                 "injected_depth": injected_depth, "depth_ratio": round(depth / injected_depth, 5)}
-        if truth is not None and record.get("oot_spectrum"):
-            oot = truth_record(record["oot_spectrum"], truth)
-            entry.update({k: oot[k] for k in ("median_ratio", "frac_within_3pct", "npoints")})
-        out[product_name(record["source"])] = entry
-    return dict(sorted(out.items()))
-
-
 def write_truth_file(path: str | Path, records: Mapping[str, Mapping[str, Any]]) -> Path:
     """Write ``records`` as a JSON object to ``path`` (atomically)."""
     return atomic_write_text(path, json.dumps(records, indent=2, sort_keys=True) + "\n")
 
 
 def format_records(records: Mapping[str, Mapping[str, Any]]) -> list[str]:
-    """One line per product for the console: name, median ratio, fraction within 3 % (time series: the depth ratio)."""
+    """One line per product for the console: name, median ratio, fraction within 3 %."""
     lines = []
     for name, r in records.items():
-        if "depth_ratio" in r:
-            oot = (f"; out-of-transit spectrum median flux/truth {r['median_ratio']:.4f}"
-                   if r.get("median_ratio") is not None else "")
-            lines.append(f"{name}: white-light depth {r['depth']:.5f} +- {r['depth_error']:.5f}, "
-                         f"measured/injected {r['depth_ratio']:.4f}{oot}")
-        elif r.get("median_ratio") is None:
+        if r.get("median_ratio") is None:
             lines.append(f"{name}: no point to compare")
         else:
+            depth = f", white-light depth/injected {r['depth_ratio']:.4f}" if r.get("depth_ratio") is not None else ""
             lines.append(f"{name}: median flux/truth {r['median_ratio']:.4f}, "
-                         f"{100 * r['frac_within_3pct']:.1f} % of {r['npoints']} points within 3 %")
+                         f"{100 * r['frac_within_3pct']:.1f} % of {r['npoints']} points within 3 %{depth}")
     return lines
