@@ -267,6 +267,7 @@ def failed_slits(spectra: dict[str, list[Any]], slits: bool = True) -> list[dict
             out += [{"product": source, "slit": name, "reason": reason} for name, reason in failed]
     return out
 
+
 def _detector_rule(run: Run, plan: planning.RunPlan, crds_context: str) -> planning.RunPlan:
     """NIRSpec: leave out the exposures jwst finds no data on (assign_wcs's ``NoDataOnDetectorError``).
 
