@@ -110,6 +110,7 @@ def jwstspec_pipeline(config: PipelineConfig) -> RunResult:
             artifacts.summary(run, plan, {}, [message], crds_context=context)
             return RunResult(status="no data", message=message, crds_context=context.name)
 
+        _stage_msa_metadata(run, plan)
         rates = _stage1(run, plan, context.name)
         stage2_inputs = _background(run, plan, rates, notes)
         stage2 = _stage2(run, plan, stage2_inputs, context.name)
@@ -218,6 +219,26 @@ def _collect_spectra(spectra: dict[str, list[Any]]) -> dict[str, list[str]]:
     if failures:
         raise failures[0]
     return {band: paths for band, paths in out.items() if paths}
+
+
+def _stage_msa_metadata(run: Run, plan: planning.RunPlan) -> None:
+    """NIRSpec MOS: link each exposure's MSA metadata file (``MSAMETFL``) beside its Stage 2 input, before any stage runs.
+
+    ``assign_wcs`` opens it from the directory of the Spec2 input (every
+    Stage 2 input lives in ``stage1/``); a missing file fails the run here,
+    naming the exposure and the file (:func:`jwstspec.msa.stage_metadata`).
+    """
+    config, layout = run.config, run.layout
+    if config.instrument != "nirspec" or not _stage(config, "stage2"):
+        return
+    from jwstspec.msa import stage_metadata
+
+    by_obs: dict[str, list[Path]] = defaultdict(list)
+    for exp in plan.science.exposures:
+        if Path(exp.path).is_file():
+            by_obs[exp.observation].append(Path(exp.path))
+    for obs, paths in by_obs.items():
+        stage_metadata(paths, layout.stage_dir(obs, "stage1"), [layout.uncal_dir(obs), layout.download_dir])
 
 
 def _stage1(run: Run, plan: planning.RunPlan, crds_context: str) -> dict[Path, Any]:
