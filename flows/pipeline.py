@@ -44,7 +44,7 @@ from jwstspec.errors import EmptyRunError
 from jwstspec.fileio import remove_stale_temporaries
 from jwstspec.layout import Layout, is_cal, is_extraction_source, is_x1dints, product_name
 from jwstspec.locking import run_lock
-from jwstspec.products import group_by_band, group_by_slit
+from jwstspec.products import combinations, group_by_band, group_by_slit, stitch_groups
 from jwstspec.stages.pipelines import merge_steps, spec2_steps
 
 
@@ -435,18 +435,20 @@ def _combine(run: Run, spectra: dict[str, list[Any]], crds_context: str) -> dict
     for band, paths in _collect_spectra(spectra).items():
         for sub, members in group_by_band([Path(p) for p in paths], band).items():  # two-channel MRS cubes: per sub-band
             groups[sub] += members
-    for band, paths in sorted(groups.items()):
-        by_slit = group_by_slit(paths) if config.mode != "ifu" else {"": [Path(p) for p in paths]}
-        for slit, group in by_slit.items():  # several slits (MOS): one combination per slit
-            key = f"{band}_{slit}" if slit and len(by_slit) > 1 else band
-            futures[key] = run.submit(combine_task, "combine", key, spectra=[str(p) for p in group],
-                                      output=str(layout.combined_path(obs, key)), options=options)
+    by_slit = {band: group_by_slit(paths) if config.mode != "ifu" else {"": [Path(p) for p in paths]}
+               for band, paths in groups.items()}
+    products = combinations(by_slit)  # several slits (MOS): one combination per slit, i.e. per source
+    for key, comb in products.items():
+        futures[key] = run.submit(combine_task, "combine", key, spectra=[str(p) for p in comb.spectra],
+                                  output=str(layout.combined_path(obs, key)), options=options)
     for band, fut in futures.items():
         out[band] = fut.result()
     if config.combine.stitch and out:
-        out["stitched"] = run.submit(stitch_task, "combine", "all bands", spectra=[out[b]["fits"] for b in sorted(out)],
-                                     output=str(layout.stitched_path(obs)), options=options,
-                                     crds_context=crds_context).result()
+        for stitched, keys in stitch_groups({k: c for k, c in products.items() if k in out}).items():
+            slit = stitched.removeprefix("stitched").lstrip("_")  # each source on its own, never across sources
+            out[stitched] = run.submit(stitch_task, "combine", f"all bands {slit}".strip(),
+                                       spectra=[out[b]["fits"] for b in keys], output=str(layout.stitched_path(obs, slit)),
+                                       options=options, crds_context=crds_context).result()
     return out
 
 
