@@ -96,3 +96,16 @@ def test_stitched_product_takes_the_truth_of_its_bands(tmp_path):
     assert records["stitched"]["npoints"] == 100
     assert records["stitched"]["frac_within_3pct"] == pytest.approx(0.5)
     assert records["a"]["median_ratio"] == pytest.approx(1.0)
+
+
+def test_mos_truth_is_the_source_of_the_spectrums_slit():
+    """The demo's MOS truth follows the slit (one source per slitlet), never one truth for every product."""
+    from jwstspec.synthetic.nirspec_mos import DEMO_SOURCES
+
+    w = np.linspace(3.0, 4.0, 20)
+    for src in DEMO_SOURCES:
+        spec = Spectrum(w, np.ones_like(w), np.ones_like(w), meta={"SLITNAME": str(src.slitlet_id)})
+        assert np.array_equal(sd.truth_of("nirspec-mos")(spec), src.truth(w))
+    with pytest.raises(KeyError, match="no synthetic MOS source in slitlet '9'"):
+        sd.truth_of("nirspec-mos")(Spectrum(w, w, w, meta={"SLITNAME": "9"}))
+    assert sd.parse_only("nirspec-mos") == ("nirspec-mos",)

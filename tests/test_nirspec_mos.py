@@ -47,7 +47,7 @@ def mos_spec2(crds_cache, tmp_path_factory):
 
     d = tmp_path_factory.mktemp("mos")
     msa = mos.write_msa_metadata(d / MSA)
-    exp = mos.mos_exposure(d / "jw01234005001_03101_00003_nrs1_rate.fits", msa, nod=3, noise=1e-3, seed=3)
+    exp = mos.mos_exposure(d / "jw01234005001_03101_00003_nrs1_rate.fits", msa, nod=3, noise=0.02, seed=3)
     t0 = time.perf_counter()
     products = run_spec2(exp.path, d / "stage2", log_file=d / "spec2.log")
     print(f"MOS Spec2 of one full-frame exposure: {time.perf_counter() - t0:.1f} s")

@@ -12,6 +12,10 @@
 * ``raw/nirspec/``, obs 005 (``nirspec-fs``): a NIRSpec fixed-slit point
   source (S200A1, G395H/F290LP, NRS1, SUBS200A1, 2-point nod) as uncal
   ramps placed with the synthetic NIRSpec model's own WCS;
+* ``raw/nirspec/``, obs 006 (``nirspec-mos``): NIRSpec MOS (G395H/F290LP,
+  NRS1, SUBS200A1), two sources (a bright and a faint one) in two
+  3-shutter slitlets, a 3-point nod, as uncal ramps placed with the model's
+  WCS, and their MSA metadata file (:mod:`jwstspec.synthetic.nirspec_mos`);
 * ``data/``: the data directory the runs write into, and the synthetic
   NIRSpec ``s3d`` cubes that stand in for the IFU's Stage 2 (see below);
 * ``<configuration>.toml``: the run configurations.
@@ -58,6 +62,7 @@ PROGRAM = "01234"
 MIRI_OBS, MIRI_BKG_OBS = "001", "002"
 NIRSPEC_OBS, NIRSPEC_BKG_OBS = "003", "004"
 NIRSPEC_FS_OBS = "005"
+NIRSPEC_MOS_OBS = "006"
 CONTEXT = "jwst_0000.pmap"
 
 #: the demo's observations by the name ``jwstspec demo --only`` takes -> the configurations that run them
@@ -65,6 +70,7 @@ OBSERVATIONS: dict[str, tuple[str, ...]] = {
     "miri-mrs": ("miri", "miri-stage3"),
     "nirspec-ifu": ("nirspec",),
     "nirspec-fs": ("nirspec-fs",),
+    "nirspec-mos": ("nirspec-mos",),
 }
 #: what ``jwstspec demo`` runs without ``--only`` (``nirspec-fs`` runs with ``--only nirspec-fs``)
 DEFAULT_OBSERVATIONS: tuple[str, ...] = ("miri-mrs", "nirspec-ifu")
@@ -176,6 +182,29 @@ def _nirspec_fs(raw: Path, layout: Any) -> list[Path]:
         paths.append(exp.path)
     _place(paths, layout.uncal_dir(NIRSPEC_FS_OBS))
     return paths
+
+
+def _nirspec_mos(raw: Path, layout: Any) -> list[Path]:
+    """The MOS observation: the MSA metadata file and one uncal exposure per nod, placed with it in ``uncal/``."""
+    from jwstspec.synthetic.nirspec_mos import DEMO_SOURCES, mos_uncal, write_msa_metadata
+
+    msa = write_msa_metadata(raw / "nirspec" / f"jw{PROGRAM}{NIRSPEC_MOS_OBS}001_01_msa.fits", DEMO_SOURCES,
+                             program=PROGRAM)
+    paths = [msa]
+    for nod in (1, 2, 3):
+        name = f"jw{PROGRAM}{NIRSPEC_MOS_OBS}001_03101_0000{nod}_nrs1_uncal.fits"
+        exp = mos_uncal(raw / "nirspec" / name, msa, nod=nod, seed=200 + nod, program=PROGRAM,
+                        observation=NIRSPEC_MOS_OBS)
+        paths.append(exp.path)
+    _place(paths, layout.uncal_dir(NIRSPEC_MOS_OBS))
+    return paths
+
+
+def mos_truth(spec: Any) -> np.ndarray:
+    """The injected spectrum (Jy) of a demo MOS spectrum, by the source of its slit (``SLITNAME``)."""
+    from jwstspec.synthetic.nirspec_mos import DEMO_SOURCES, truth_of_slit
+
+    return truth_of_slit(str(spec.meta.get("SLITNAME", "")), DEMO_SOURCES)(spec.wavelength)
 
 
 def _nirspec_cubes(data_dir: Path, uncal: list[Path], seed: int = 7) -> dict[str, Any]:
@@ -290,6 +319,11 @@ def _generate(raw: Path, data: Path, crds: Path, layout: Any, n_dithers: int, na
 
         activate(crds, CONTEXT)  # the exposures are placed with assign_wcs and the model in this cache
         truth["nirspec-fs"] = _nirspec_fs(raw, layout)
+    if name == "nirspec-mos":
+        from jwstspec.synthetic.crds_cache import activate
+
+        activate(crds, CONTEXT)  # the exposures are placed with assign_wcs and the model in this cache
+        truth["nirspec-mos"] = _nirspec_mos(raw, layout)
     return truth
 
 
@@ -402,6 +436,19 @@ def build_demo(root: str | Path, *, n_dithers: int = 2, crds_path: Path | None =
             "stage1": {"readnoise_correct": "none", "bkg_subtract": "pixel"},
             "extract": {"stage": "stage2", "method": "aperture", "radius": "5px"},
         })
+    if "nirspec-mos" in names:
+        configs["nirspec-mos"] = validate_config({
+            **common,
+            "observation": NIRSPEC_MOS_OBS,
+            "background_observation": NIRSPEC_MOS_OBS,  # nod subtraction
+            "instrument": "nirspec",
+            "mode": "slit",
+            "download": {"enabled": False},
+            "stage1": {"readnoise_correct": "none", "bkg_subtract": "pixel"},
+            # the other nods' negative traces lie one shutter (5.3 px) from the source: a 3 px aperture keeps
+            # them out, and holds a source in the end shutter of its slitlet (4-5 px from the slit image's edge)
+            "extract": {"stage": "stage2", "method": "aperture", "radius": "3px"},
+        })
     files = {name: save_config(cfg, root / f"{name}.toml") for name, cfg in configs.items()}
     log.info("demo generated in %.1f s under %s", time.perf_counter() - t0, root)
     return Demo(root, crds, data, configs, files, truth, names)
@@ -434,7 +481,7 @@ def _nirspec_cube_truth(spec: Any) -> np.ndarray:
 def truth_of(config_name: str) -> Any:
     """The injected truth of a demo configuration: spectrum -> flux (Jy) on its wavelengths."""
     truths = {"miri": _miri_truth, "miri-stage3": _miri_truth, "nirspec": _nirspec_cube_truth,
-              "nirspec-fs": lambda spec: fs_truth_jy(spec.wavelength)}
+              "nirspec-fs": lambda spec: fs_truth_jy(spec.wavelength), "nirspec-mos": mos_truth}
     try:
         return truths[config_name]
     except KeyError:

@@ -47,19 +47,22 @@ SOURCE_INFO_DTYPE = [("program", "i4"), ("source_id", "i4"), ("source_name", "S2
 
 
 #: the bright source is this many times :func:`~jwstspec.synthetic.nirspec_exposures.point_source_jy`
-#: (1 Jy at 4 micron, as the demo's fixed-slit source)
-BRIGHT_SCALE = 1000.0
+#: (20 Jy at 4 micron: S/N ~50 per column in one 5-group nod of the demo's ramps)
+BRIGHT_SCALE = 20000.0
 
 
 def bright_jy(wavelength_um: np.ndarray) -> np.ndarray:
-    """The bright MOS source (Jy): 1 Jy at 4 micron rising as lambda^0.5, emission lines at 3.60 and 4.70 micron."""
+    """The bright MOS source (Jy): 20 Jy at 4 micron rising as lambda^0.5, emission lines at 3.60 and 4.70 micron."""
     return BRIGHT_SCALE * nx.point_source_jy(wavelength_um)
 
 
 def faint_jy(wavelength_um: np.ndarray) -> np.ndarray:
-    """The faint MOS source (Jy): 20 mJy at 4 micron falling as 1/lambda, an emission line at 4.20 micron."""
+    """The faint MOS source (Jy): 1 Jy at 4 micron (20x fainter than the bright one) falling as 1/lambda, a line at 4.20 micron.
+
+    In the demo's ramps its S/N is ~3 per column and nod.
+    """
     w = np.asarray(wavelength_um, float)
-    return 2.0e-2 * (4.0 / w) * (1.0 + 1.5 * np.exp(-0.5 * ((w - 4.2) / 0.004) ** 2))
+    return 1.0 * (4.0 / w) * (1.0 + 1.5 * np.exp(-0.5 * ((w - 4.2) / 0.004) ** 2))
 
 
 @dataclass(frozen=True)
@@ -95,6 +98,28 @@ SOURCES: tuple[MosSource, ...] = (
     MosSource(1001, "bright", 1, 3, 4, 20, bright_jy),
     MosSource(1002, "faint", 2, 3, 8, 60, faint_jy, nx.TARGET_RA + 2e-4, nx.TARGET_DEC + 2e-4),
 )
+
+
+#: the demo's sources, with slitlets chosen so that both land in the 64 rows of the SUBS200A1 subarray (small
+#: Detector1 ramps): the bright one just below the MSA centre (quadrant 3), the faint one just above (quadrant 4)
+DEMO_SOURCES: tuple[MosSource, ...] = (
+    MosSource(1001, "bright", 1, 3, 4, 4, bright_jy),
+    MosSource(1002, "faint", 2, 4, 6, 168, faint_jy, nx.TARGET_RA + 2e-4, nx.TARGET_DEC + 2e-4),
+)
+
+
+def truth_of_slit(slit: str | int, sources: Sequence[MosSource] = SOURCES) -> Callable[[np.ndarray], np.ndarray]:
+    """The injected spectrum (Jy) of the source in slitlet ``slit`` (jwst's slit name).
+
+    Raises
+    ------
+    KeyError
+        No source has that slitlet.
+    """
+    for s in sources:
+        if str(s.slitlet_id) == str(slit).strip():
+            return s.truth
+    raise KeyError(f"no synthetic MOS source in slitlet {slit!r}")
 
 
 def shutter_info(sources: Sequence[MosSource], nods: Sequence[int] = (1, 2, 3), msa_metadata_id: int = 1) -> np.ndarray:
@@ -147,9 +172,9 @@ class MosExposure:
 
 
 def _mos_model(msa_file: Path, *, nod: int, sources: Sequence[MosSource], grating: str, detector: str,
-               sigma_arcsec: float, msa_metadata_id: int, **meta: Any) -> Any:
-    """The noiseless MOS rate model (DN/s) of nod ``nod`` with every source placed through jwst's WCS."""
-    model = nx.rate_model("NRS_MSASPEC", grating=grating, detector=detector, subarray="FULL", nod=nod, **meta)
+               subarray: str, sigma_arcsec: float, msa_metadata_id: int, sky: float = 0.0, **meta: Any) -> Any:
+    """The noiseless MOS rate model (DN/s) of nod ``nod`` with every source (and ``sky`` on every slitlet) placed through jwst's WCS."""
+    model = nx.rate_model("NRS_MSASPEC", grating=grating, detector=detector, subarray=subarray, nod=nod, **meta)
     md = model.meta
     md.instrument.msa_metadata_file = Path(msa_file).name
     md.instrument.msa_metadata_id = msa_metadata_id
@@ -174,7 +199,7 @@ def _mos_model(msa_file: Path, *, nod: int, sources: Sequence[MosSource], gratin
             colsum = np.bincount(pix["x"], weights=prof)
             sens = nm.sensitivity(grating, pix["lam"])
             rate = s.truth(pix["lam"]) * 1e-6 * (prof / colsum[pix["x"]]) / sens
-            model.data[pix["y"], pix["x"]] += rate.astype(np.float32)
+            model.data[pix["y"], pix["x"]] += (rate + sky).astype(np.float32)
     finally:
         placed.close()
     return model
@@ -191,8 +216,8 @@ def _has_slit(model: Any, name: int) -> bool:
 
 
 def mos_exposure(path: str | Path, msa_file: str | Path, *, nod: int = 1, sources: Sequence[MosSource] = SOURCES,
-                 grating: str = "G395H", detector: str = "NRS1", sigma_arcsec: float = 0.1, noise: float = 0.0,
-                 seed: int = 0, msa_metadata_id: int = 1, **meta: Any) -> MosExposure:
+                 grating: str = "G395H", detector: str = "NRS1", subarray: str = "FULL", sigma_arcsec: float = 0.1,
+                 noise: float = 0.0, seed: int = 0, msa_metadata_id: int = 1, **meta: Any) -> MosExposure:
     """Write a MOS rate file of nod ``nod`` (1-3) with every source in its slitlet, placed by jwst's WCS.
 
     Parameters
@@ -217,7 +242,7 @@ def mos_exposure(path: str | Path, msa_file: str | Path, *, nod: int = 1, source
     if nod not in NOD_SHUTTER:
         raise ValueError(f"nod must be 1, 2 or 3, not {nod!r}")
     path = Path(path)
-    model = _mos_model(Path(msa_file), nod=nod, sources=sources, grating=grating, detector=detector,
+    model = _mos_model(Path(msa_file), nod=nod, sources=sources, grating=grating, detector=detector, subarray=subarray,
                        sigma_arcsec=sigma_arcsec, msa_metadata_id=msa_metadata_id, exposure=nod, **meta)
     if noise > 0:
         model.data = model.data + np.random.default_rng(seed).normal(0.0, noise, model.data.shape).astype(np.float32)
@@ -225,6 +250,41 @@ def mos_exposure(path: str | Path, msa_file: str | Path, *, nod: int = 1, source
     model.var_rnoise = model.err**2
     with atomic_path(path) as tmp:
         model.save(tmp)
+    model.close()
+    return MosExposure(path, nod, detector, grating, {s.name: s.truth for s in sources},
+                       {s.name: s.slitlet_id for s in sources})
+
+
+def mos_uncal(path: str | Path, msa_file: str | Path, *, nod: int = 1, sources: Sequence[MosSource] = DEMO_SOURCES,
+              grating: str = "G395H", detector: str = "NRS1", subarray: str = "SUBS200A1", sigma_arcsec: float = 0.08,
+              sky: float = 0.5, ngroups: int | None = None, seed: int = 0, msa_metadata_id: int = 1,
+              **meta: Any) -> MosExposure:
+    """Write a MOS **uncal** exposure (ramps) of nod ``nod``: the rate of :func:`mos_exposure` plus ``sky`` (DN/s) on every slitlet.
+
+    The profile is narrower than :func:`mos_exposure`'s (0.08 arcsec): the
+    nod subtraction puts the other nods' negative traces one shutter (5.3
+    pixels) away, and an aperture must hold the source without them.
+    The ramps are :func:`jwstspec.synthetic.nirspec_exposures.write_uncal`'s
+    (Poisson and read noise on the synthetic Detector1 references of
+    ``subarray`` and ``detector``); nod subtraction removes the sky.
+    ``MSAMETFL`` names ``msa_file``, which must lie beside the exposure
+    when this runs (the placement runs jwst's ``assign_wcs`` with it).
+
+    Returns
+    -------
+    MosExposure
+        ``path`` is the uncal file; the truths are in Jy.
+    """
+    from jwstspec.synthetic import nirspec as nrs
+
+    if nod not in NOD_SHUTTER:
+        raise ValueError(f"nod must be 1, 2 or 3, not {nod!r}")
+    path = Path(path)
+    ngroups = ngroups or nrs.NGROUPS
+    model = _mos_model(Path(msa_file), nod=nod, sources=sources, grating=grating, detector=detector, subarray=subarray,
+                       sigma_arcsec=sigma_arcsec, msa_metadata_id=msa_metadata_id, sky=sky, exposure=nod,
+                       ngroups=ngroups, **meta)
+    nx.write_uncal(model, path, ngroups=ngroups, seed=seed)
     model.close()
     return MosExposure(path, nod, detector, grating, {s.name: s.truth for s in sources},
                        {s.name: s.slitlet_id for s in sources})
