@@ -173,13 +173,18 @@ def spec3_task(members: list[str], output_asn: str, product_name: str, output_di
 
 # ------------------------------------------------------------------ extraction
 @task(name="extract", cache_policy=CACHE, result_serializer="json")
-def extract_task(source: str, output: str, options: dict[str, Any]) -> list[str]:
-    """Extract the 1-D spectrum (or spectra, one per slit) of one cube or slit image (``options``: the ``[extract]`` dump)."""
+def extract_task(source: str, output: str, options: dict[str, Any]) -> dict[str, Any]:
+    """Extract the 1-D spectrum (or spectra, one per slit) of one cube or slit image (``options``: the ``[extract]`` dump).
+
+    Returns ``{"paths": [spectrum, ...], "source": file name, "failed": [[slit, reason], ...]}``:
+    the slits of a multi-slit product that could not be extracted, for the run summary.
+    """
     from jwstspec.extract import extract_file
 
     result = extract_file(Path(source), Path(output), options)
     paths = getattr(result, "paths", None) or [result.path]
-    return [str(p) for p in paths]
+    return {"paths": [str(p) for p in paths], "source": Path(source).name,
+            "failed": [[str(name), str(reason)] for name, reason in getattr(result, "failed", [])]}
 
 
 # ------------------------------------------------------------------ combine

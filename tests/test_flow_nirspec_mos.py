@@ -47,7 +47,7 @@ def test_every_stage_ran_and_the_metadata_file_was_staged(mos_run: dict[str, Any
     assert states[("stage1", "ran")] >= 4  # three Detector1 + the nod subtraction
     assert states[("stage2", "ran")] == 3
     assert not [t for t in summary["tasks"] if t["state"] == "failed"]
-    msa = "jw01234006001_01_msa.fits"
+    msa = "jw01234008001_01_msa.fits"
     assert (_obs(mos_run) / "stage1" / msa).samefile(_obs(mos_run) / "uncal" / msa)
 
 

@@ -12,7 +12,12 @@
 * ``raw/nirspec/``, obs 005 (``nirspec-fs``): a NIRSpec fixed-slit point
   source (S200A1, G395H/F290LP, NRS1, SUBS200A1, 2-point nod) as uncal
   ramps placed with the synthetic NIRSpec model's own WCS;
-* ``raw/nirspec/``, obs 006 (``nirspec-mos``): NIRSpec MOS (G395H/F290LP,
+* ``raw/miri/``, obs 006 (``miri-lrs``): a MIRI LRS fixed-slit point source
+  (P750L, FULL, 2-point nod) and obs 007 (``miri-lrs-tso``): a slitless
+  time series with a transit (SLITLESSPRISM), as uncal ramps placed with
+  jwst's LRS WCS on the toy references of
+  :mod:`jwstspec.synthetic.miri_lrs_model`;
+* ``raw/nirspec/``, obs 008 (``nirspec-mos``): NIRSpec MOS (G395H/F290LP,
   NRS1, SUBS200A1), two sources (a bright and a faint one) in two
   3-shutter slitlets, a 3-point nod, as uncal ramps placed with the model's
   WCS, and their MSA metadata file (:mod:`jwstspec.synthetic.nirspec_mos`);
@@ -29,6 +34,12 @@ The fixed-slit branch runs every stage with the real pipelines: Detector1
 -> nod subtraction -> ``calwebb_spec2`` (the synthetic optical model in the
 local CRDS cache) -> ``calwebb_spec3`` -> extraction of the primary slit
 per nod -> combine.
+
+The MIRI LRS branches run every stage with the real pipelines: slit
+Detector1 -> nod subtraction -> Spec2 -> Spec3 -> extraction per nod ->
+combine; slitless Detector1 -> Spec2 -> Tso3 -> light curves (its
+``demo_truth.json`` record has ``depth_ratio``, the white-light depth over
+the injected one).
 
 The MIRI branch runs every stage with the real pipelines: uncal ->
 Detector1 -> Spec2 (background association) -> Spec3 -> extraction per
@@ -62,7 +73,8 @@ PROGRAM = "01234"
 MIRI_OBS, MIRI_BKG_OBS = "001", "002"
 NIRSPEC_OBS, NIRSPEC_BKG_OBS = "003", "004"
 NIRSPEC_FS_OBS = "005"
-NIRSPEC_MOS_OBS = "006"
+LRS_OBS, LRS_TSO_OBS = "006", "007"
+NIRSPEC_MOS_OBS = "008"
 CONTEXT = "jwst_0000.pmap"
 
 #: the demo's observations by the name ``jwstspec demo --only`` takes -> the configurations that run them
@@ -70,15 +82,21 @@ OBSERVATIONS: dict[str, tuple[str, ...]] = {
     "miri-mrs": ("miri", "miri-stage3"),
     "nirspec-ifu": ("nirspec",),
     "nirspec-fs": ("nirspec-fs",),
+    "miri-lrs": ("miri-lrs",),
+    "miri-lrs-tso": ("miri-lrs-tso",),
     "nirspec-mos": ("nirspec-mos",),
 }
-#: what ``jwstspec demo`` runs without ``--only`` (``nirspec-fs`` runs with ``--only nirspec-fs``)
+#: what ``jwstspec demo`` runs without ``--only`` (``nirspec-fs``, ``miri-lrs`` and ``miri-lrs-tso`` run with ``--only``)
 DEFAULT_OBSERVATIONS: tuple[str, ...] = ("miri-mrs", "nirspec-ifu")
 #: NIRSpec fixed slit: S200A1, G395H/F290LP on NRS1, SUBS200A1, a 2-point nod (dither y offsets, arcsec)
 FS_SLIT, FS_SUBARRAY, FS_NODS = "S200A1", "SUBS200A1", (-0.75, 0.75)
 #: the fixed-slit source is this many times :func:`~jwstspec.synthetic.nirspec_exposures.point_source_jy`
 #: (1 Jy at 4 micron: a few per cent noise per pixel in 5 groups)
 FS_SCALE = 1000.0
+#: MIRI LRS slitless time series: integrations, the transit (first, last+1) and the source scale
+LRS_TSO_NINTS, LRS_TSO_TRANSIT, LRS_TSO_SCALE = 24, (8, 16), 20.0
+#: MIRI LRS slit: extraction half-width (pixels) of the demo
+LRS_RADIUS_PX = 7
 #: older names of ``branches`` (benchmarks, tests)
 _ALIASES = {"miri": "miri-mrs", "nirspec": "nirspec-ifu"}
 
@@ -144,6 +162,10 @@ def write_references(crds_path: Path, branches: tuple[str, ...] | None = None) -
 
     crds_path = Path(crds_path)
     entries = list(write_miri_references(crds_path)) + list(write_lrs_references(crds_path)) if "miri-mrs" in names else []
+    if "miri-mrs" in names:
+        from jwstspec.synthetic.miri_lrs_model import write_lrs_model_references
+
+        entries += write_lrs_model_references(crds_path)  # the toy LRS slit/slitless instrument
     if any(n.startswith("nirspec") for n in names):
         from jwstspec.synthetic.nirspec import write_nirspec_references
         from jwstspec.synthetic.nirspec_model import write_nirspec_model
@@ -314,6 +336,22 @@ def _generate(raw: Path, data: Path, crds: Path, layout: Any, n_dithers: int, na
         _place(nrs_uncal, layout.uncal_dir(NIRSPEC_OBS))
         _place([bkg], layout.uncal_dir(NIRSPEC_BKG_OBS))
         truth["nirspec"] = _nirspec_cubes(data, [layout.uncal_dir(NIRSPEC_OBS) / p.name for p in nrs_uncal])
+    if name in ("miri-lrs", "miri-lrs-tso"):
+        from jwstspec.synthetic import miri_lrs_model as lm
+        from jwstspec.synthetic.crds_cache import activate
+
+        activate(crds, CONTEXT)  # the exposures are placed with jwst's LRS WCS on the cache's references
+        if name == "miri-lrs":
+            nods = [lm.make_lrs_slit_uncal(raw / "miri" / f"{lm.exposure_name(PROGRAM, LRS_OBS, n)}_uncal.fits", crds,
+                                           nod=n, program=PROGRAM, observation=LRS_OBS) for n in (1, 2)]
+            _place(nods, layout.uncal_dir(LRS_OBS))
+            truth["miri-lrs"] = nods
+        else:
+            path = raw / "miri" / f"{lm.exposure_name(PROGRAM, LRS_TSO_OBS, 1)}_uncal.fits"
+            truth["miri-lrs-tso"] = lm.make_lrs_slitless_uncal(
+                path, crds, nints=LRS_TSO_NINTS, transit=LRS_TSO_TRANSIT, program=PROGRAM, observation=LRS_TSO_OBS,
+                source_scale=LRS_TSO_SCALE)
+            _place([path], layout.uncal_dir(LRS_TSO_OBS))
     if name == "nirspec-fs":
         from jwstspec.synthetic.crds_cache import activate
 
@@ -436,6 +474,29 @@ def build_demo(root: str | Path, *, n_dithers: int = 2, crds_path: Path | None =
             "stage1": {"readnoise_correct": "none", "bkg_subtract": "pixel"},
             "extract": {"stage": "stage2", "method": "aperture", "radius": "5px"},
         })
+    if "miri-lrs" in names:
+        configs["miri-lrs"] = validate_config({
+            **common,
+            "observation": LRS_OBS,
+            "background_observation": LRS_OBS,  # nod subtraction
+            "instrument": "miri",
+            "mode": "slit",
+            "download": {"enabled": False},
+            "stage1": {"readnoise_correct": "none", "bkg_subtract": "pixel"},
+            "extract": {"stage": "stage2", "method": "aperture", "radius": f"{LRS_RADIUS_PX}px"},
+        })
+    if "miri-lrs-tso" in names:
+        configs["miri-lrs-tso"] = validate_config({
+            **common,
+            "observation": LRS_TSO_OBS,
+            "instrument": "miri",
+            "mode": "slitless",
+            "tso": True,
+            "download": {"enabled": False},
+            "stage1": {"readnoise_correct": "none", "bkg_subtract": "none"},
+            "timeseries": {"bins": 8, "baseline_integrations": [[1, LRS_TSO_TRANSIT[0]],
+                                                                [LRS_TSO_TRANSIT[1] + 1, LRS_TSO_NINTS]]},
+        })
     if "nirspec-mos" in names:
         configs["nirspec-mos"] = validate_config({
             **common,
@@ -478,10 +539,50 @@ def _nirspec_cube_truth(spec: Any) -> np.ndarray:
     return source_spectrum(spec.wavelength)
 
 
+def lrs_truth_jy(spec: Any) -> np.ndarray:
+    """MIRI LRS slit: the injected source inside the demo's extraction half-width (:data:`LRS_RADIUS_PX`)."""
+    from jwstspec.synthetic import miri_lrs_model as lm
+
+    w = np.asarray(spec.wavelength, float)
+    return lm.source_spectrum_jy(w) * lm.aperture_fraction(0.0, LRS_RADIUS_PX, w)
+
+
+def lrs_tso_truth_jy(spec: Any) -> np.ndarray:
+    """MIRI LRS slitless: the injected out-of-transit source inside jwst's slitless box (columns 30-41, +-6 px)."""
+    from jwstspec.synthetic import miri_lrs_model as lm
+
+    w = np.asarray(spec.wavelength, float)
+    return lm.source_spectrum_jy(w, scale=LRS_TSO_SCALE) * lm.aperture_fraction(0.0, 6.0, w)
+
+
+def timeseries_truth_record(record: dict[str, Any], transit: Any) -> dict[str, Any]:
+    """A time-series product against the injected transit: ``depth_ratio`` (white-light depth / injected).
+
+    The injected white-light depth is the depth law of ``transit``
+    (:class:`~jwstspec.synthetic.miri_lrs.TransitTruth`) weighted by the
+    product's own out-of-transit spectrum over the white-light band
+    (``WAVE_LO``-``WAVE_HI``); ``median_ratio`` compares that spectrum with
+    :func:`lrs_tso_truth_jy`.
+    """
+    from astropy.table import Table
+
+    from jwstspec.synthetic.truth import truth_record
+
+    oot = Table.read(record["oot_spectrum"], hdu="EXTRACT1D")
+    meta = Table.read(record["whitelight"], format="ascii.ecsv").meta
+    w, f = np.asarray(oot["WAVELENGTH"], float), np.asarray(oot["FLUX"], float)
+    inside = (w >= meta["WAVE_LO"]) & (w <= meta["WAVE_HI"]) & np.isfinite(f)
+    injected = float(np.sum(f[inside] * transit.depth(w[inside])) / np.sum(f[inside]))
+    out = truth_record(record["oot_spectrum"], lrs_tso_truth_jy)
+    return {**out, "depth": round(float(record["depth"]), 6), "depth_injected": round(injected, 6),
+            "depth_ratio": round(float(record["depth"]) / injected, 5)}
+
+
 def truth_of(config_name: str) -> Any:
     """The injected truth of a demo configuration: spectrum -> flux (Jy) on its wavelengths."""
     truths = {"miri": _miri_truth, "miri-stage3": _miri_truth, "nirspec": _nirspec_cube_truth,
-              "nirspec-fs": lambda spec: fs_truth_jy(spec.wavelength), "nirspec-mos": mos_truth}
+              "nirspec-fs": lambda spec: fs_truth_jy(spec.wavelength), "miri-lrs": lrs_truth_jy,
+              "miri-lrs-tso": lrs_tso_truth_jy, "nirspec-mos": mos_truth}
     try:
         return truths[config_name]
     except KeyError:
@@ -509,9 +610,21 @@ def check_truth(demo: Demo, config_name: str, products: dict[str, Any]) -> tuple
         (:func:`jwstspec.synthetic.truth.truth_record`).
     """
     from jwstspec.layout import DEMO_TRUTH_FILE, Layout
-    from jwstspec.synthetic.truth import truth_records, write_truth_file
+    from jwstspec.synthetic.truth import product_key, truth_records, write_truth_file
 
     config = demo.configs[config_name]
-    records = truth_records(products, truth_of(config_name))
+    series = {k: v for k, v in products.items() if isinstance(v, dict) and v.get("kind") == "timeseries"}
+    records = truth_records({k: v for k, v in products.items() if k not in series}, truth_of(config_name))
+    if series:
+        transit = demo.truth.get("miri-lrs-tso") or _lrs_transit()
+        records.update({product_key(v["fits"]): timeseries_truth_record(v, transit) for v in series.values()})
     path = Layout.from_config(config).run_file(config.observation, DEMO_TRUTH_FILE)
     return write_truth_file(path, records), records
+
+
+def _lrs_transit() -> Any:
+    """The demo's slitless transit (when the data were generated by an earlier command)."""
+    from jwstspec.synthetic.miri_lrs import TransitTruth
+
+    return TransitTruth(LRS_TSO_NINTS, tuple(LRS_TSO_TRANSIT[0] <= i < LRS_TSO_TRANSIT[1] for i in range(LRS_TSO_NINTS)),
+                        0.010, 0.020)
