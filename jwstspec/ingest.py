@@ -40,7 +40,7 @@ from typing import Literal
 from jwstspec.errors import InputFileError, OptionError
 from jwstspec.fileio import TMP_PREFIX, atomic_path
 from jwstspec.fitscheck import check_fits
-from jwstspec.msa import find_metadata, is_metadata_name, metadata_name
+from jwstspec.msa import find_metadata, is_metadata_name, metadata_name, requires_metadata
 
 log = logging.getLogger("jwstspec.ingest")
 
@@ -184,11 +184,16 @@ def _plan_metadata(plan: dict[Path, tuple[Path, str]], given: Sequence[Path], so
         name = metadata_name(src)
         if name is None:
             continue
-        if name in by_name:
-            found = find_metadata(src, name, [by_name[name].parent])
-        else:
-            extra = [p.parent for d in dirs for p in d.rglob(name) if not p.name.startswith((".", TMP_PREFIX))]
-            found = find_metadata(src, name, extra)
+        try:
+            if name in by_name:
+                found = find_metadata(src, name, [by_name[name].parent])
+            else:
+                extra = [p.parent for d in dirs for p in d.rglob(name) if not p.name.startswith((".", TMP_PREFIX))]
+                found = find_metadata(src, name, extra)
+        except InputFileError:
+            if requires_metadata(src):
+                raise
+            continue  # a fixed-slit or IFU exposure may name a file it does not need
         target = dest.parent / name
         if target in plan and not os.path.samefile(plan[target][0], found):
             raise InputFileError(found, f"another MSA metadata file of the same name is also given: {plan[target][0]}")

@@ -70,6 +70,19 @@ def metadata_name(exposure: str | Path) -> str | None:
     return name
 
 
+def requires_metadata(exposure: str | Path) -> bool:
+    """Whether jwst's ``assign_wcs`` needs the exposure's MSA metadata file (jwst's rule in ``nirspec.get_open_slits``).
+
+    ``NRS_MSASPEC`` and ``NRS_AUTOFLAT``, and ``NRS_LAMP``/``NRS_AUTOWAVE``
+    with ``LAMPMODE = MSASPEC``.  Other exposures (fixed slit, IFU) may name
+    a file they do not need: it is staged when present, never required.
+    """
+    header = fits.getheader(exposure, 0)
+    exp_type = str(header.get("EXP_TYPE", "")).strip().upper()
+    lamp = str(header.get("LAMPMODE", "")).strip().upper()
+    return exp_type in ("NRS_MSASPEC", "NRS_AUTOFLAT") or (exp_type in ("NRS_LAMP", "NRS_AUTOWAVE") and lamp == "MSASPEC")
+
+
 def check_metadata_file(path: str | Path) -> None:
     """A complete FITS file holding the ``SHUTTER_INFO`` and ``SOURCE_INFO`` tables.
 
@@ -155,13 +168,20 @@ def stage_metadata(exposures: Iterable[str | Path], dest_dir: str | Path, search
     Raises
     ------
     InputFileError
-        An exposure whose metadata file is missing or invalid: one line
-        naming the exposure and the file.
+        An exposure that needs its metadata file (:func:`requires_metadata`)
+        and whose file is missing or invalid: one line naming the exposure
+        and the file.
     """
     found: dict[str, Path] = {}
     for exp, name in required_metadata(exposures).items():
-        if name not in found:
+        if name in found:
+            continue
+        try:
             found[name] = find_metadata(exp, name, search_dirs)
+        except InputFileError:
+            if requires_metadata(exp):
+                raise
+            log.debug("%s names %s (MSAMETFL) but does not need it: not found, not staged", Path(exp).name, name)
     staged = [_link(src, Path(dest_dir) / name) for name, src in sorted(found.items())]
     if staged:
         log.info("MSA metadata staged in %s: %s", dest_dir, ", ".join(p.name for p in staged))

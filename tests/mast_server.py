@@ -37,7 +37,7 @@ def make_product(name: str, program: str, observation: str, instrument: str, see
     """A small JWST FITS product (primary + SCI) with CHECKSUM/DATASUM keywords (and ``MSAMETFL`` if given)."""
     primary = fits.PrimaryHDU(header=fits.Header({
         "TELESCOP": "JWST", "INSTRUME": instrument.upper(), "PROGRAM": program, "OBSERVTN": observation,
-        "FILENAME": name, **({"MSAMETFL": msa_file} if msa_file else {})}))
+        "FILENAME": name, **({"MSAMETFL": msa_file, "EXP_TYPE": "NRS_MSASPEC"} if msa_file else {})}))
     sci = fits.ImageHDU(np.random.default_rng(seed).integers(0, 30000, (8, 200)).astype(">u2"), name="SCI")
     buf = io.BytesIO()
     fits.HDUList([primary, sci]).writeto(buf, checksum=True)

@@ -167,3 +167,16 @@ def test_flow_stages_the_metadata_file_beside_the_stage2_inputs(prefect_api: obj
     assert rc == InputFileError.exit_code
     stage1 = tmp_path / "data" / "01234" / "Obs005" / "stage1"
     assert os.path.samefile(stage1 / MSA, tmp_path / "data" / "01234" / "Obs005" / "uncal" / MSA)
+
+
+def test_an_exposure_that_does_not_need_its_metadata_file_is_not_refused(tmp_path: Path) -> None:
+    """jwst needs MSAMETFL for NRS_MSASPEC (and MSA lamps) only: a fixed-slit exposure naming a missing file passes."""
+    from jwstspec.msa import requires_metadata
+
+    fs = _exposure(tmp_path / "uncal", 1)
+    with fits.open(fs, mode="update") as hdul:
+        hdul[0].header["EXP_TYPE"] = "NRS_FIXEDSLIT"
+    assert not requires_metadata(fs) and requires_metadata(_exposure(tmp_path / "mos", 1))
+    assert stage_metadata([fs], tmp_path / "stage1") == []
+    res = ingest_files([tmp_path / "uncal"], tmp_path / "data", program="01234", instrument="nirspec")
+    assert [p.name for p in res.paths] == [fs.name]
