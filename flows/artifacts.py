@@ -190,6 +190,8 @@ def summary(run: Run, plan: RunPlan, products: dict[str, Any], notes: list[str],
     if notes:
         lines += ["", "## Notes", ""] + [f"* {n}" for n in notes]
     lines += failed_slit_lines(failed_slits or [])
+    if plan.skipped:
+        lines += ["", "## Skipped exposures", ""] + [f"* {Path(p).name}: {why}" for p, why in plan.skipped]
     final = {k: v for k, v in products.items()}
     if final:
         lines += ["", "## Final products", ""]

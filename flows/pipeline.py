@@ -26,6 +26,7 @@ from flows.tasks import (
     clean1f_task,
     combine_task,
     detector1_task,
+    detector_rule_task,
     download_task,
     extract_task,
     ingest_task,
@@ -110,7 +111,8 @@ def jwstspec_pipeline(config: PipelineConfig) -> RunResult:
             artifacts.summary(run, plan, {}, [message], crds_context=context)
             return RunResult(status="no data", message=message, crds_context=context.name)
 
-        _stage_msa_metadata(run, plan)
+        _stage_msa_metadata(run, plan)  # first: a missing file fails here, and jwst's detector rule reads it too
+        plan = _detector_rule(run, plan, context.name)
         rates = _stage1(run, plan, context.name)
         stage2_inputs = _background(run, plan, rates, notes)
         stage2 = _stage2(run, plan, stage2_inputs, context.name)
@@ -285,6 +287,25 @@ def failed_slits(spectra: dict[str, list[Any]], slits: bool = True) -> list[dict
             _, source, failed = extraction_record(value)
             out += [{"product": source, "slit": name, "reason": reason} for name, reason in failed]
     return out
+
+
+def _detector_rule(run: Run, plan: planning.RunPlan, crds_context: str) -> planning.RunPlan:
+    """NIRSpec: leave out the exposures jwst finds no data on (assign_wcs's ``NoDataOnDetectorError``).
+
+    They would end ``calwebb_spec2`` without a product; instead they are
+    recorded as skipped with jwst's reason and the rest of the observation
+    goes on (:func:`jwstspec.stages.detector_rule.no_data_reason`).
+    """
+    config = run.config
+    if config.instrument != "nirspec" or not _stage(config, "stage2"):
+        return plan
+    checks = {exp.path: run.submit(detector_rule_task, "detector-rule", exp.name, exposure=str(exp.path),
+                                   crds_context=crds_context) for exp in plan.all_exposures}
+    reasons = {path: resolve(fut) for path, fut in checks.items()}
+    kept = planning.without_exposures(plan, {p: r for p, r in reasons.items() if r})
+    for path, reason in kept.skipped[len(plan.skipped):]:
+        get_run_logger().warning("skipped %s: %s", path.name, reason)
+    return kept
 
 
 def _stage1(run: Run, plan: planning.RunPlan, crds_context: str) -> dict[Path, Any]:

@@ -99,6 +99,15 @@ def ingest_task(sources: list[str], program: str, instrument: str, mode: str, da
 
 
 # ------------------------------------------------------------------ stage 1
+@task(name="detector-rule", cache_policy=CACHE, result_serializer="json")
+def detector_rule_task(exposure: str, crds_context: str) -> str:
+    """The no-data-on-detector rule of jwst for one NIRSpec exposure: '' (data) or jwst's reason, with the run's CRDS context."""
+    use_context(crds_context)
+    from jwstspec.stages.detector_rule import no_data_reason
+
+    return no_data_reason(Path(exposure))
+
+
 @task(name="detector1", cache_policy=CACHE, result_serializer="json")
 def detector1_task(uncal: str, output_dir: str, steps: dict[str, dict[str, Any]], log_file: str, crds_context: str,
                    tso: bool = False) -> str:

@@ -122,6 +122,17 @@ def test_timeseries_record_gives_the_depth_ratio(tmp_path):
     assert any("depth/injected 0.97" in line for line in st.format_records({"x": r}))
 
 
+def test_the_bots_observation_is_named_and_its_baseline_leaves_out_the_grey_transit():
+    assert sd.parse_only("nirspec-bots") == ("nirspec-bots",)
+    first, last = sd.BOTS_TRANSIT
+    inside = set(range(first + 1, last + 2))  # 1-based integration numbers
+    baseline = {i for lo, hi in sd.bots_baseline() for i in range(lo, hi + 1)}
+    assert baseline == set(range(1, sd.BOTS_NINTS + 1)) - inside
+    transit = sd.bots_transit()
+    assert [i + 1 for i, t in enumerate(transit.in_transit) if t] == sorted(inside)
+    assert transit.depth(np.array([2.9, 5.2])) == pytest.approx([sd.BOTS_DEPTH] * 2)  # grey
+
+
 def test_mos_truth_is_the_source_of_the_spectrums_slit():
     """The demo's MOS truth follows the slit (one source per slitlet), never one truth for every product."""
     from jwstspec.synthetic.nirspec_mos import DEMO_SOURCES

@@ -159,7 +159,8 @@ def test_flow_refuses_a_mos_exposure_without_its_metadata_file_before_any_stage(
     assert not list(stage1.glob("*.fits")) and not list((tmp_path / "data" / "01234" / "Obs005" / "logs").glob("*stage1*"))
 
 
-def test_flow_stages_the_metadata_file_beside_the_stage2_inputs(prefect_api: object, tmp_path: Path) -> None:
+def test_flow_stages_the_metadata_file_beside_the_stage2_inputs(prefect_api: object, crds_cache: Path,
+                                                                tmp_path: Path) -> None:
     from jwstspec.cli import main
 
     cfg, _exp = _mos_program(tmp_path, with_msa=True, stages=("stage2",))

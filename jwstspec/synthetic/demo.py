@@ -17,6 +17,10 @@
   time series with a transit (SLITLESSPRISM), as uncal ramps placed with
   jwst's LRS WCS on the toy references of
   :mod:`jwstspec.synthetic.miri_lrs_model`;
+* ``raw/nirspec/``, obs 010 (``nirspec-bots``): a NIRSpec bright-object
+  time series (``NRS_BRIGHTOBJ``, S1600A1, G395H/F290LP, NRS1, SUB2048,
+  :data:`BOTS_NINTS` integrations with a grey box transit of depth
+  :data:`BOTS_DEPTH`) as uncal ramps placed with the model's WCS;
 * ``raw/nirspec/``, obs 008 (``nirspec-mos``): NIRSpec MOS (G395H/F290LP,
   NRS1, SUBS200A1), two sources (a bright and a faint one) in two
   3-shutter slitlets, a 3-point nod, as uncal ramps placed with the model's
@@ -40,6 +44,10 @@ Detector1 -> nod subtraction -> Spec2 -> Spec3 -> extraction per nod ->
 combine; slitless Detector1 -> Spec2 -> Tso3 -> light curves (its
 ``demo_truth.json`` record has ``depth_ratio``, the white-light depth over
 the injected one).
+
+The bright-object time series runs Detector1 -> ``calwebb_spec2`` ->
+``calwebb_tso3`` -> light curves (:mod:`jwstspec.timeseries`), with
+``depth_ratio`` in its ``demo_truth.json`` record like the LRS time series.
 
 The MIRI branch runs every stage with the real pipelines: uncal ->
 Detector1 -> Spec2 (background association) -> Spec3 -> extraction per
@@ -74,6 +82,7 @@ MIRI_OBS, MIRI_BKG_OBS = "001", "002"
 NIRSPEC_OBS, NIRSPEC_BKG_OBS = "003", "004"
 NIRSPEC_FS_OBS = "005"
 LRS_OBS, LRS_TSO_OBS = "006", "007"
+NIRSPEC_BOTS_OBS = "010"
 NIRSPEC_MOS_OBS = "008"
 CONTEXT = "jwst_0000.pmap"
 
@@ -84,9 +93,11 @@ OBSERVATIONS: dict[str, tuple[str, ...]] = {
     "nirspec-fs": ("nirspec-fs",),
     "miri-lrs": ("miri-lrs",),
     "miri-lrs-tso": ("miri-lrs-tso",),
+    "nirspec-bots": ("nirspec-bots",),
     "nirspec-mos": ("nirspec-mos",),
 }
-#: what ``jwstspec demo`` runs without ``--only`` (``nirspec-fs``, ``miri-lrs`` and ``miri-lrs-tso`` run with ``--only``)
+#: what ``jwstspec demo`` runs without ``--only`` (``nirspec-fs``, ``miri-lrs``, ``miri-lrs-tso`` and
+#: ``nirspec-bots`` run with ``--only``)
 DEFAULT_OBSERVATIONS: tuple[str, ...] = ("miri-mrs", "nirspec-ifu")
 #: NIRSpec fixed slit: S200A1, G395H/F290LP on NRS1, SUBS200A1, a 2-point nod (dither y offsets, arcsec)
 FS_SLIT, FS_SUBARRAY, FS_NODS = "S200A1", "SUBS200A1", (-0.75, 0.75)
@@ -97,6 +108,13 @@ FS_SCALE = 1000.0
 LRS_TSO_NINTS, LRS_TSO_TRANSIT, LRS_TSO_SCALE = 24, (8, 16), 20.0
 #: MIRI LRS slit: extraction half-width (pixels) of the demo
 LRS_RADIUS_PX = 7
+#: NIRSpec bright-object time series: S1600A1, G395H/F290LP on NRS1, SUB2048
+BOTS_SUBARRAY = "SUB2048"
+#: integrations, the box transit (first and last integration inside, 0-based) and its depth (grey)
+BOTS_NINTS, BOTS_TRANSIT, BOTS_DEPTH = 16, (5, 10), 0.01
+#: the BOTS source is this many times :func:`~jwstspec.synthetic.nirspec_exposures.point_source_jy` (1000 Jy at
+#: 4 micron, ~40 % of saturation in 5 groups): photon noise ~0.015 % of the white light per integration (gain 1)
+BOTS_SCALE = 1.0e6
 #: older names of ``branches`` (benchmarks, tests)
 _ALIASES = {"miri": "miri-mrs", "nirspec": "nirspec-ifu"}
 
@@ -172,16 +190,22 @@ def write_references(crds_path: Path, branches: tuple[str, ...] | None = None) -
 
         entries += list(write_nirspec_references(crds_path))
         entries += list(write_nirspec_references(crds_path, subarray=_fs_subarray()))  # fixed slit, NRS1
+        entries += list(write_nirspec_references(crds_path, subarray=_model_subarray(BOTS_SUBARRAY)))  # BOTS, NRS1
         entries += write_nirspec_model(crds_path)  # optical model + Stage 2 calibration (written once per cache)
     write_crds_cache(crds_path, entries, context=CONTEXT)
     return crds_path
 
 
 def _fs_subarray() -> Any:
+    return _model_subarray(FS_SUBARRAY)
+
+
+def _model_subarray(name: str) -> Any:
+    """Subarray ``name`` of the synthetic NIRSpec model as the Detector1 references take it."""
     from jwstspec.synthetic.nirspec import Subarray
     from jwstspec.synthetic.nirspec_model import SUBARRAYS
 
-    return Subarray(FS_SUBARRAY, *SUBARRAYS[FS_SUBARRAY])
+    return Subarray(name, *SUBARRAYS[name])
 
 
 def fs_truth_jy(wavelength_um: np.ndarray) -> np.ndarray:
@@ -204,6 +228,38 @@ def _nirspec_fs(raw: Path, layout: Any) -> list[Path]:
         paths.append(exp.path)
     _place(paths, layout.uncal_dir(NIRSPEC_FS_OBS))
     return paths
+
+
+def bots_truth_jy(wavelength_um: Any) -> np.ndarray:
+    """The out-of-transit spectrum (Jy) of the demo's bright-object time series (a spectrum or wavelengths)."""
+    from jwstspec.synthetic.nirspec_exposures import point_source_jy
+
+    return BOTS_SCALE * point_source_jy(getattr(wavelength_um, "wavelength", wavelength_um))
+
+
+def bots_transit() -> Any:
+    """The demo's BOTS transit as a :class:`~jwstspec.synthetic.miri_lrs.TransitTruth` (grey: one depth)."""
+    from jwstspec.synthetic.miri_lrs import TransitTruth
+
+    first, last = BOTS_TRANSIT
+    return TransitTruth(BOTS_NINTS, tuple(first <= i <= last for i in range(BOTS_NINTS)), BOTS_DEPTH, BOTS_DEPTH)
+
+
+def bots_baseline() -> list[list[int]]:
+    """The out-of-transit integrations of the demo's time series (1-based inclusive ranges, ``[timeseries]``)."""
+    first, last = BOTS_TRANSIT
+    return [[1, first], [last + 2, BOTS_NINTS]]
+
+
+def _nirspec_bots(raw: Path, layout: Any) -> Any:
+    """The bright-object time series: one uncal exposure of :data:`BOTS_NINTS` integrations."""
+    from jwstspec.synthetic.nirspec_exposures import bots_uncal
+
+    name = f"jw{PROGRAM}{NIRSPEC_BOTS_OBS}001_04101_00001_nrs1_uncal.fits"
+    exp = bots_uncal(raw / "nirspec" / name, subarray=BOTS_SUBARRAY, truth=bots_truth_jy, nints=BOTS_NINTS,
+                     transit=BOTS_TRANSIT, depth=BOTS_DEPTH, seed=200, program=PROGRAM, observation=NIRSPEC_BOTS_OBS)
+    _place([exp.path], layout.uncal_dir(NIRSPEC_BOTS_OBS))
+    return exp
 
 
 def _nirspec_mos(raw: Path, layout: Any) -> list[Path]:
@@ -357,6 +413,11 @@ def _generate(raw: Path, data: Path, crds: Path, layout: Any, n_dithers: int, na
 
         activate(crds, CONTEXT)  # the exposures are placed with assign_wcs and the model in this cache
         truth["nirspec-fs"] = _nirspec_fs(raw, layout)
+    if name == "nirspec-bots":
+        from jwstspec.synthetic.crds_cache import activate
+
+        activate(crds, CONTEXT)
+        truth["nirspec-bots"] = _nirspec_bots(raw, layout)
     if name == "nirspec-mos":
         from jwstspec.synthetic.crds_cache import activate
 
@@ -485,6 +546,17 @@ def build_demo(root: str | Path, *, n_dithers: int = 2, crds_path: Path | None =
             "stage1": {"readnoise_correct": "none", "bkg_subtract": "pixel"},
             "extract": {"stage": "stage2", "method": "aperture", "radius": f"{LRS_RADIUS_PX}px"},
         })
+    if "nirspec-bots" in names:
+        configs["nirspec-bots"] = validate_config({
+            **common,
+            "observation": NIRSPEC_BOTS_OBS,
+            "instrument": "nirspec",
+            "mode": "slit",
+            "tso": True,
+            "download": {"enabled": False},
+            "stage1": {"readnoise_correct": "none"},
+            "timeseries": {"bins": 8, "baseline_integrations": bots_baseline()},
+        })
     if "miri-lrs-tso" in names:
         configs["miri-lrs-tso"] = validate_config({
             **common,
@@ -555,14 +627,14 @@ def lrs_tso_truth_jy(spec: Any) -> np.ndarray:
     return lm.source_spectrum_jy(w, scale=LRS_TSO_SCALE) * lm.aperture_fraction(0.0, 6.0, w)
 
 
-def timeseries_truth_record(record: dict[str, Any], transit: Any) -> dict[str, Any]:
+def timeseries_truth_record(record: dict[str, Any], transit: Any, truth: Any = None) -> dict[str, Any]:
     """A time-series product against the injected transit: ``depth_ratio`` (white-light depth / injected).
 
     The injected white-light depth is the depth law of ``transit``
     (:class:`~jwstspec.synthetic.miri_lrs.TransitTruth`) weighted by the
     product's own out-of-transit spectrum over the white-light band
     (``WAVE_LO``-``WAVE_HI``); ``median_ratio`` compares that spectrum with
-    :func:`lrs_tso_truth_jy`.
+    ``truth`` (default :func:`lrs_tso_truth_jy`).
     """
     from astropy.table import Table
 
@@ -573,7 +645,7 @@ def timeseries_truth_record(record: dict[str, Any], transit: Any) -> dict[str, A
     w, f = np.asarray(oot["WAVELENGTH"], float), np.asarray(oot["FLUX"], float)
     inside = (w >= meta["WAVE_LO"]) & (w <= meta["WAVE_HI"]) & np.isfinite(f)
     injected = float(np.sum(f[inside] * transit.depth(w[inside])) / np.sum(f[inside]))
-    out = truth_record(record["oot_spectrum"], lrs_tso_truth_jy)
+    out = truth_record(record["oot_spectrum"], truth or lrs_tso_truth_jy)
     return {**out, "depth": round(float(record["depth"]), 6), "depth_injected": round(injected, 6),
             "depth_ratio": round(float(record["depth"]) / injected, 5)}
 
@@ -582,7 +654,7 @@ def truth_of(config_name: str) -> Any:
     """The injected truth of a demo configuration: spectrum -> flux (Jy) on its wavelengths."""
     truths = {"miri": _miri_truth, "miri-stage3": _miri_truth, "nirspec": _nirspec_cube_truth,
               "nirspec-fs": lambda spec: fs_truth_jy(spec.wavelength), "miri-lrs": lrs_truth_jy,
-              "miri-lrs-tso": lrs_tso_truth_jy, "nirspec-mos": mos_truth}
+              "miri-lrs-tso": lrs_tso_truth_jy, "nirspec-bots": bots_truth_jy, "nirspec-mos": mos_truth}
     try:
         return truths[config_name]
     except KeyError:
@@ -616,8 +688,11 @@ def check_truth(demo: Demo, config_name: str, products: dict[str, Any]) -> tuple
     series = {k: v for k, v in products.items() if isinstance(v, dict) and v.get("kind") == "timeseries"}
     records = truth_records({k: v for k, v in products.items() if k not in series}, truth_of(config_name))
     if series:
-        transit = demo.truth.get("miri-lrs-tso") or _lrs_transit()
-        records.update({product_key(v["fits"]): timeseries_truth_record(v, transit) for v in series.values()})
+        if config_name == "nirspec-bots":
+            transit, truth = bots_transit(), bots_truth_jy
+        else:
+            transit, truth = demo.truth.get("miri-lrs-tso") or _lrs_transit(), lrs_tso_truth_jy
+        records.update({product_key(v["fits"]): timeseries_truth_record(v, transit, truth) for v in series.values()})
     path = Layout.from_config(config).run_file(config.observation, DEMO_TRUTH_FILE)
     return write_truth_file(path, records), records
 
