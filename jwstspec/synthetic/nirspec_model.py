@@ -76,7 +76,7 @@ from jwstspec.fileio import atomic_path, atomic_write_text
 from jwstspec.synthetic.crds_cache import RefEntry, reference_dir
 
 #: bump when the model changes: a cache written by another version is rewritten
-MODEL_VERSION = "3"
+MODEL_VERSION = "4"
 STAMP = f".jwstspec-nirspec-model-v{MODEL_VERSION}"
 
 PIX = 18e-6  # m, detector pixel
