@@ -45,7 +45,7 @@ from jwstspec.errors import EmptyRunError
 from jwstspec.fileio import remove_stale_temporaries
 from jwstspec.layout import Layout, is_cal, is_extraction_source, is_x1dints, product_name
 from jwstspec.locking import run_lock
-from jwstspec.products import group_by_band, group_by_slit
+from jwstspec.products import combinations, group_by_band, group_by_slit, stitch_groups
 from jwstspec.stages.pipelines import merge_steps, spec2_steps
 
 
@@ -111,6 +111,7 @@ def jwstspec_pipeline(config: PipelineConfig) -> RunResult:
             artifacts.summary(run, plan, {}, [message], crds_context=context)
             return RunResult(status="no data", message=message, crds_context=context.name)
 
+        _stage_msa_metadata(run, plan)  # first: a missing file fails here, and jwst's detector rule reads it too
         plan = _detector_rule(run, plan, context.name)
         rates = _stage1(run, plan, context.name)
         stage2_inputs = _background(run, plan, rates, notes)
@@ -245,6 +246,26 @@ def _collect_spectra(spectra: dict[str, list[Any]], slits: bool = False) -> dict
     if failures and not slits:
         raise failures[0]
     return {band: paths for band, paths in out.items() if paths}
+
+
+def _stage_msa_metadata(run: Run, plan: planning.RunPlan) -> None:
+    """NIRSpec MOS: link each exposure's MSA metadata file (``MSAMETFL``) beside its Stage 2 input, before any stage runs.
+
+    ``assign_wcs`` opens it from the directory of the Spec2 input (every
+    Stage 2 input lives in ``stage1/``); a missing file fails the run here,
+    naming the exposure and the file (:func:`jwstspec.msa.stage_metadata`).
+    """
+    config, layout = run.config, run.layout
+    if config.instrument != "nirspec" or not _stage(config, "stage2"):
+        return
+    from jwstspec.msa import stage_metadata
+
+    by_obs: dict[str, list[Path]] = defaultdict(list)
+    for exp in plan.science.exposures:
+        if Path(exp.path).is_file():
+            by_obs[exp.observation].append(Path(exp.path))
+    for obs, paths in by_obs.items():
+        stage_metadata(paths, layout.stage_dir(obs, "stage1"), [layout.uncal_dir(obs), layout.download_dir])
 
 
 def failed_slits(spectra: dict[str, list[Any]], slits: bool = True) -> list[dict[str, str]]:
@@ -481,18 +502,20 @@ def _combine(run: Run, spectra: dict[str, list[Any]], crds_context: str) -> dict
     for band, paths in _collect_spectra(spectra, slits=config.mode != "ifu").items():
         for sub, members in group_by_band([Path(p) for p in paths], band).items():  # two-channel MRS cubes: per sub-band
             groups[sub] += members
-    for band, paths in sorted(groups.items()):
-        by_slit = group_by_slit(paths) if config.mode != "ifu" else {"": [Path(p) for p in paths]}
-        for slit, group in by_slit.items():  # several slits (MOS): one combination per slit
-            key = f"{band}_{slit}" if slit and len(by_slit) > 1 else band
-            futures[key] = run.submit(combine_task, "combine", key, spectra=[str(p) for p in group],
-                                      output=str(layout.combined_path(obs, key)), options=options)
+    by_slit = {band: group_by_slit(paths) if config.mode != "ifu" else {"": [Path(p) for p in paths]}
+               for band, paths in groups.items()}
+    products = combinations(by_slit)  # several slits (MOS): one combination per slit, i.e. per source
+    for key, comb in products.items():
+        futures[key] = run.submit(combine_task, "combine", key, spectra=[str(p) for p in comb.spectra],
+                                  output=str(layout.combined_path(obs, key)), options=options)
     for band, fut in futures.items():
         out[band] = fut.result()
     if config.combine.stitch and out:
-        out["stitched"] = run.submit(stitch_task, "combine", "all bands", spectra=[out[b]["fits"] for b in sorted(out)],
-                                     output=str(layout.stitched_path(obs)), options=options,
-                                     crds_context=crds_context).result()
+        for stitched, keys in stitch_groups({k: c for k, c in products.items() if k in out}).items():
+            slit = stitched.removeprefix("stitched").lstrip("_")  # each source on its own, never across sources
+            out[stitched] = run.submit(stitch_task, "combine", f"all bands {slit}".strip(),
+                                       spectra=[out[b]["fits"] for b in keys], output=str(layout.stitched_path(obs, slit)),
+                                       options=options, crds_context=crds_context).result()
     return out
 
 

@@ -442,6 +442,9 @@ def stitch_result(spectra_by_band: dict[str, Spectrum], *, scale: bool = False) 
                             "SCALED": bool(scale), "NOVERLAP": len(overlaps)}
     if any("DEFRINGE" in it[1].meta for it in items):  # the bands' 1-D fringe correction: T only when every band had it
         meta["DEFRINGE"] = all(bool(it[1].meta.get("DEFRINGE", False)) for it in items)
+    slits = {str(it[1].meta.get("SLITNAME", "") or "") for it in items}
+    if len(slits) == 1 and "" not in slits:  # the bands of one slit's source (MOS: never several sources)
+        meta["SLITNAME"] = slits.pop()
     if overlaps:
         meta["OVERLAPS"] = "; ".join(str(o) for o in overlaps)
     if scaling:

@@ -46,6 +46,7 @@ from typing import Any, TypeVar
 from jwstspec.errors import ConfigError, InputFileError, JwstspecError, NetworkError, StageError
 from jwstspec.fileio import TMP_PREFIX, atomic_path
 from jwstspec.fitscheck import check_fits, verify_checksums
+from jwstspec.msa import MSA_SUFFIX, is_metadata_name
 
 log = logging.getLogger("jwstspec.download")
 
@@ -370,9 +371,13 @@ def query_products(program: str, observation: str, *, instrument: str, products:
     table = q.productTable.t
     selected = [] if q.ix_selected_products is None else list(q.ix_selected_products)
     items = []
+    seen: set[str] = set()
     for ix in selected:
         row = table.loc[ix]
         name = str(row["productFilename"])
+        if name in seen:  # a file shared by exposures (MSA metadata) is listed once per exposure
+            continue
+        seen.add(name)
         if not _NAME_OK.match(name) or name.startswith(TMP_PREFIX):
             raise NetworkError(f"MAST listed an unusable file name for {what}: {name!r}")
         size = row.get("size")
@@ -392,7 +397,7 @@ def _validate(path: Path, size: int | None, name: str, *, checksums: bool) -> No
         raise NetworkError(f"{name}: truncated download ({have} of {size} bytes)")
     if name.endswith(".fits"):
         try:
-            check_fits(path)
+            check_fits(path, telescope=None if is_metadata_name(name) else "JWST")
             if checksums:
                 verify_checksums(path)
         except InputFileError as exc:
@@ -405,7 +410,7 @@ def is_present(path: Path, size: int | None) -> bool:
         return False
     if path.name.endswith(".fits"):
         try:
-            check_fits(path)
+            check_fits(path, telescope=None if is_metadata_name(path.name) else "JWST")
         except InputFileError:
             return False
     return True
@@ -462,7 +467,9 @@ def download_observation(program: str, observation: str, dest_dir: Path, *, prod
     dest_dir : Path
         Where the files go (created if needed).
     products : sequence of str
-        Product suffixes (``uncal``, ``rate``, ``cal``, ``x1d`` ...).
+        Product suffixes (``uncal``, ``rate``, ``cal``, ``x1d`` ...).  NIRSpec
+        ``uncal`` brings the MSA metadata files (``_msa.fits``) of MOS
+        exposures with it.
     all_products : bool
         Every FITS product of the observation instead.
     instrument : str
@@ -498,6 +505,8 @@ def download_observation(program: str, observation: str, dest_dir: Path, *, prod
     suffixes = [p.strip().lstrip("_").removesuffix(".fits") for p in products]
     if not all_products and (not suffixes or not all(re.fullmatch(r"[A-Za-z0-9]+", s) for s in suffixes)):
         raise ConfigError("download.products", f"{list(products)!r} are not product suffixes such as 'uncal'")
+    if not all_products and instrument.lower() == "nirspec" and "uncal" in suffixes and MSA_SUFFIX not in suffixes:
+        suffixes.append(MSA_SUFFIX)  # MOS exposures name their MSA metadata file (MSAMETFL): it comes with them
     secret = read_token(token, token_file)
     dest_dir = Path(dest_dir)
     what = f"program {program} observation {obs}"
@@ -531,6 +540,10 @@ def download_observation(program: str, observation: str, dest_dir: Path, *, prod
 def place_uncal(paths: Sequence[Path], uncal_dir: Path, *, program: str, instrument: str, observation: str) -> list[Path]:
     """Link the observation's downloaded ``*_uncal.fits`` from the staging area into its ``uncal/`` directory.
 
+    A NIRSpec MOS exposure's MSA metadata file (``MSAMETFL``) is linked
+    beside it; a missing one is an :class:`InputFileError` naming the
+    exposure and the file.
+
     The staging area (``[download] directory``, default
     ``<data_dir>/<program>/download``) keeps everything MAST returned
     (with ``all_products``: rate, cal, x1d ...); only the raw exposures
@@ -541,6 +554,12 @@ def place_uncal(paths: Sequence[Path], uncal_dir: Path, *, program: str, instrum
     -------
     list of Path
         The uncal files in ``uncal_dir`` (none when MAST returned none).
+
+    Raises
+    ------
+    InputFileError
+        An exposure that is not valid, or whose MSA metadata file MAST did
+        not return.
     """
     from jwstspec.ingest import ingest_files
 
@@ -550,4 +569,4 @@ def place_uncal(paths: Sequence[Path], uncal_dir: Path, *, program: str, instrum
     result = ingest_files(uncal, Path(uncal_dir), program=program, instrument=instrument, mode="link",
                           observations=[observation], destination=lambda _obs, name: Path(uncal_dir) / name,
                           suffixes=["uncal"])
-    return list(result.paths)
+    return [p for p in result.paths if not is_metadata_name(p.name)]

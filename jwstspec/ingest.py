@@ -15,6 +15,13 @@ Every file is checked before anything is placed, so a bad file leaves the
 data directory untouched.  ``link`` and ``copy`` never modify the sources.
 A file already in place (the same file, or a copy with the same size and
 modification time) is left alone, so ingesting twice is a no-op.
+
+A NIRSpec MOS exposure brings the MSA metadata file it names in
+``MSAMETFL`` (:mod:`jwstspec.msa`): looked for among the files given, beside
+the exposure and in the directories given, checked, and placed beside the
+exposure (where jwst's ``assign_wcs`` looks for it; under ``move`` it is
+linked, since the exposures of a visit share it).  A missing one is an
+error naming the exposure and the file, and nothing is placed.
 """
 
 from __future__ import annotations
@@ -33,6 +40,7 @@ from typing import Literal
 from jwstspec.errors import InputFileError, OptionError
 from jwstspec.fileio import TMP_PREFIX, atomic_path
 from jwstspec.fitscheck import check_fits
+from jwstspec.msa import find_metadata, is_metadata_name, metadata_name, requires_metadata
 
 log = logging.getLogger("jwstspec.ingest")
 
@@ -159,6 +167,39 @@ def _place(src: Path, dest: Path, mode: str) -> str:
     return how
 
 
+def _plan_metadata(plan: dict[Path, tuple[Path, str]], given: Sequence[Path], sources: Sequence[Path]) -> None:
+    """Add to ``plan`` the MSA metadata file of every planned exposure that names one, beside the exposure.
+
+    Looked for among the metadata files given, beside the exposure, then
+    in the source directories (searched recursively).
+
+    Raises
+    ------
+    InputFileError
+        A metadata file that is missing or invalid (names the exposure and the file).
+    """
+    by_name = {p.name: p for p in given}
+    dirs = [s.expanduser() for s in sources if s.expanduser().is_dir()]
+    for dest, (src, obs) in list(plan.items()):
+        name = metadata_name(src)
+        if name is None:
+            continue
+        try:
+            if name in by_name:
+                found = find_metadata(src, name, [by_name[name].parent])
+            else:
+                extra = [p.parent for d in dirs for p in d.rglob(name) if not p.name.startswith((".", TMP_PREFIX))]
+                found = find_metadata(src, name, extra)
+        except InputFileError:
+            if requires_metadata(src):
+                raise
+            continue  # a fixed-slit or IFU exposure may name a file it does not need
+        target = dest.parent / name
+        if target in plan and not os.path.samefile(plan[target][0], found):
+            raise InputFileError(found, f"another MSA metadata file of the same name is also given: {plan[target][0]}")
+        plan[target] = (found, obs)
+
+
 def ingest_files(
     sources: Sequence[Path],
     dest_dir: Path,
@@ -200,8 +241,9 @@ def ingest_files(
     ------
     InputFileError
         A missing, empty, truncated or non-JWST file, or one of another
-        program or instrument (one line naming the file and the keyword);
-        nothing is placed then.
+        program or instrument (one line naming the file and the keyword),
+        or a NIRSpec exposure whose MSA metadata file (``MSAMETFL``) is
+        missing (naming the exposure and the file); nothing is placed then.
     OptionError
         An unknown ``mode``.
     """
@@ -209,6 +251,8 @@ def ingest_files(
         raise OptionError("download.ingest_mode", f"{mode!r} is not link, copy or move")
     wanted_obs = None if observations is None else {str(o).zfill(3) for o in observations}
     files = find_products([Path(s) for s in sources], suffixes)
+    given_msa = [f for f in files if is_metadata_name(f.name)]  # metadata files named explicitly
+    files = [f for f in files if not is_metadata_name(f.name)]
     if not files:
         shown = ", ".join(str(s) for s in sources) or "(no source given)"
         raise InputFileError(shown, "no JWST product file (*_uncal.fits, *_rate.fits ...) found to ingest")
@@ -225,6 +269,8 @@ def ingest_files(
         if dest in plan and not os.path.samefile(plan[dest][0], f):
             raise InputFileError(f, f"another file of the same name is also given: {plan[dest][0]}")
         plan[dest] = (f, obs)
+    if instrument.upper() == "NIRSPEC":
+        _plan_metadata(plan, given_msa, [Path(s) for s in sources])
     placed = present = 0
     how_counts: dict[str, int] = {}
     by_obs: dict[str, list[Path]] = {}
@@ -233,7 +279,8 @@ def ingest_files(
         if _in_place(src, dest):
             present += 1
             continue
-        how = _place(src, dest, mode)
+        # an MSA metadata file is shared by the exposures of a visit: linked, never moved away from the others
+        how = _place(src, dest, "link" if mode == "move" and is_metadata_name(dest.name) else mode)
         how_counts[how] = how_counts.get(how, 0) + 1
         placed += 1
     hows = ", ".join(f"{n} by {h}" for h, n in sorted(how_counts.items())) or "none placed"

@@ -298,9 +298,10 @@ class Layout:
         """The combined spectrum of one group (band) of an observation."""
         return self.stage_dir(observation, "combined") / f"jw{self.program}-o{observation}_{group}_combined_x1d.fits"
 
-    def stitched_path(self, observation: str) -> Path:
-        """The stitched spectrum of an observation."""
-        return self.stage_dir(observation, "combined") / f"jw{self.program}-o{observation}_stitched_x1d.fits"
+    def stitched_path(self, observation: str, slit: str = "") -> Path:
+        """The stitched spectrum of an observation (of one slit's source, when it holds several: MOS)."""
+        tag = f"_{slit}" if slit else ""
+        return self.stage_dir(observation, "combined") / f"jw{self.program}-o{observation}{tag}_stitched_x1d.fits"
 
     def x1dints_products(self, observation: str) -> list[Path]:
         """``calwebb_tso3``'s per-integration spectra in the Stage 3 directory (``*_x1dints.fits``), sorted."""

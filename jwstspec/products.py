@@ -1,4 +1,4 @@
-"""Final products of a run: one combined spectrum per band, one stitched spectrum.
+"""Final products of a run: one combined spectrum per band (and slit), one stitched spectrum per source.
 
 The two functions here are what the flow's combine tasks call.  They chain
 the library pieces in the order the science needs:
@@ -10,6 +10,9 @@ the library pieces in the order the science needs:
 * :func:`stitch_bands`: for MIRI MRS, the spectral-leak correction of
   channel 3A with channel 1B (skipped with a logged reason when either is
   missing), then all bands stitched into one spectrum.
+* :func:`combinations`, :func:`stitch_groups`: which spectra make one
+  product: per band and slit; several slits (MOS) are several sources,
+  each stitched on its own and never with another.
 
 Both take paths and return a typed record of the files written
 (:class:`BandProduct`, :class:`StitchProduct`; ``.record()`` gives the
@@ -165,6 +168,46 @@ def group_by_slit(spectra: Sequence[Path]) -> dict[str, list[Path]]:
         slit = str(read_spectrum(Path(p)).meta.get("SLITNAME", "") or "")
         groups.setdefault(slit, []).append(Path(p))
     return groups
+
+
+@dataclasses.dataclass(frozen=True)
+class Combination:
+    """One combined product: the band (grating and detector, or MIRI band) and the slit (source) it holds."""
+
+    band: str
+    slit: str
+    spectra: tuple[Path, ...]
+
+
+def combinations(groups: Mapping[str, Mapping[str, Sequence[Path]]]) -> dict[str, Combination]:
+    """``{product key: Combination}`` from ``{band: {slit: spectra}}`` (:func:`group_by_slit` per band).
+
+    The key is the band, with the slit appended (``<band>_<slit>``) as soon as
+    any band of the observation holds several slits (MOS: one slitlet per
+    source): every product of a source then names it, also in a band where
+    only that source landed (e.g. on one detector only).
+    """
+    several = any(len([s for s in slits if s]) > 1 for slits in groups.values())
+    out: dict[str, Combination] = {}
+    for band, slits in sorted(groups.items()):
+        for slit, spectra in sorted(slits.items()):
+            key = f"{band}_{slit}" if slit and several else band
+            out[key] = Combination(band, slit, tuple(Path(p) for p in spectra))
+    return out
+
+
+def stitch_groups(products: Mapping[str, Combination]) -> dict[str, list[str]]:
+    """``{stitched key: [product keys]}``: each source's bands are stitched together, never two sources.
+
+    One slit (or cubes): ``{"stitched": [every key]}``; several slits:
+    ``stitched_<slit>`` per slit.
+    """
+    by_slit: dict[str, list[str]] = {}
+    for key, comb in sorted(products.items()):
+        by_slit.setdefault(comb.slit, []).append(key)
+    if len(by_slit) <= 1:
+        return {"stitched": sorted(products)} if products else {}
+    return {f"stitched_{slit}" if slit else "stitched": keys for slit, keys in sorted(by_slit.items())}
 
 
 def group_by_band(spectra: Sequence[Path], default: str) -> dict[str, list[Path]]:

@@ -32,14 +32,25 @@ from astropy.io import fits
 PRODUCT_URI = "mast:JWST/product/"
 
 
-def make_product(name: str, program: str, observation: str, instrument: str, seed: int = 0) -> bytes:
-    """A small JWST FITS product (primary + SCI) with CHECKSUM/DATASUM keywords."""
+def make_product(name: str, program: str, observation: str, instrument: str, seed: int = 0,
+                 msa_file: str | None = None) -> bytes:
+    """A small JWST FITS product (primary + SCI) with CHECKSUM/DATASUM keywords (and ``MSAMETFL`` if given)."""
     primary = fits.PrimaryHDU(header=fits.Header({
         "TELESCOP": "JWST", "INSTRUME": instrument.upper(), "PROGRAM": program, "OBSERVTN": observation,
-        "FILENAME": name}))
+        "FILENAME": name, **({"MSAMETFL": msa_file, "EXP_TYPE": "NRS_MSASPEC"} if msa_file else {})}))
     sci = fits.ImageHDU(np.random.default_rng(seed).integers(0, 30000, (8, 200)).astype(">u2"), name="SCI")
     buf = io.BytesIO()
     fits.HDUList([primary, sci]).writeto(buf, checksum=True)
+    return buf.getvalue()
+
+
+def make_msa_file(name: str) -> bytes:
+    """A small MSA metadata file (SHUTTER_INFO + SOURCE_INFO tables, no TELESCOP, as the real ones) with checksums."""
+    shutters = fits.BinTableHDU.from_columns([fits.Column("slitlet_id", "I", array=[1, 1, 1]),
+                                              fits.Column("shutter_column", "I", array=[20, 21, 22])], name="SHUTTER_INFO")
+    sources = fits.BinTableHDU.from_columns([fits.Column("source_id", "J", array=[1])], name="SOURCE_INFO")
+    buf = io.BytesIO()
+    fits.HDUList([fits.PrimaryHDU(header=fits.Header({"FILENAME": name})), shutters, sources]).writeto(buf, checksum=True)
     return buf.getvalue()
 
 
@@ -73,8 +84,13 @@ class FakeMast:
     # ------------------------------------------------------------ content
     def add_exposure(self, program: str, observation: str, instrument: str = "MIRI", mode: str = "IFU",
                      exposure: str = "02101_00001", detector: str = "mirifushort",
-                     suffixes: Sequence[str] = ("uncal", "rate", "cal")) -> list[str]:
-        """One exposure (a CAOM observation) and its products; returns the file names."""
+                     suffixes: Sequence[str] = ("uncal", "rate", "cal"), msa_file: str | None = None,
+                     serve_msa: bool = True) -> list[str]:
+        """One exposure (a CAOM observation) and its products; returns the file names.
+
+        ``msa_file``: a MOS exposure naming this MSA metadata file in ``MSAMETFL``;
+        MAST lists it among the exposure's products unless ``serve_msa`` is False.
+        """
         obs_id = f"jw{program}{observation}001_{exposure}_{detector}"
         obsid = str(100000 + len(self.observations))
         self.observations.append({"proposal_id": str(int(program)), "dataURL": "", "obsid": obsid, "obs_id": obs_id,
@@ -83,7 +99,7 @@ class FakeMast:
         names = []
         for k, suffix in enumerate(suffixes):
             name = f"{obs_id}_{suffix}.fits"
-            data = make_product(name, program, observation, instrument, seed=len(self.files))
+            data = make_product(name, program, observation, instrument, seed=len(self.files), msa_file=msa_file)
             self.files[name] = data
             self.products.append({"obsID": str(int(obsid) * 10 + k), "obs_id": obs_id, "proposal_id": str(int(program)),
                                   "productFilename": name, "dataURI": PRODUCT_URI + name, "size": len(data),
@@ -91,6 +107,12 @@ class FakeMast:
                                   "dataproduct_type": "cube" if instrument.upper() == "MIRI" else "spectrum",
                                   "productType": "SCIENCE", "type": "S", "description": f"exposure ({suffix})"})
             names.append(name)
+        if msa_file and serve_msa:
+            data = self.files.setdefault(msa_file, make_msa_file(msa_file))
+            self.products.append({"obsID": str(int(obsid) * 10 + len(suffixes)), "obs_id": obs_id, "proposal_id": str(int(program)),
+                                  "productFilename": msa_file, "dataURI": PRODUCT_URI + msa_file, "size": len(data),
+                                  "calib_level": 1, "parent_obsid": obsid, "dataproduct_type": "spectrum",
+                                  "productType": "AUXILIARY", "type": "S", "description": "MSA metadata"})
         return names
 
     def fail(self, kind: str, *faults: str) -> None:

@@ -132,3 +132,37 @@ def test_group_by_slit(tmp_path: Path) -> None:
         paths.append(Spectrum(w, np.ones(50), np.ones(50), meta=meta).write_fits(tmp_path / f"s{i}_x1d.fits"))
     groups = group_by_slit(paths)
     assert groups == {"S200A1": [paths[0], paths[2]], "S200A2": [paths[1]], "": [paths[3]]}
+
+
+def test_mos_products_are_per_source_and_stitched_per_source_never_across() -> None:
+    """Several slits (MOS: one slitlet per source): one product per band and slit, one stitched product per slit."""
+    from jwstspec.products import combinations, stitch_groups
+
+    p = Path
+    groups = {"g395h-f290lp_nrs1": {"1": [p("a1"), p("b1"), p("c1")], "2": [p("a2"), p("b2"), p("c2")]},
+              "g395h-f290lp_nrs2": {"1": [p("d1"), p("e1")]}}  # the faint source's slitlet missed NRS2
+    products = combinations(groups)
+    assert sorted(products) == ["g395h-f290lp_nrs1_1", "g395h-f290lp_nrs1_2", "g395h-f290lp_nrs2_1"]
+    assert products["g395h-f290lp_nrs2_1"].slit == "1" and products["g395h-f290lp_nrs1_2"].spectra == (p("a2"), p("b2"), p("c2"))
+    assert stitch_groups(products) == {"stitched_1": ["g395h-f290lp_nrs1_1", "g395h-f290lp_nrs2_1"],
+                                       "stitched_2": ["g395h-f290lp_nrs1_2"]}
+
+
+def test_single_slit_and_cube_products_keep_their_band_names() -> None:
+    from jwstspec.products import combinations, stitch_groups
+
+    fs = combinations({"g395h-f290lp_nrs1": {"S200A1": [Path("a")]}, "g395h-f290lp_nrs2": {"S200A1": [Path("b")]}})
+    assert sorted(fs) == ["g395h-f290lp_nrs1", "g395h-f290lp_nrs2"]
+    assert stitch_groups(fs) == {"stitched": ["g395h-f290lp_nrs1", "g395h-f290lp_nrs2"]}
+    cubes = combinations({"ch1-short": {"": [Path("x")]}, "ch2-short": {"": [Path("y")]}})
+    assert stitch_groups(cubes) == {"stitched": ["ch1-short", "ch2-short"]} and stitch_groups({}) == {}
+
+
+def test_stitched_path_names_the_source_slit(tmp_path: Path) -> None:
+    from jwstspec.config import validate_config
+    from jwstspec.layout import Layout
+
+    layout = Layout.from_config(validate_config({"program": "01234", "observation": "005", "instrument": "nirspec",
+                                                 "mode": "slit", "data_dir": str(tmp_path)}))
+    assert layout.stitched_path("005").name == "jw01234-o005_stitched_x1d.fits"
+    assert layout.stitched_path("005", "2").name == "jw01234-o005_2_stitched_x1d.fits"

@@ -215,3 +215,13 @@ def test_cli_stitch_applies_the_leak_correction_by_default(tmp_path: Path, capsy
     off = tmp_path / "off_x1d.fits"
     assert main(["combine", "--stitch", *paths, "--no-spectral-leak", "--no-plot", "--output", str(off)]) == 0
     assert "LEAKCORR = F" in capsys.readouterr().out and read_spectrum(off).meta["LEAKCORR"] is False
+
+
+def test_stitched_spectrum_of_one_slit_keeps_its_slit_name() -> None:
+    """A MOS source's bands (one slit) keep SLITNAME; bands of different slits never get one."""
+    def band(lo: float, slit: str) -> Spectrum:
+        w = np.linspace(lo, lo + 1.0, 50)
+        return Spectrum(w, np.ones_like(w), np.full_like(w, 0.1), meta={"SLITNAME": slit})
+
+    assert stitch({"a_nrs1": band(3.0, "2"), "a_nrs2": band(4.1, "2")}).meta["SLITNAME"] == "2"
+    assert "SLITNAME" not in stitch({"a_nrs1": band(3.0, "1"), "a_nrs2": band(4.1, "2")}).meta

@@ -131,3 +131,16 @@ def test_the_bots_observation_is_named_and_its_baseline_leaves_out_the_grey_tran
     transit = sd.bots_transit()
     assert [i + 1 for i, t in enumerate(transit.in_transit) if t] == sorted(inside)
     assert transit.depth(np.array([2.9, 5.2])) == pytest.approx([sd.BOTS_DEPTH] * 2)  # grey
+
+
+def test_mos_truth_is_the_source_of_the_spectrums_slit():
+    """The demo's MOS truth follows the slit (one source per slitlet), never one truth for every product."""
+    from jwstspec.synthetic.nirspec_mos import DEMO_SOURCES
+
+    w = np.linspace(3.0, 4.0, 20)
+    for src in DEMO_SOURCES:
+        spec = Spectrum(w, np.ones_like(w), np.ones_like(w), meta={"SLITNAME": str(src.slitlet_id)})
+        assert np.array_equal(sd.truth_of("nirspec-mos")(spec), src.truth(w))
+    with pytest.raises(KeyError, match="no synthetic MOS source in slitlet '9'"):
+        sd.truth_of("nirspec-mos")(Spectrum(w, w, w, meta={"SLITNAME": "9"}))
+    assert sd.parse_only("nirspec-mos") == ("nirspec-mos",)

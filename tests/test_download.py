@@ -253,3 +253,65 @@ def test_download_stages_in_the_configured_directory_and_links_uncal(mast: FakeM
     n = len(mast.downloads())
     download_task.fn(**args)
     assert len(mast.downloads()) == n and sorted(layout.uncal_dir("001").iterdir()) == placed
+
+
+MSA = "jw01234005001_01_msa.fits"
+MOS = [f"jw01234005001_03101_0000{n}_nrs1_uncal.fits" for n in (1, 2, 3)]
+
+
+@pytest.fixture
+def mos_mast(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeMast]:
+    """A NIRSpec MOS observation (3 nods naming one MSA metadata file) and a fixed-slit one that names none."""
+    monkeypatch.delenv("MAST_API_TOKEN", raising=False)
+    with FakeMast() as fake:
+        for n in (1, 2, 3):
+            fake.add_exposure("01234", "005", instrument="NIRSPEC", mode="MSA", exposure=f"03101_0000{n}",
+                              detector="nrs1", suffixes=("uncal", "rate"), msa_file=MSA)
+        fake.add_exposure("01234", "006", instrument="NIRSPEC", mode="SLIT", exposure="03101_00001", detector="nrs1",
+                          msa_file=None)
+        fake.add_exposure("01234", "007", instrument="NIRSPEC", mode="MSA", exposure="03101_00001", detector="nrs1",
+                          msa_file="jw01234007001_01_msa.fits", serve_msa=False)  # MAST lacks its metadata file
+        yield fake
+
+
+def test_mos_metadata_file_comes_with_the_exposures_and_is_placed_beside_them(mos_mast: FakeMast, tmp_path: Path,
+                                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    import jwstspec.download as dl
+    from flows.tasks import download_task
+
+    monkeypatch.setattr(dl, "MAST_SERVER", mos_mast.url)
+    uncal_dir = tmp_path / "data" / "Obs005" / "uncal"
+    args = dict(program="01234", observation="005", output_dir=str(tmp_path / "staging"), products=["uncal"],
+                all_products=False, instrument="NIRSPEC", token_file=None, uncal_dir=str(uncal_dir))
+    paths = download_task.fn(**args)
+    assert _names([Path(p) for p in paths]) == sorted([*MOS, MSA])  # listed once although every nod lists it
+    assert mos_mast.downloads().count(MSA) == 1
+    staged = tmp_path / "staging" / MSA
+    assert staged.read_bytes() == mos_mast.files[MSA]  # checked, although it carries no TELESCOP
+    assert sorted(p.name for p in uncal_dir.iterdir()) == sorted([*MOS, MSA])
+    assert os.path.samefile(uncal_dir / MSA, staged)
+    # a second run downloads nothing
+    n = len(mos_mast.downloads())
+    download_task.fn(**args)
+    assert len(mos_mast.downloads()) == n
+
+
+def test_non_mos_nirspec_download_has_no_metadata_file(mos_mast: FakeMast, tmp_path: Path) -> None:
+    res = download_observation("01234", "6", tmp_path / "dl", instrument="nirspec", mast_url=mos_mast.url, timeout=TIMEOUT)
+    assert _names(res.paths) == ["jw01234006001_03101_00001_nrs1_uncal.fits"]
+    rates = download_observation("01234", "5", tmp_path / "dl", instrument="nirspec", products=("rate",),
+                                 mast_url=mos_mast.url, timeout=TIMEOUT)
+    assert all(p.name.endswith("_rate.fits") for p in rates.paths) and len(rates.paths) == 3
+
+
+def test_missing_mos_metadata_file_is_one_line_naming_exposure_and_file(mos_mast: FakeMast, tmp_path: Path) -> None:
+    from jwstspec.download import place_uncal
+
+    res = download_observation("01234", "7", tmp_path / "dl", instrument="nirspec", mast_url=mos_mast.url, timeout=TIMEOUT)
+    assert _names(res.paths) == ["jw01234007001_03101_00001_nrs1_uncal.fits"]
+    uncal_dir = tmp_path / "Obs007" / "uncal"
+    with pytest.raises(InputFileError) as info:
+        place_uncal(res.paths, uncal_dir, program="01234", instrument="NIRSPEC", observation="007")
+    text = str(info.value)
+    assert "jw01234007001_03101_00001_nrs1_uncal.fits" in text and "jw01234007001_01_msa.fits (MSAMETFL) is missing" in text
+    assert "\n" not in text and not uncal_dir.exists()  # nothing placed

@@ -23,8 +23,8 @@ CLASSES = {
     "fore": "FOREModel", "ote": "OTEModel", "msa": "MSAModel", "ifuslicer": "IFUSlicerModel",
     "ifufore": "IFUFOREModel", "ifupost": "IFUPostModel", "chromcorr": "ChromCorrModel",
     "wavelengthrange": "WavelengthrangeModel", "cubepar": "NirspecIFUCubeParsModel", "extract1d": "Extract1dIFUModel",
-    "fflat": "NirspecFlatModel", "photom": ("NrsFsPhotomModel", "NrsMosPhotomModel"),
-    "area": ("NirspecSlitAreaModel", "NirspecIfuAreaModel"),
+    "fflat": ("NirspecFlatModel", "NirspecQuadFlatModel"), "photom": ("NrsFsPhotomModel", "NrsMosPhotomModel"),
+    "area": ("NirspecSlitAreaModel", "NirspecIfuAreaModel", "NirspecMosAreaModel"),
 }
 
 

@@ -21,6 +21,10 @@
   time series (``NRS_BRIGHTOBJ``, S1600A1, G395H/F290LP, NRS1, SUB2048,
   :data:`BOTS_NINTS` integrations with a grey box transit of depth
   :data:`BOTS_DEPTH`) as uncal ramps placed with the model's WCS;
+* ``raw/nirspec/``, obs 008 (``nirspec-mos``): NIRSpec MOS (G395H/F290LP,
+  NRS1, SUBS200A1), two sources (a bright and a faint one) in two
+  3-shutter slitlets, a 3-point nod, as uncal ramps placed with the model's
+  WCS, and their MSA metadata file (:mod:`jwstspec.synthetic.nirspec_mos`);
 * ``data/``: the data directory the runs write into, and the synthetic
   NIRSpec ``s3d`` cubes that stand in for the IFU's Stage 2 (see below);
 * ``<configuration>.toml``: the run configurations.
@@ -79,6 +83,7 @@ NIRSPEC_OBS, NIRSPEC_BKG_OBS = "003", "004"
 NIRSPEC_FS_OBS = "005"
 LRS_OBS, LRS_TSO_OBS = "006", "007"
 NIRSPEC_BOTS_OBS = "010"
+NIRSPEC_MOS_OBS = "008"
 CONTEXT = "jwst_0000.pmap"
 
 #: the demo's observations by the name ``jwstspec demo --only`` takes -> the configurations that run them
@@ -89,6 +94,7 @@ OBSERVATIONS: dict[str, tuple[str, ...]] = {
     "miri-lrs": ("miri-lrs",),
     "miri-lrs-tso": ("miri-lrs-tso",),
     "nirspec-bots": ("nirspec-bots",),
+    "nirspec-mos": ("nirspec-mos",),
 }
 #: what ``jwstspec demo`` runs without ``--only`` (``nirspec-fs``, ``miri-lrs``, ``miri-lrs-tso`` and
 #: ``nirspec-bots`` run with ``--only``)
@@ -257,6 +263,29 @@ def _nirspec_bots(raw: Path, layout: Any) -> Any:
     return exp
 
 
+def _nirspec_mos(raw: Path, layout: Any) -> list[Path]:
+    """The MOS observation: the MSA metadata file and one uncal exposure per nod, placed with it in ``uncal/``."""
+    from jwstspec.synthetic.nirspec_mos import DEMO_SOURCES, mos_uncal, write_msa_metadata
+
+    msa = write_msa_metadata(raw / "nirspec" / f"jw{PROGRAM}{NIRSPEC_MOS_OBS}001_01_msa.fits", DEMO_SOURCES,
+                             program=PROGRAM)
+    paths = [msa]
+    for nod in (1, 2, 3):
+        name = f"jw{PROGRAM}{NIRSPEC_MOS_OBS}001_03101_0000{nod}_nrs1_uncal.fits"
+        exp = mos_uncal(raw / "nirspec" / name, msa, nod=nod, seed=200 + nod, program=PROGRAM,
+                        observation=NIRSPEC_MOS_OBS)
+        paths.append(exp.path)
+    _place(paths, layout.uncal_dir(NIRSPEC_MOS_OBS))
+    return paths
+
+
+def mos_truth(spec: Any) -> np.ndarray:
+    """The injected spectrum (Jy) of a demo MOS spectrum, by the source of its slit (``SLITNAME``)."""
+    from jwstspec.synthetic.nirspec_mos import DEMO_SOURCES, truth_of_slit
+
+    return truth_of_slit(str(spec.meta.get("SLITNAME", "")), DEMO_SOURCES)(spec.wavelength)
+
+
 def _nirspec_cubes(data_dir: Path, uncal: list[Path], seed: int = 7) -> dict[str, Any]:
     """Synthetic Stage 2 s3d cubes for the NIRSpec science exposures."""
     from jwstspec.exposures import read_exposure
@@ -390,6 +419,11 @@ def _generate(raw: Path, data: Path, crds: Path, layout: Any, n_dithers: int, na
 
         activate(crds, CONTEXT)
         truth["nirspec-bots"] = _nirspec_bots(raw, layout)
+    if name == "nirspec-mos":
+        from jwstspec.synthetic.crds_cache import activate
+
+        activate(crds, CONTEXT)  # the exposures are placed with assign_wcs and the model in this cache
+        truth["nirspec-mos"] = _nirspec_mos(raw, layout)
     return truth
 
 
@@ -536,6 +570,19 @@ def build_demo(root: str | Path, *, n_dithers: int = 2, crds_path: Path | None =
             "timeseries": {"bins": 8, "baseline_integrations": [[1, LRS_TSO_TRANSIT[0]],
                                                                 [LRS_TSO_TRANSIT[1] + 1, LRS_TSO_NINTS]]},
         })
+    if "nirspec-mos" in names:
+        configs["nirspec-mos"] = validate_config({
+            **common,
+            "observation": NIRSPEC_MOS_OBS,
+            "background_observation": NIRSPEC_MOS_OBS,  # nod subtraction
+            "instrument": "nirspec",
+            "mode": "slit",
+            "download": {"enabled": False},
+            "stage1": {"readnoise_correct": "none", "bkg_subtract": "pixel"},
+            # the other nods' negative traces lie one shutter (5.3 px) from the source: a 3 px aperture keeps
+            # them out, and holds a source in the end shutter of its slitlet (4-5 px from the slit image's edge)
+            "extract": {"stage": "stage2", "method": "aperture", "radius": "3px"},
+        })
     files = {name: save_config(cfg, root / f"{name}.toml") for name, cfg in configs.items()}
     log.info("demo generated in %.1f s under %s", time.perf_counter() - t0, root)
     return Demo(root, crds, data, configs, files, truth, names)
@@ -608,7 +655,7 @@ def truth_of(config_name: str) -> Any:
     """The injected truth of a demo configuration: spectrum -> flux (Jy) on its wavelengths."""
     truths = {"miri": _miri_truth, "miri-stage3": _miri_truth, "nirspec": _nirspec_cube_truth,
               "nirspec-fs": lambda spec: fs_truth_jy(spec.wavelength), "miri-lrs": lrs_truth_jy,
-              "miri-lrs-tso": lrs_tso_truth_jy, "nirspec-bots": bots_truth_jy}
+              "miri-lrs-tso": lrs_tso_truth_jy, "nirspec-bots": bots_truth_jy, "nirspec-mos": mos_truth}
     try:
         return truths[config_name]
     except KeyError:

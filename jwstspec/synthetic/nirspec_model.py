@@ -52,7 +52,9 @@ conversion).  jwst then gives fixed-slit and MOS point sources in MJy
 reference's pixel solid angle, :data:`PIXEL_AREA_ARCSEC2`), and IFU data
 in MJy/sr, as on the telescope.  Flats are unity (fore-optics flat with a
 flat fast-variation table: with fflat, sflat and dflat all N/A jwst's
-NIRSpec flat turns every pixel to NaN).  pathloss, wavecorr, barshadow:
+NIRSpec flat turns every pixel to NaN; MOS reads a per-quadrant flat,
+``NirspecQuadFlatModel``, with a unity image per shutter).  The MOS area
+reference gives every shutter the fixed slits' pixel solid angle.  pathloss, wavecorr, barshadow:
 not written (N/A, the steps skip themselves): a source injected with this
 model has no slit losses and sits at the slit centre in the dispersion
 direction.
@@ -74,7 +76,7 @@ from jwstspec.fileio import atomic_path, atomic_write_text
 from jwstspec.synthetic.crds_cache import RefEntry, reference_dir
 
 #: bump when the model changes: a cache written by another version is rewritten
-MODEL_VERSION = "3"
+MODEL_VERSION = "4"
 STAMP = f".jwstspec-nirspec-model-v{MODEL_VERSION}"
 
 PIX = 18e-6  # m, detector pixel
@@ -541,6 +543,36 @@ def _fflat_ref():
     return _meta(ref, "fflat", "Synthetic unity NIRSpec fore-optics flat", **{"exposure.type": "NRS_FIXEDSLIT"})
 
 
+def _fflat_quad_ref():
+    """Unity fore-optics flat of the MSA (MOS): one unity image per quadrant, shutter by shutter, and a unity table."""
+    from stdatamodels.jwst.datamodels import NirspecQuadFlatModel
+
+    n = 2
+    wave = np.array([(0.5,), (6.0,)], dtype=[("wavelength", "f4")])
+    table = np.array([("ANY", n, np.array([0.5, 6.0], np.float32), np.ones(n, np.float32), np.zeros(n, np.float32))],
+                     dtype=[("slit_name", "S15"), ("nelem", "i4"), ("wavelength", "f4", (n,)), ("data", "f4", (n,)),
+                            ("error", "f4", (n,))])
+    shape = (n, MSA_NROW, MSA_NCOL)
+    ref = NirspecQuadFlatModel()
+    for _ in range(4):
+        ref.quadrants.append({"data": np.ones(shape, np.float32), "err": np.zeros(shape, np.float32),
+                              "dq": np.zeros(shape, np.uint32), "wavelength": wave.copy(), "flat_table": table.copy()})
+    return _meta(ref, "fflat", "Synthetic unity NIRSpec MSA fore-optics flat")  # its schema has no EXP_TYPE
+
+
+def _area_mos_ref():
+    """Pixel area of every MSA shutter (MOS): :data:`PIXEL_AREA_ARCSEC2`, as the fixed slits."""
+    from stdatamodels.jwst.datamodels import NirspecMosAreaModel
+
+    q, x, y = np.meshgrid(np.arange(1, 5), np.arange(1, MSA_NCOL + 1), np.arange(1, MSA_NROW + 1), indexing="ij")
+    table = np.zeros(q.size, dtype=[("quadrant", "i2"), ("shutter_x", "i2"), ("shutter_y", "i2"), ("pixarea", "f4")])
+    table["quadrant"], table["shutter_x"], table["shutter_y"] = q.ravel(), x.ravel(), y.ravel()
+    table["pixarea"] = PIXEL_AREA_ARCSEC2
+    ref = NirspecMosAreaModel(area_table=table)
+    return _meta(ref, "area", f"Synthetic NIRSpec MOS pixel area ({PIXEL_AREA_ARCSEC2} arcsec2 per shutter)",
+                 **{"exposure.type": "NRS_MSASPEC"})
+
+
 def _cubepar_hdulist():
     """NIRSpec IFU cube parameters in the ``NirspecIFUCubeParsModel`` layout (12 extensions)."""
     from astropy.io import fits
@@ -660,6 +692,8 @@ def _specs_unrestricted() -> list[_Ref]:
         _Ref("extract1d", "jwst_nirspec_extract1d_synth_ifu.asdf", {exp: "NRS_IFU"}, _extract1d_ifu_ref,
              (("all_array_storage", "inline"),)),
         _Ref("fflat", "jwst_nirspec_fflat_synth_unity.fits", {exp: "NRS_FIXEDSLIT|NRS_BRIGHTOBJ|NRS_IFU"}, _fflat_ref),
+        _Ref("fflat", "jwst_nirspec_fflat_synth_unity_mos.fits", {exp: "NRS_MSASPEC"}, _fflat_quad_ref),
+        _Ref("area", "jwst_nirspec_area_synth_mos.fits", {exp: "NRS_MSASPEC"}, _area_mos_ref),
         _Ref("photom", "jwst_nirspec_photom_synth_fs.fits", {exp: _SLIT_EXP}, lambda: _photom_ref("fs")),
         _Ref("photom", "jwst_nirspec_photom_synth_mos.fits", {exp: "NRS_MSASPEC"}, lambda: _photom_ref("mos")),
         _Ref("photom", "jwst_nirspec_photom_synth_ifu.fits", {exp: "NRS_IFU"}, lambda: _photom_ref("ifu")),
