@@ -79,3 +79,46 @@ def test_each_source_gets_its_injected_flux(mos_run: dict[str, Any], source: str
     _, records = mos_run["truth"]["nirspec-mos"]  # demo_truth.json says the same (rounded to 5 digits)
     key = Path(products[f"stitched_{src.slitlet_id}"]["fits"]).name.removesuffix(".fits")
     assert records[key]["median_ratio"] == pytest.approx(ratio, abs=1e-5)
+
+
+def test_spec2_gives_point_source_slits_in_mjy_with_the_nods_shutter(mos_run: dict[str, Any]) -> None:
+    """jwst's srctype (stellarity) and photom: each source's slit is POINT in MJy, its shutter the nod's."""
+    from stdatamodels.jwst import datamodels as dm
+
+    from jwstspec.synthetic.nirspec_mos import DEMO_SOURCES
+
+    s2d = sorted((_obs(mos_run) / "stage2").glob("*_s2d.fits"))
+    assert len(s2d) == 3
+    for nod, path in enumerate(s2d, start=1):
+        with dm.open(path) as model:
+            slits = {int(s.name): s for s in model.slits}
+            assert sorted(slits) == sorted(src.slitlet_id for src in DEMO_SOURCES)
+            for src in DEMO_SOURCES:
+                s = slits[src.slitlet_id]
+                assert (s.source_alias, s.source_type, s.meta.bunit_data) == (src.name, "POINT", "MJy")
+                assert s.shutter_state == {1: "x11", 2: "1x1", 3: "11x"}[nod]
+
+
+def test_the_bright_sources_line_is_at_its_wavelength(mos_run: dict[str, Any]) -> None:
+    """The 3.60 micron line of the final spectrum within a tenth of a resolution element (two pixels: a shutter).
+
+    The centre is a Gaussian fit to the spectrum minus the injected continuum (a flux-weighted mean over
+    the +-0.02 micron window is pulled ~0.1 resolution element by the noise of the line-free points).
+    """
+    from scipy.optimize import curve_fit
+
+    from jwstspec.synthetic.nirspec_mos import DEMO_SOURCES
+
+    src = next(s for s in DEMO_SOURCES if s.name == "bright")
+    spec = read_spectrum(mos_run["summaries"]["nirspec-mos"]["products"][f"stitched_{src.slitlet_id}"]["fits"])
+    w, f = spec.wavelength, spec.flux
+    near = np.isfinite(f) & (np.abs(w - 3.60) < 0.02)
+    continuum = src.truth(w[near]) / (1 + 2.0 * np.exp(-0.5 * ((w[near] - 3.60) / 0.003) ** 2))
+    excess = f[near] - continuum
+
+    def gaussian(x: np.ndarray, peak: float, centre: float, sigma: float) -> np.ndarray:
+        return peak * np.exp(-0.5 * ((x - centre) / sigma) ** 2)
+
+    (_, centre, _), _ = curve_fit(gaussian, w[near], excess, p0=[excess.max(), 3.60, 0.003])
+    resolution_element = 2 * np.median(np.diff(w[np.isfinite(f)]))
+    assert abs(centre - 3.60) < 0.1 * resolution_element, centre
