@@ -14,8 +14,16 @@ from pathlib import Path
 
 import pytest
 
-SESSION_DIR = Path(tempfile.mkdtemp(prefix="jwstspec-tests-"))
+# Under pytest-xdist (``make test``) the workers of one run share a directory, so the synthetic CRDS cache is
+# written once per run, not once per worker; Prefect's home stays per process (one SQLite database each).
+_RUN_ID = os.environ.get("PYTEST_XDIST_TESTRUNUID")
+if _RUN_ID:
+    SESSION_DIR = Path(tempfile.gettempdir()) / f"jwstspec-tests-{_RUN_ID}"
+    SESSION_DIR.mkdir(exist_ok=True)
+else:
+    SESSION_DIR = Path(tempfile.mkdtemp(prefix="jwstspec-tests-"))
 CRDS_PATH = SESSION_DIR / "crds"
+PREFECT_HOME = SESSION_DIR / f"prefect-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
 
 os.environ.update(
     {
@@ -25,7 +33,7 @@ os.environ.update(
         "CRDS_CONTEXT": "jwst_0000.pmap",
         "CRDS_IGNORE_MAPPING_CHECKSUM": "1",
         "STPIPE_DISABLE_CRDS_STEPPARS": "true",
-        "PREFECT_HOME": str(SESSION_DIR / "prefect"),
+        "PREFECT_HOME": str(PREFECT_HOME),
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "MPLBACKEND": "Agg",
     }
@@ -60,10 +68,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 @pytest.fixture(scope="session")
 def crds_cache() -> Path:
     """The session's local CRDS cache with every synthetic reference."""
+    import fcntl
+
     from jwstspec.synthetic.demo import write_references
 
     done = CRDS_PATH / ".all-references-written"
-    if not done.exists():
-        write_references(CRDS_PATH)
-        done.write_text("ok")
+    CRDS_PATH.mkdir(parents=True, exist_ok=True)
+    with open(SESSION_DIR / "crds.lock", "w") as lock:  # the first worker writes, the others wait for it
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not done.exists():
+            write_references(CRDS_PATH)
+            done.write_text("ok")
     return CRDS_PATH

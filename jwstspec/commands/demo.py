@@ -21,7 +21,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--only", metavar="NAME[,NAME]", default=None,
                         help=f"run only these observations ({', '.join(OBSERVATIONS)}; "
                              f"default: {', '.join(DEFAULT_OBSERVATIONS)})")
-    parser.add_argument("--dithers", type=int, default=4, help="MIRI MRS dither positions (default 4)")
+    parser.add_argument("--dithers", type=int, default=2,
+                        help="MIRI MRS dither positions (default 2, the MRS 2-point pattern; 4 for the 4-point one)")
     parser.add_argument("--task-runner", choices=["process", "thread", "dask", "serial"], default="process")
     parser.add_argument("--workers", type=int, default=None)
     parser.add_argument("--clean", action="store_true", help="delete the output directory first (no cache reuse)")

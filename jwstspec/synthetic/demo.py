@@ -298,7 +298,7 @@ def data_dir(root: str | Path) -> Path:
     return Path(root).resolve() / "data"
 
 
-def build_demo(root: str | Path, *, n_dithers: int = 4, crds_path: Path | None = None, task_runner: str = "process",
+def build_demo(root: str | Path, *, n_dithers: int = 2, crds_path: Path | None = None, task_runner: str = "process",
                workers: int | None = None, branches: tuple[str, ...] | None = None, verbose: bool = False) -> Demo:
     """Generate the demo observations, references and configurations.
 
@@ -307,7 +307,7 @@ def build_demo(root: str | Path, *, n_dithers: int = 4, crds_path: Path | None =
     root : path
         Output directory (created).
     n_dithers : int
-        MIRI MRS dither positions.
+        MIRI MRS dither positions (2: the MRS 2-point pattern; 4: the 4-point one).
     crds_path : Path, optional
         Existing local CRDS cache to (re)use; default ``<root>/crds``.
     task_runner, workers, verbose
