@@ -520,3 +520,73 @@ def ifu_exposure(path: str | Path, *, grating: str = "G395H", detector: str = "N
         model.save(tmp)
     model.close()
     return SlitExposure(path, "IFU", source_type, truth, 0.0, grating, detector)
+
+
+#: groups per integration of the synthetic IFU uncal exposures (full frame: Detector1 time grows with the groups)
+IFU_NGROUPS = 3
+
+
+def msa_leak_rate(shape: tuple[int, int] = (nm.NPIX, nm.NPIX), rate: float = 0.5) -> np.ndarray:
+    """A synthetic MSA leakage (imprint) pattern, DN/s: three bands of 6 rows across the detector.
+
+    Light through failed-open MSA shutters reaches the detector whatever
+    the IFU sees; a leakcal (imprint) exposure records it alone, and
+    ``calwebb_spec2``'s ``imprint_subtract`` removes it from the science
+    and background exposures.
+    """
+    leak = np.zeros(shape, np.float32)
+    for row in (0.2, 0.5, 0.8):
+        y0 = int(row * shape[0])
+        leak[y0:y0 + 6] = rate
+    return leak
+
+
+def ifu_uncal(path: str | Path, *, kind: str = "science", grating: str = "G395H", detector: str = "NRS1",
+              truth: Any = None, pointing_offset_arcsec: tuple[float, float] = (0.0, 0.0), sigma_arcsec: float = 0.15,
+              sky_mjysr: Any = None, leak: np.ndarray | None = None, ngroups: int = IFU_NGROUPS, seed: int = 0,
+              **meta: Any) -> SlitExposure:
+    """Write a NIRSpec IFU **uncal** exposure (full-frame ramps) placed by jwst's IFU WCS.
+
+    Parameters
+    ----------
+    path : path
+        ``jw<program><obs><visit>_<group>_<exp>_<det>_uncal.fits``.
+    kind : {"science", "background", "imprint"}
+        ``science``: the point source ``truth`` (Jy) at the target, the sky
+        and the leakage; ``background``: sky and leakage (``BKGDTARG``);
+        ``imprint``: the leakage alone (a leakcal exposure, ``IS_IMPRT``).
+    pointing_offset_arcsec : tuple of float
+        The dither: telescope offset from the target (:func:`ifu_rate`).
+    sky_mjysr : callable, optional
+        Sky surface brightness (MJy/sr) of wavelength, on every slice pixel.
+    leak : ndarray, optional
+        Leakage rate (DN/s, detector shape), e.g. :func:`msa_leak_rate`.
+    ngroups, seed
+        Groups per integration (the Detector1 references of the full frame
+        must have as many) and the noise seed.
+    **meta
+        Passed to :func:`rate_model` (program, observation, exposure, nod...).
+
+    Returns
+    -------
+    SlitExposure
+        ``path`` is the uncal file; the truth (science) is in Jy.
+    """
+    if kind not in ("science", "background", "imprint"):
+        raise ValueError(f"kind must be science, background or imprint, not {kind!r}")
+    if kind == "science":
+        model, truth = ifu_rate(grating=grating, detector=detector, truth=truth, sigma_arcsec=sigma_arcsec,
+                                pointing_offset_arcsec=pointing_offset_arcsec, sky_mjysr=sky_mjysr,
+                                ngroups=ngroups, **meta)
+    elif kind == "background" and sky_mjysr is not None:
+        model, _ = ifu_rate(grating=grating, detector=detector, source_type="EXTENDED", truth=sky_mjysr,
+                            pointing_offset_arcsec=pointing_offset_arcsec, ngroups=ngroups, **meta)
+    else:
+        model = rate_model("NRS_IFU", grating=grating, detector=detector, ngroups=ngroups, **meta)
+    model.meta.observation.bkgdtarg = kind == "background"
+    model.meta.exposure.imprint = kind == "imprint"
+    if leak is not None:
+        model.data += leak.astype(np.float32)
+    write_uncal(model, path, ngroups=ngroups, seed=seed)
+    model.close()
+    return SlitExposure(Path(path), "IFU", "POINT", truth, 0.0, grating, detector)
