@@ -19,7 +19,11 @@ in physical units:
 
 :func:`rate_model` makes an empty rate image with the metadata jwst
 needs; :func:`fixed_slit_exposure` writes a fixed-slit rate file with a
-known spectrum.
+known spectrum.  IFU exposures (:func:`ifu_exposure`, :func:`ifu_uncal`)
+are placed with :func:`ifu_pixel_map`: ``assign_wcs`` runs once per
+setting and detector and cache, not once per exposure (each pass costs
+~16 s on a quiet machine, half of it jwst's validation of the WCS it
+attaches).
 """
 
 from __future__ import annotations
