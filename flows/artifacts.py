@@ -140,13 +140,27 @@ def artifact_keys(run: Run) -> list[str]:
     return [_key(run, k) for k in ARTIFACTS]
 
 
+def failed_slit_lines(failed: list[dict[str, str]]) -> list[str]:
+    """The summary's "Failed slits" section (nothing when every slit was extracted)."""
+    if not failed:
+        return []
+    lines = ["", f"## Failed slits ({len(failed)} not extracted)", ""]
+    for f in failed:
+        where = f"`{f['product']}` " if f.get("product") else ""
+        what = "every slit" if f.get("slit") == "*" else f"slit {f.get('slit')}"
+        lines.append(f"* {where}{what}: {' '.join(str(f.get('reason', '')).split())}")
+    return lines
+
+
 def summary(run: Run, plan: RunPlan, products: dict[str, Any], notes: list[str],
-            crds_context: ContextChoice | None = None, failure: str | None = None) -> Path:
+            crds_context: ContextChoice | None = None, failure: str | None = None,
+            failed_slits: list[dict[str, str]] | None = None) -> Path:
     """Create the summary, exposure-table and plot artifacts; write summary.md and return its path.
 
     ``crds_context`` is the run's resolved context (default: what this
     process's CRDS would use now); ``failure`` the one-line reason of a run
-    that made no final product.
+    that made no final product; ``failed_slits`` the slits that could not be
+    extracted (``{"product", "slit", "reason"}``, :func:`flows.pipeline.failed_slits`).
     """
     config, layout = run.config, run.layout
     states = task_states(run)
@@ -175,6 +189,9 @@ def summary(run: Run, plan: RunPlan, products: dict[str, Any], notes: list[str],
         lines.append(f"| {stage} | {counts.get('ran', 0)} | {counts.get('cached', 0)} | {counts.get('failed', 0)} |")
     if notes:
         lines += ["", "## Notes", ""] + [f"* {n}" for n in notes]
+    lines += failed_slit_lines(failed_slits or [])
+    if plan.skipped:
+        lines += ["", "## Skipped exposures", ""] + [f"* {Path(p).name}: {why}" for p, why in plan.skipped]
     final = {k: v for k, v in products.items()}
     if final:
         lines += ["", "## Final products", ""]

@@ -80,12 +80,17 @@ def _is_output_param(name: str) -> bool:
     return name.startswith("output") or name.endswith(("_dir", "log_file")) or name in ("label", "destination")
 
 
+#: Keys of task results that hold no product path: the extract task's input file name and its failed slits' reasons.
+NOT_PATHS: tuple[str, ...] = ("failed", "source")
+
+
 def file_paths(value: Any) -> list[Path]:
-    """Every product path named in a task result (tasks return absolute paths)."""
+    """Every product path named in a task result (tasks return absolute paths; keys in :data:`NOT_PATHS` are skipped)."""
     out: list[Path] = []
     if isinstance(value, dict):
-        for v in value.values():
-            out += file_paths(v)
+        for k, v in value.items():
+            if k not in NOT_PATHS:
+                out += file_paths(v)
     elif isinstance(value, (list, tuple)):
         for v in value:
             out += file_paths(v)

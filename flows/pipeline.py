@@ -26,6 +26,7 @@ from flows.tasks import (
     clean1f_task,
     combine_task,
     detector1_task,
+    detector_rule_task,
     download_task,
     extract_task,
     ingest_task,
@@ -110,10 +111,12 @@ def jwstspec_pipeline(config: PipelineConfig) -> RunResult:
             artifacts.summary(run, plan, {}, [message], crds_context=context)
             return RunResult(status="no data", message=message, crds_context=context.name)
 
+        plan = _detector_rule(run, plan, context.name)
         rates = _stage1(run, plan, context.name)
         stage2_inputs = _background(run, plan, rates, notes)
         stage2 = _stage2(run, plan, stage2_inputs, context.name)
         stage3 = _stage3(run, plan, stage2, context.name)
+        slit_failures: list[dict[str, str]] = []
         if config.tso:  # Tso3 extracted the spectra: light curves instead of extraction and combination
             products, failure = _timeseries(run, stage3)
         else:
@@ -123,12 +126,16 @@ def jwstspec_pipeline(config: PipelineConfig) -> RunResult:
                 failure = empty_run_reason(config, layout, plan, spectra, products)
             except EmptyRunError as exc:
                 products, failure = {}, exc.reason
+            slit_failures = failed_slits(spectra, slits=config.mode != "ifu")
         for note in notes:
             logger.warning(note)
+        for f in slit_failures:
+            logger.warning("not extracted: %s slit %s: %s", f["product"] or "a product", f["slit"], f["reason"])
         if failure:  # stages ran and made nothing: a failed run, with the reason in one line
             logger.error("no final product: %s", failure)
             notes = ([config.description] if config.description else []) + notes
-            summary = artifacts.summary(run, plan, products, notes, crds_context=context, failure=failure)
+            summary = artifacts.summary(run, plan, products, notes, crds_context=context, failure=failure,
+                                        failed_slits=slit_failures)
             artifacts.manifest(run, plan, products, crds_context=context)
             raise EmptyRunError(failure, str(summary))
         states = artifacts.task_states(run)
@@ -137,12 +144,12 @@ def jwstspec_pipeline(config: PipelineConfig) -> RunResult:
             logger.info(message)
             notes.append(message)
         notes = ([config.description] if config.description else []) + notes
-        summary = artifacts.summary(run, plan, products, notes, crds_context=context)
+        summary = artifacts.summary(run, plan, products, notes, crds_context=context, failed_slits=slit_failures)
         artifacts.manifest(run, plan, products, crds_context=context)
     logger.info("final products in %s", layout.stage_dir(config.observation, "combined"))
     return RunResult(status="completed", summary=str(summary), products=dict(products), tasks=artifacts.task_states(run),
                      notes=notes, flow_run_id=str(flow_run.id), artifact_keys=artifacts.artifact_keys(run),
-                     crds_context=context.name)
+                     crds_context=context.name, failed_slits=slit_failures)
 
 
 # -------------------------------------------------------------------------- stages
@@ -175,7 +182,7 @@ def empty_run_reason(config: PipelineConfig, layout: Layout, plan: planning.RunP
         return None
     if _stage(config, "combine") and products:
         return None
-    resolved = _collect_spectra(spectra)
+    resolved = _collect_spectra(spectra, slits=config.mode != "ifu")
     if not _stage(config, "combine") and resolved:
         return None
     obs = config.observation
@@ -190,15 +197,36 @@ def empty_run_reason(config: PipelineConfig, layout: Layout, plan: planning.RunP
     return f"the extraction of {sum(len(v) for v in spectra.values())} product(s) wrote no spectrum"
 
 
-def _collect_spectra(spectra: dict[str, list[Any]]) -> dict[str, list[str]]:
+def extraction_record(value: Any) -> tuple[list[str], str, list[tuple[str, str]]]:
+    """(spectrum paths, source file name, [(slit, reason), ...] not extracted) of one extraction result.
+
+    ``value``: what :func:`flows.tasks.extract_task` returns, or a plain list
+    of paths (records cached before the failed slits were kept, and the
+    spectra found on disk when extraction is not among the stages).
+    """
+    if isinstance(value, dict):
+        failed = [(str(name), str(reason)) for name, reason in value.get("failed", [])]
+        return [str(p) for p in value.get("paths", [])], str(value.get("source", "")), failed
+    return [str(p) for p in value], "", []
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def _collect_spectra(spectra: dict[str, list[Any]], slits: bool = False) -> dict[str, list[str]]:
     """{band: spectrum paths} from the extraction results.
+
+    ``slits``: slit products (fixed slit, MOS), where a product none of
+    whose slits could be extracted is listed in the summary
+    (:func:`failed_slits`) and the others carry on.
 
     Raises
     ------
     EmptyRunError
         Every extraction failed (the first failure is named).
     Exception
-        Some, not all, failed: the first failure, as before.
+        Cubes: some, not all, failed: the first failure, as before.
     """
     out: dict[str, list[str]] = {}
     failures: list[BaseException] = []
@@ -207,17 +235,56 @@ def _collect_spectra(spectra: dict[str, list[Any]]) -> dict[str, list[str]]:
         for item in items:
             total += 1
             try:
-                paths = resolve(item)
+                paths, _, _ = extraction_record(resolve(item))
             except Exception as exc:  # a failed extraction task re-raises its error here
                 failures.append(exc)
                 continue
-            out.setdefault(band, []).extend(str(p) for p in paths)
+            out.setdefault(band, []).extend(paths)
     if failures and len(failures) == total:
-        first = " ".join(str(failures[0]).split()) or type(failures[0]).__name__
-        raise EmptyRunError(f"every extraction failed ({total} of {total}); first: {first}")
-    if failures:
+        raise EmptyRunError(f"every extraction failed ({total} of {total}); first: {_one_line(failures[0])}")
+    if failures and not slits:
         raise failures[0]
     return {band: paths for band, paths in out.items() if paths}
+
+
+def failed_slits(spectra: dict[str, list[Any]], slits: bool = True) -> list[dict[str, str]]:
+    """Every slit that could not be extracted: ``{"product", "slit", "reason"}``, for the summary and the run result.
+
+    The slits a multi-slit product skipped (its task succeeded), and with
+    ``slits`` each slit product whose extraction failed as a whole (slit
+    ``*``, its one-line error naming the file).  Never raises.
+    """
+    out: list[dict[str, str]] = []
+    for _band, items in sorted(spectra.items()):
+        for item in items:
+            try:
+                value = resolve(item)
+            except Exception as exc:  # noqa: BLE001 - the task's own error, reported by _collect_spectra
+                if slits:
+                    out.append({"product": "", "slit": "*", "reason": _one_line(exc)})
+                continue
+            _, source, failed = extraction_record(value)
+            out += [{"product": source, "slit": name, "reason": reason} for name, reason in failed]
+    return out
+
+
+def _detector_rule(run: Run, plan: planning.RunPlan, crds_context: str) -> planning.RunPlan:
+    """NIRSpec: leave out the exposures jwst finds no data on (assign_wcs's ``NoDataOnDetectorError``).
+
+    They would end ``calwebb_spec2`` without a product; instead they are
+    recorded as skipped with jwst's reason and the rest of the observation
+    goes on (:func:`jwstspec.stages.detector_rule.no_data_reason`).
+    """
+    config = run.config
+    if config.instrument != "nirspec" or not _stage(config, "stage2"):
+        return plan
+    checks = {exp.path: run.submit(detector_rule_task, "detector-rule", exp.name, exposure=str(exp.path),
+                                   crds_context=crds_context) for exp in plan.all_exposures}
+    reasons = {path: resolve(fut) for path, fut in checks.items()}
+    kept = planning.without_exposures(plan, {p: r for p, r in reasons.items() if r})
+    for path, reason in kept.skipped[len(plan.skipped):]:
+        get_run_logger().warning("skipped %s: %s", path.name, reason)
+    return kept
 
 
 def _stage1(run: Run, plan: planning.RunPlan, crds_context: str) -> dict[Path, Any]:
@@ -427,7 +494,7 @@ def _combine(run: Run, spectra: dict[str, list[Any]], crds_context: str) -> dict
     futures = {}
     options = _combine_options(config)
     groups: dict[str, list[Path]] = defaultdict(list)
-    for band, paths in _collect_spectra(spectra).items():
+    for band, paths in _collect_spectra(spectra, slits=config.mode != "ifu").items():
         for sub, members in group_by_band([Path(p) for p in paths], band).items():  # two-channel MRS cubes: per sub-band
             groups[sub] += members
     for band, paths in sorted(groups.items()):

@@ -37,6 +37,10 @@ class RunResult(Mapping[str, Any]):
         Keys of the run's Prefect artifacts (summary, exposures, plots).
     crds_context : str
         The CRDS context the run resolved at its start and used (``jwst_NNNN.pmap``).
+    failed_slits : list of dict
+        Slits that could not be extracted: ``{"product", "slit", "reason"}``
+        (slit ``*``: no slit of that product; the run completes when at
+        least one spectrum was written).
     """
 
     status: str
@@ -48,6 +52,7 @@ class RunResult(Mapping[str, Any]):
     flow_run_id: str | None = None
     artifact_keys: list[str] = dataclasses.field(default_factory=list)
     crds_context: str = ""
+    failed_slits: list[dict[str, str]] = dataclasses.field(default_factory=list)
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:

@@ -99,6 +99,15 @@ def ingest_task(sources: list[str], program: str, instrument: str, mode: str, da
 
 
 # ------------------------------------------------------------------ stage 1
+@task(name="detector-rule", cache_policy=CACHE, result_serializer="json")
+def detector_rule_task(exposure: str, crds_context: str) -> str:
+    """The no-data-on-detector rule of jwst for one NIRSpec exposure: '' (data) or jwst's reason, with the run's CRDS context."""
+    use_context(crds_context)
+    from jwstspec.stages.detector_rule import no_data_reason
+
+    return no_data_reason(Path(exposure))
+
+
 @task(name="detector1", cache_policy=CACHE, result_serializer="json")
 def detector1_task(uncal: str, output_dir: str, steps: dict[str, dict[str, Any]], log_file: str, crds_context: str,
                    tso: bool = False) -> str:
@@ -175,13 +184,18 @@ def spec3_task(members: list[str], output_asn: str, product_name: str, output_di
 
 # ------------------------------------------------------------------ extraction
 @task(name="extract", cache_policy=CACHE, result_serializer="json")
-def extract_task(source: str, output: str, options: dict[str, Any]) -> list[str]:
-    """Extract the 1-D spectrum (or spectra, one per slit) of one cube or slit image (``options``: the ``[extract]`` dump)."""
+def extract_task(source: str, output: str, options: dict[str, Any]) -> dict[str, Any]:
+    """Extract the 1-D spectrum (or spectra, one per slit) of one cube or slit image (``options``: the ``[extract]`` dump).
+
+    Returns ``{"paths": [spectrum, ...], "source": file name, "failed": [[slit, reason], ...]}``:
+    the slits of a multi-slit product that could not be extracted, for the run summary.
+    """
     from jwstspec.extract import extract_file
 
     result = extract_file(Path(source), Path(output), options)
     paths = getattr(result, "paths", None) or [result.path]
-    return [str(p) for p in paths]
+    return {"paths": [str(p) for p in paths], "source": Path(source).name,
+            "failed": [[str(name), str(reason)] for name, reason in getattr(result, "failed", [])]}
 
 
 # ------------------------------------------------------------------ combine

@@ -6,10 +6,10 @@ Rules (plain functions, unit tested in ``tests/test_exposures.py``):
   skipped, with the reason recorded.
 * Exposures are grouped by grating/filter (NIRSpec) or channel/band (MIRI)
   and detector: the unit of Stage 3 and of combination.
-* NIRSpec NRS2 exposures are kept only where NRS2 holds spectra for the
-  setting: the high-resolution gratings (``G140H``, ``G235H``, ``G395H``)
-  in every mode, and the ``M`` gratings in fixed-slit/MOS mode; PRISM and
-  IFU ``M`` spectra fall on NRS1 only.
+* Which detector a NIRSpec setting puts data on is not decided here (no
+  table of ours): the flow asks jwst's own ``assign_wcs`` rule
+  (:mod:`jwstspec.stages.detector_rule`) before Stage 1 and leaves out,
+  as skipped with jwst's reason, the exposures it finds no data on.
 * Science and background groups are matched on the group key; a science
   group without background exposures is an error when background
   subtraction is requested.
@@ -220,19 +220,7 @@ def skip_reason(exp: Exposure) -> str | None:
         return f"{exp.exp_type} is a target-acquisition, imaging or calibration exposure"
     if exp.exp_type not in SPECTRAL_EXP_TYPES:
         return f"exposure type {exp.exp_type} is not a supported spectroscopic mode"
-    if exp.instrument == "NIRSPEC" and exp.detector == "NRS2" and not nrs2_has_spectra(exp):
-        return f"NRS2 holds no spectra for {exp.grating}/{exp.filter} in {exp.mode} mode"
     return None
-
-
-def nrs2_has_spectra(exp: Exposure) -> bool:
-    """Whether NIRSpec NRS2 receives spectra for this setting."""
-    grating = exp.grating.upper()
-    if grating.endswith("H"):
-        return True
-    if grating.endswith("M") and exp.mode == "slit":
-        return True
-    return False
 
 
 @dataclasses.dataclass

@@ -101,6 +101,26 @@ def plan_run(config: PipelineConfig, layout: Layout) -> RunPlan:
     return RunPlan(science, background, skipped, notes)
 
 
+def without_exposures(plan: RunPlan, reasons: dict[Path, str]) -> RunPlan:
+    """``plan`` less the exposures of ``reasons`` (path -> why), which join its skipped list.
+
+    Science groups and background lists lose those exposures; a science
+    group left empty goes with its backgrounds.  Imprints are kept with
+    their group.
+    """
+    if not reasons:
+        return plan
+    groups = {key: [e for e in group if e.path not in reasons] for key, group in plan.science.groups.items()}
+    groups = {key: group for key, group in groups.items() if group}
+    background = {key: [e for e in group if e.path not in reasons] for key, group in plan.background.items()
+                  if key in groups}
+    dropped = [(e.path, f"no data on detector {e.detector}: {reasons[e.path]} (jwst assign_wcs)")
+               for e in plan.all_exposures if e.path in reasons]
+    science = dataclasses.replace(plan.science, groups=groups,
+                                  imprints={k: v for k, v in plan.science.imprints.items() if k in groups})
+    return RunPlan(science, background, list(plan.skipped) + dropped, list(plan.notes))
+
+
 def check_inputs(config: PipelineConfig, layout: Layout) -> None:
     """Checks of the configuration against the exposures already present (before a run starts anything).
 

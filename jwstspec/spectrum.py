@@ -39,14 +39,16 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from astropy.io import fits
-from astropy.table import Table
 
 from jwstspec.errors import InputFileError, require_file
 from jwstspec.fileio import atomic_path
+
+if TYPE_CHECKING:
+    from astropy.table import Table
 
 EXTNAME = "EXTRACT1D"
 
@@ -166,6 +168,8 @@ class Spectrum:
     # ------------------------------------------------------------------ tables
     def to_table(self) -> Table:
         """Return an astropy Table with the contract's columns and units."""
+        from astropy.table import Table  # (imported on use: astropy.table loads asdf and its extensions)
+
         table = Table(meta=dict(self.meta))
         for column, attr in _ATTR.items():
             value = getattr(self, attr)
@@ -218,8 +222,7 @@ class Spectrum:
         phdr["ORIGIN"] = "jwstspec"
         for key, value in (primary or {}).items():
             phdr[key] = value
-        table_hdu = fits.table_to_hdu(self.to_table())
-        table_hdu.name = EXTNAME
+        table_hdu = self._table_hdu()
         table_hdu.header.setdefault("SRCTYPE", "POINT")
         for key, value in self.meta.items():
             if key.upper() in ("EXTNAME", "XTENSION", "BITPIX", "NAXIS", "PCOUNT", "GCOUNT", "TFIELDS"):
@@ -232,6 +235,18 @@ class Spectrum:
         with atomic_path(path) as tmp:
             hdul.writeto(tmp)
         return Path(path)
+
+    def _table_hdu(self) -> fits.BinTableHDU:
+        """The ``EXTRACT1D`` columns with their units (what ``fits.table_to_hdu(self.to_table())`` gives, without astropy.table)."""
+        columns = []
+        for column, attr in _ATTR.items():
+            value = getattr(self, attr)
+            if value is None:
+                continue
+            arr = np.asarray(value)
+            fmt = {np.dtype(np.int64): "K", np.dtype(np.int32): "J"}.get(arr.dtype, "D")
+            columns.append(fits.Column(name=column, format=fmt, unit=_UNITS.get(column), array=arr))
+        return _bintable(columns, EXTNAME)
 
     def write_ecsv(self, path: str | Path) -> Path:
         """Write the same columns as an ECSV table, atomically."""
@@ -265,7 +280,19 @@ def _asdf_hdu(meta: Mapping[str, Any]) -> fits.BinTableHDU:
             + yaml.safe_dump(tree, sort_keys=False) + "...\n")
     data = np.frombuffer(text.encode(), dtype=np.uint8)
     column = fits.Column(name="ASDF_METADATA", format=f"{data.size}B", array=data[None, :])
-    return fits.BinTableHDU.from_columns([column], name="ASDF")
+    return _bintable([column], "ASDF")
+
+
+def _bintable(columns: list[fits.Column], name: str) -> fits.BinTableHDU:
+    """A binary table HDU of ``columns`` (``BinTableHDU.from_columns`` without its import of astropy.table).
+
+    astropy's ``BinTableHDU(data=...)`` imports astropy.table (and through
+    it asdf) to check whether ``data`` is a Table; setting the data of an
+    empty HDU does not.
+    """
+    hdu = fits.BinTableHDU(name=name)
+    hdu.data = fits.FITS_rec.from_columns(fits.ColDefs(columns))
+    return hdu
 
 
 def read_spectrum(path: str | Path) -> Spectrum:
@@ -276,6 +303,8 @@ def read_spectrum(path: str | Path) -> Spectrum:
     InputFileError
         When the file is missing, empty, unreadable or lacks the columns.
     """
+    from astropy.table import Table
+
     p = require_file(path)
     try:
         if p.suffix == ".ecsv":

@@ -8,8 +8,11 @@ all synthetic references of the project into that one cache.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -44,6 +47,26 @@ os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
 os.environ.pop("PREFECT_API_URL", None)
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """As the xdist controller, choose the run id the workers name their shared directory after."""
+    if getattr(config.option, "numprocesses", None) and not hasattr(config, "workerinput"):
+        if not config.option.testrunuid:
+            import uuid
+
+            config.option.testrunuid = uuid.uuid4().hex
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """The run's directories (CRDS cache ~200 MB, Prefect homes) go when the run ends (the controller's job)."""
+    import shutil
+
+    if hasattr(config, "workerinput"):
+        return
+    shutil.rmtree(SESSION_DIR, ignore_errors=True)
+    if getattr(config.option, "testrunuid", None):
+        shutil.rmtree(Path(tempfile.gettempdir()) / f"jwstspec-tests-{config.option.testrunuid}", ignore_errors=True)
+
+
 @pytest.hookimpl(tryfirst=True)  # before ``-m`` selects: ``-m "not slow"`` must also leave out the e2e tests
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """An ``e2e`` test is also ``slow``; skip tests that need MAST/CRDS servers unless JWSTSPEC_NETWORK_TESTS=1."""
@@ -65,18 +88,53 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(skip)
 
 
-@pytest.fixture(scope="session")
-def crds_cache() -> Path:
-    """The session's local CRDS cache with every synthetic reference."""
+@contextlib.contextmanager
+def _built_once(name: str) -> Iterator[tuple[Path, bool]]:
+    """``(directory, done)`` of a product shared by every test process of the run, under a lock.
+
+    The first process to get the lock builds into the directory and the
+    block marks it done; the others wait for it and find ``done`` True.
+    """
     import fcntl
 
+    directory = SESSION_DIR / name
+    directory.mkdir(parents=True, exist_ok=True)
+    marker = directory / ".built"
+    with open(SESSION_DIR / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield directory, marker.exists()
+        marker.write_text("ok")
+
+
+@pytest.fixture(scope="session")
+def crds_cache() -> Path:
+    """The session's local CRDS cache with every synthetic reference (written once per run)."""
     from jwstspec.synthetic.demo import write_references
 
-    done = CRDS_PATH / ".all-references-written"
-    CRDS_PATH.mkdir(parents=True, exist_ok=True)
-    with open(SESSION_DIR / "crds.lock", "w") as lock:  # the first worker writes, the others wait for it
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not done.exists():
-            write_references(CRDS_PATH)
-            done.write_text("ok")
-    return CRDS_PATH
+    with _built_once("crds") as (crds, done):
+        if not done:
+            write_references(crds)
+    return crds
+
+
+@pytest.fixture(scope="session")
+def nirspec_fs_point_spec2(crds_cache: Path):
+    """A NIRSpec fixed-slit point source (S200A1, G395H, 0.3 arcsec off centre) through the real ``calwebb_spec2``.
+
+    ``(SlitExposure, {suffix: product path})``; shared by the tests that need
+    a real Spec2 product (~25 s), built once per run.  Read it, never change it.
+    """
+    from jwstspec.stages.pipelines import run_spec2
+    from jwstspec.synthetic import nirspec_exposures as nx
+
+    with _built_once("fs-point") as (d, done):
+        rate = d / "jw01234005001_01101_00001_nrs1_rate.fits"
+        if done:  # the exposure's truth and geometry, without writing the file again
+            exp = nx.fixed_slit_exposure(Path(tempfile.mkdtemp(dir=d)) / rate.name, source_type="POINT",
+                                         position_arcsec=0.3)
+            exp = dataclasses.replace(exp, path=rate)
+            products = sorted((d / "stage2").glob("*.fits"))
+        else:
+            exp = nx.fixed_slit_exposure(rate, source_type="POINT", position_arcsec=0.3)
+            products = run_spec2(exp.path, d / "stage2", log_file=d / "spec2.log")
+    return exp, {p.name.rsplit("_", 1)[-1]: p for p in products}

@@ -220,3 +220,23 @@ def test_cli_and_config_pass_the_mode(correlated_file, tmp_path: Path) -> None:
     assert ExtractionOptions().covariance == "auto"
     with pytest.raises(ValueError):
         ExtractionOptions(covariance="full")
+
+
+@pytest.mark.parametrize("size", [1, 4, 5, 21])
+def test_running_mean_is_scipy_uniform_filter1d(size):
+    """The numpy running mean equals scipy.ndimage's (mode nearest), odd and even windows."""
+    from jwstspec.extract.covariance import running_mean
+
+    x = np.random.default_rng(size).normal(size=(30, 3, 4))
+    np.testing.assert_allclose(running_mean(x, size), ndimage.uniform_filter1d(x, size, axis=0, mode="nearest"),
+                               rtol=1e-12, atol=1e-12)
+
+
+def test_correlate_planes_is_scipy_correlate():
+    from jwstspec.extract.covariance import correlate_planes
+
+    rng = np.random.default_rng(1)
+    u = rng.normal(size=(6, 9, 7))
+    for kernel in (rng.normal(size=(5, 5)), rng.normal(size=(5, 1)), rng.normal(size=(3, 3))):
+        np.testing.assert_allclose(correlate_planes(u, kernel), ndimage.correlate(u, kernel[None], mode="constant"),
+                                   rtol=1e-12, atol=1e-12)

@@ -96,3 +96,38 @@ def test_stitched_product_takes_the_truth_of_its_bands(tmp_path):
     assert records["stitched"]["npoints"] == 100
     assert records["stitched"]["frac_within_3pct"] == pytest.approx(0.5)
     assert records["a"]["median_ratio"] == pytest.approx(1.0)
+
+
+def test_timeseries_record_gives_the_depth_ratio(tmp_path):
+    """A time-series product: white-light depth over the depth law weighted by its own out-of-transit spectrum."""
+    from astropy.table import Table
+
+    from jwstspec.synthetic.miri_lrs import TransitTruth
+    from jwstspec.synthetic.miri_lrs_model import aperture_fraction, source_spectrum_jy
+
+    w = np.linspace(14.0, 5.0, 300)  # long to short, as the LRS products run
+    flux = 1.01 * sd.LRS_TSO_SCALE * source_spectrum_jy(w) * aperture_fraction(0.0, 6.0, w)
+    oot = Spectrum(w, flux, np.full_like(w, 1e-6)).write(tmp_path / "oot_x1d.fits")
+    wl = Table({"BJD_TDB": [1.0, 2.0], "FLUX": [1.0, 0.99]})
+    wl.meta.update({"WAVE_LO": 6.0, "WAVE_HI": 12.0})
+    wl.write(tmp_path / "wl.ecsv", format="ascii.ecsv")
+    transit = TransitTruth(4, (False, True, True, False), 0.010, 0.020)
+    inside = (w >= 6.0) & (w <= 12.0)
+    injected = np.sum(flux[inside] * transit.depth(w[inside])) / np.sum(flux[inside])
+    record = {"oot_spectrum": str(oot), "whitelight": str(tmp_path / "wl.ecsv"), "depth": 0.97 * injected}
+    r = sd.timeseries_truth_record(record, transit)
+    assert r["depth_ratio"] == pytest.approx(0.97, abs=1e-4)
+    assert 0.0114 < r["depth_injected"] < 0.0200  # the law's values at 6 and 12 um bound it
+    assert r["median_ratio"] == pytest.approx(1.01, abs=1e-4)
+    assert any("depth/injected 0.97" in line for line in st.format_records({"x": r}))
+
+
+def test_the_bots_observation_is_named_and_its_baseline_leaves_out_the_grey_transit():
+    assert sd.parse_only("nirspec-bots") == ("nirspec-bots",)
+    first, last = sd.BOTS_TRANSIT
+    inside = set(range(first + 1, last + 2))  # 1-based integration numbers
+    baseline = {i for lo, hi in sd.bots_baseline() for i in range(lo, hi + 1)}
+    assert baseline == set(range(1, sd.BOTS_NINTS + 1)) - inside
+    transit = sd.bots_transit()
+    assert [i + 1 for i, t in enumerate(transit.in_transit) if t] == sorted(inside)
+    assert transit.depth(np.array([2.9, 5.2])) == pytest.approx([sd.BOTS_DEPTH] * 2)  # grey

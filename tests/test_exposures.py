@@ -26,22 +26,24 @@ def make(tmp: Path, name: str, **keys) -> Path:
     return path
 
 
-def test_skip_ta_imaging_and_nrs2_rules(tmp_path: Path) -> None:
+def test_skip_ta_and_imaging_and_leave_the_detector_rule_to_jwst(tmp_path: Path) -> None:
+    """NRS2 exposures stay in the selection: which detector holds data is jwst's rule, applied by the flow
+    (``jwstspec.stages.detector_rule``, tests/test_detector_rule.py), not a table here."""
     files = [
         make(tmp_path, "a_nrs1_uncal.fits"),
         make(tmp_path, "a_nrs2_uncal.fits", DETECTOR="NRS2"),  # H grating: kept
         make(tmp_path, "ta_uncal.fits", EXP_TYPE="NRS_WATA"),
         make(tmp_path, "img_uncal.fits", EXP_TYPE="NRS_IMAGE"),
-        make(tmp_path, "m_nrs2_uncal.fits", DETECTOR="NRS2", GRATING="G235M", FILTER="F170LP"),  # IFU M on NRS2: skipped
+        make(tmp_path, "m_nrs2_uncal.fits", DETECTOR="NRS2", GRATING="G235M", FILTER="F170LP"),  # IFU M on NRS2
         make(tmp_path, "m_nrs1_uncal.fits", GRATING="G235M", FILTER="F170LP"),
         make(tmp_path, "prism_nrs2_uncal.fits", DETECTOR="NRS2", GRATING="PRISM", FILTER="CLEAR"),
     ]
     sel = select_exposures(files, instrument="nirspec", program="01234")
-    assert sorted(sel.groups) == ["g235m-f170lp_nrs1", "g395h-f290lp_nrs1", "g395h-f290lp_nrs2"]
+    assert sorted(sel.groups) == ["g235m-f170lp_nrs1", "g235m-f170lp_nrs2", "g395h-f290lp_nrs1", "g395h-f290lp_nrs2",
+                                  "prism-clear_nrs2"]
     reasons = {p.name: r for p, r in sel.skipped}
-    assert set(reasons) == {"ta_uncal.fits", "img_uncal.fits", "m_nrs2_uncal.fits", "prism_nrs2_uncal.fits"}
+    assert set(reasons) == {"ta_uncal.fits", "img_uncal.fits"}
     assert "target-acquisition" in reasons["ta_uncal.fits"]
-    assert "NRS2 holds no spectra" in reasons["m_nrs2_uncal.fits"]
 
 
 def test_fixed_slit_m_grating_keeps_nrs2(tmp_path: Path) -> None:

@@ -59,7 +59,10 @@ def test_find_reference_cases(reference: Path, tmp_path: Path, monkeypatch: pyte
     assert find_reference("auto", reference, ifu, "aperture").reference.name == "nrs_apcorr.asdf"
     assert find_reference("none", reference, ifu, "psf").reference is None
     assert "extended" in find_reference("auto", reference, {**ifu, "SRCTYPE": "EXTENDED"}, "psf").note
-    assert "NRS_FIXEDSLIT" in find_reference("auto", reference, {**ifu, "EXP_TYPE": "NRS_FIXEDSLIT"}, "psf").note
+    assert "NRS_BRIGHTOBJ" not in find_reference("auto", None, {**ifu, "EXP_TYPE": "NRS_BRIGHTOBJ"}, "psf").note
+    assert "NIS_SOSS" in find_reference("auto", reference, {**ifu, "EXP_TYPE": "NIS_SOSS"}, "psf").note
+    with pytest.raises(InputFileError, match="nrs_apcorr.asdf"):  # a slit takes a FITS table, not the IFU ASDF
+        find_reference("auto", reference, {**ifu, "EXP_TYPE": "NRS_FIXEDSLIT"}, "psf")
     assert "box" in find_reference("auto", reference, ifu, "box").note
     monkeypatch.delenv("CRDS_SERVER_URL", raising=False)  # no file, CRDS not cache-only: none, at once
     assert "server-less" in find_reference("auto", None, ifu, "psf").note
@@ -111,3 +114,19 @@ def test_auto_finds_the_reference_in_the_crds_cache(small_cube: Path, reference:
     assert proc.returncode == 0 and lines, proc.stderr[-3000:]
     out = json.loads(lines[0][len("RESULT"):])
     assert out["APCORR"] is True and out["APCORREF"] == "nrs_apcorr.asdf", out
+
+
+def test_reference_read_once_per_file_version(reference: Path, tmp_path: Path) -> None:
+    """Many cubes, one reference: read once; a rewritten file is read again."""
+    import os
+    import shutil
+
+    copy = tmp_path / "copy.asdf"
+    shutil.copy(reference, copy)
+    first = read_radial(copy)
+    assert read_radial(copy) is first
+    os.utime(copy, ns=(copy.stat().st_atime_ns, copy.stat().st_mtime_ns + 10**9))
+    again = read_radial(copy)
+    assert again is not first and np.array_equal(again.apcorr, first.apcorr)
+    with pytest.raises(ValueError):  # shared arrays cannot be changed by one caller
+        first.apcorr[0, 0] = 2.0

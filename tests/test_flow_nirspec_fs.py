@@ -22,12 +22,6 @@ from jwstspec.spectrum import read_spectrum
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
-#: session 6: every stage runs and Detector1 gives the injected rate back (median 0.99), but the final
-#: spectrum is 1.06x the truth (1.55x before the flow told extraction the images are nod-subtracted: calwebb_spec2
-#: writes S_BKDSUB = SKIPPED over Stage 1's COMPLETE, so the negative nod trace went into the background); the s2d
-#: column sum around the trace is already ~1.1-1.2x (resample_spec of a nodded point source?): not found yet
-FLUX_OPEN = pytest.mark.xfail(strict=True, reason="fixed-slit flux through the flow is 1.06x the injected truth (open)")
-
 
 @pytest.fixture(scope="module")
 def fs_run(tmp_path_factory: pytest.TempPathFactory, crds_cache: Path) -> dict[str, Any]:
@@ -75,7 +69,6 @@ def test_extraction_knows_the_flow_subtracted_the_nods(fs_run: dict[str, Any]) -
         assert header["NODSUB"] is True and header["NNODTRC"] >= 1, path.name
 
 
-@FLUX_OPEN
 def test_final_spectrum_recovers_the_injected_source(fs_run: dict[str, Any]) -> None:
     from jwstspec.synthetic.demo import fs_truth_jy
 
@@ -98,7 +91,6 @@ def test_demo_truth_json_is_written_beside_the_summary(fs_run: dict[str, Any]) -
     assert set(data) == {Path(r["fits"]).name.removesuffix(".fits") for r in summary["products"].values()}
 
 
-@FLUX_OPEN
 def test_demo_truth_json_says_the_flux_is_right(fs_run: dict[str, Any]) -> None:
     _, records = fs_run["truth"]["nirspec-fs"]
     for name, record in records.items():

@@ -47,8 +47,8 @@ def _spec2(crds_cache, tmp_path_factory, source_type):
 
 
 @pytest.fixture(scope="module")
-def point_spec2(crds_cache, tmp_path_factory):
-    return _spec2(crds_cache, tmp_path_factory, "POINT")
+def point_spec2(nirspec_fs_point_spec2):
+    return nirspec_fs_point_spec2  # (conftest: shared with the apcorr oracle test)
 
 
 @pytest.fixture(scope="module")
@@ -65,6 +65,7 @@ def _slit(products, suffix):
     return slits[0]
 
 
+@pytest.mark.slow  # a real jwst pipeline/step: not in make test-fast
 def test_point_source_spec2_gives_mjy_and_the_injected_flux(point_spec2):
     exp, products = point_spec2
     assert {"cal.fits", "s2d.fits", "x1d.fits"} <= set(products)
@@ -88,6 +89,7 @@ def test_point_source_spec2_gives_mjy_and_the_injected_flux(point_spec2):
     assert abs(centre - 3.60) < 0.1 * resolution_element
 
 
+@pytest.mark.slow  # a real jwst pipeline/step: not in make test-fast
 def test_extended_source_spec2_gives_mjy_per_sr(extended_spec2):
     exp, products = extended_spec2
     s2d = _slit(products, "s2d.fits")

@@ -106,6 +106,7 @@ def _wavelengthrange(grating):
         return np.array(wr.wavelengthrange[i]) * 1e6, wr.order[i]
 
 
+@pytest.mark.slow  # a real jwst pipeline/step: not in make test-fast
 @pytest.mark.parametrize("grating,detector", [("G395H", "NRS1"), ("G395H", "NRS2"), ("G140M", "NRS1")])
 def test_fixed_slits_land_inside_the_wavelengthrange(crds_cache, grating, detector):
     lo_hi, order = _wavelengthrange(grating)

@@ -126,3 +126,28 @@ def test_product_band_from_headers(tmp_path: Path) -> None:
     assert product_band(lrs) == "p750l"
     assert product_band(stage2) == "g395h-f290lp_nrs2"
     assert product_band(stage3) == "g395h-f290lp" and product_band(stage3_one) == "g395h-f290lp"
+
+
+@pytest.mark.slow  # a real jwst pipeline/step: not in make test-fast
+def test_exposures_jwst_finds_no_data_on_leave_the_plan_with_the_reason(tmp_path: Path, crds_cache: Path) -> None:
+    """G140M IFU: jwst's assign_wcs rule puts no slice on NRS2, so the NRS2 science and background exposures go;
+    NRS1 stays (the flow's detector rule: jwst decides, the plan records it)."""
+    from jwstspec.plan import without_exposures
+    from jwstspec.stages.detector_rule import no_data_reason
+
+    cfg = _config(tmp_path, background_observation="002", stage1={"bkg_subtract": "pixel"})
+    layout = Layout.from_config(cfg)
+    g140m = {"GRATING": "G140M", "FILTER": "F100LP", "DATE-OBS": "2024-01-01", "TIME-OBS": "00:00:00"}  # CRDS matches on the date
+    sci = [_uncal(layout, "001", 1, **g140m), _uncal(layout, "001", 1, "nrs2", **g140m)]
+    bkg = [_uncal(layout, "002", 1, **g140m), _uncal(layout, "002", 1, "nrs2", **g140m)]
+    plan = plan_run(cfg, layout)
+    reasons = {e.path: no_data_reason(e.path) for e in plan.all_exposures}
+    assert {p.name: bool(r) for p, r in reasons.items()} == {sci[0].name: False, sci[1].name: True,
+                                                            bkg[0].name: False, bkg[1].name: True}
+    kept = without_exposures(plan, {p: r for p, r in reasons.items() if r})
+    assert list(kept.groups) == ["g140m-f100lp_nrs1"] and list(kept.background) == ["g140m-f100lp_nrs1"]
+    assert sorted(_names(kept.all_exposures)) == sorted([sci[0].name, bkg[0].name])
+    assert {p.name for p, _ in kept.skipped} == {sci[1].name, bkg[1].name}
+    assert all(why == "no data on detector NRS2: No IFU slices fall on detector NRS2 (jwst assign_wcs)"
+               for _, why in kept.skipped)
+    assert without_exposures(plan, {}) is plan

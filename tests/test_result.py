@@ -16,7 +16,7 @@ def test_reads_like_a_dict_and_dumps_to_json() -> None:
     assert result["status"] == "completed" and result["tasks"] is tasks and result.get("summary") == "/d/summary.md"
     assert result.get("absent", "-") == "-" and "products" in result and "absent" not in result
     assert set(result) == {"status", "message", "summary", "products", "tasks", "notes", "flow_run_id", "artifact_keys",
-                           "crds_context"}
+                           "crds_context", "failed_slits"}
     assert json.loads(json.dumps(result.to_dict()))["products"]["ch1-short"]["fits"] == "/d/a.fits"
     with pytest.raises(KeyError):
         result["absent"]

@@ -16,7 +16,7 @@ import numpy as np
 
 from jwstspec.config import ExtractionOptions, parse_length
 from jwstspec.errors import InputFileError, JwstspecError, OptionError, StageError, require_file
-from jwstspec.extract.apcorr import find_reference, radial_correction
+from jwstspec.extract.apcorr import SlitApcorr, find_reference, radial_correction, slit_correction
 from jwstspec.extract.aperture import annulus_mask, annulus_weights, box_weights, circle_weights, weighted_sum
 from jwstspec.extract.centering import binned_images, centroid_track, smooth_track, target_fallback
 from jwstspec.extract.covariance import Correlation, estimate_correlation, inflation, white
@@ -409,14 +409,25 @@ def _extract_cube(cube: Cube, o: ExtractionOptions) -> SourceExtraction:
 
 def _aperture_correction(o: ExtractionOptions, meta: Mapping[str, Any], wavelength: np.ndarray, radius_px: float,
                          pixel_arcsec: float, path: Path) -> tuple[np.ndarray | None, dict[str, Any]]:
-    """The correction per wavelength (None: not applied) and the header: ``APCORR``, ``APCORREF`` or ``APCNOTE``."""
+    """The correction per wavelength (None: not applied) and the header: ``APCORR``, ``APCORREF`` or ``APCNOTE``.
+
+    ``radius_px``: the circle's radius (cubes) or the slit aperture's
+    half-height (slits: the table's size is the full height, ``2 * radius_px``).
+    """
     choice = find_reference(o.apcorr, o.apcorr_file, dict(meta), o.method)
-    if choice.reference is None:
+    ref = choice.reference
+    note = choice.note
+    if isinstance(ref, SlitApcorr) and ref.size_units.lower().startswith("arcsec") and not np.isfinite(pixel_arcsec):
+        ref, note = None, f"{ref.name}: sizes in arcsec, product has no pixel scale (PIXAR_SR)"
+    if ref is None:
         if o.apcorr == "auto":
-            _log.info("%s: no aperture correction: %s", path.name, choice.note)
-        return None, {"APCORR": False, "APCNOTE": choice.note[:60]}
-    correction = radial_correction(choice.reference, wavelength, radius_px, pixel_arcsec)
-    return correction, {"APCORR": True, "APCORREF": choice.reference.name[:60]}
+            _log.info("%s: no aperture correction: %s", path.name, note)
+        return None, {"APCORR": False, "APCNOTE": note[:60]}
+    if isinstance(ref, SlitApcorr):
+        correction = slit_correction(ref, wavelength, 2.0 * radius_px, pixel_arcsec)
+    else:
+        correction = radial_correction(ref, wavelength, radius_px, pixel_arcsec)
+    return correction, {"APCORR": True, "APCORREF": ref.name[:60]}
 
 
 
@@ -619,5 +630,7 @@ def _extract_slit(slit: Slit, o: ExtractionOptions) -> SourceExtraction:
         meta["CENTSNR"] = round(snr, 2)
     if bkg.note:
         meta["BKGNOTE"] = bkg.note[:60]
-    return SourceExtraction(_spectrum(out, slit.wavelength, slit.unit.to_jy, np.full(nw, np.nan), yc, meta),
+    correction, apc_meta = _aperture_correction(o, slit.meta, slit.wavelength, r, pixel_arcsec, p)
+    meta.update(apc_meta)
+    return SourceExtraction(_spectrum(out, slit.wavelength, slit.unit.to_jy, np.full(nw, np.nan), yc, meta, correction),
                             int(out.n_replaced.sum()))

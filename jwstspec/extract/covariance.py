@@ -28,7 +28,7 @@ and the correlation between slices (it does not change a per-slice error;
 ``rho_wave`` is reported only).  Slit images (s2d, one spatial column) get the
 correlation along the slit: lags across the column cannot occur and are left out.
 
-Plain numpy/scipy; no Prefect.
+Plain numpy (no scipy: its import would cost a small extraction more than it computes); no Prefect.
 """
 
 from __future__ import annotations
@@ -37,9 +37,8 @@ import dataclasses
 import warnings
 
 import numpy as np
-from scipy import ndimage
 
-__all__ = ["Correlation", "estimate_correlation", "inflation", "sky_residuals", "white"]
+__all__ = ["Correlation", "correlate_planes", "estimate_correlation", "inflation", "running_mean", "sky_residuals", "white"]
 
 
 @dataclasses.dataclass
@@ -161,8 +160,8 @@ def sky_residuals(flux: np.ndarray, err: np.ndarray, valid: np.ndarray, sky: np.
         if window > 0 and r.shape[0] > 1:
             size = min(2 * int(window) + 1, r.shape[0])
             fin = np.isfinite(r)
-            num = ndimage.uniform_filter1d(np.where(fin, r, 0.0), size, axis=0, mode="nearest")
-            den = ndimage.uniform_filter1d(fin.astype(float), size, axis=0, mode="nearest")
+            num = running_mean(np.where(fin, r, 0.0), size)
+            den = running_mean(fin.astype(float), size)
             r -= np.where(den > 0, num / np.where(den > 0, den, 1.0), 0.0)
         z = clipped(r / e)
         if z is None:
@@ -332,9 +331,38 @@ def inflation(u: np.ndarray, rho: np.ndarray | Correlation, max_slices: int | No
     if not off.any():  # white kernel: nothing to compute
         return np.ones(u.shape[0])
     # the kernel is symmetric, so correlate (sum_k K[k] u[i + k]) gives sum_j rho(i - j) u_j
-    cu = ndimage.correlate(u, kernel[None], mode="constant", cval=0.0)
+    cu = correlate_planes(u, kernel)
     num = np.einsum("kij,kij->k", u, cu)
     den = np.einsum("kij,kij->k", u, u)
     with np.errstate(invalid="ignore", divide="ignore"):
         f2 = np.where(den > 0, num / np.where(den > 0, den, 1.0), 1.0)
     return np.sqrt(np.maximum(np.nan_to_num(f2, nan=1.0), 1.0))
+
+
+def running_mean(x: np.ndarray, size: int) -> np.ndarray:
+    """Mean of ``size`` consecutive entries along axis 0, edges repeated.
+
+    ``scipy.ndimage.uniform_filter1d(x, size, axis=0, mode="nearest")``
+    (window ``[i - size // 2, i - size // 2 + size - 1]``), in numpy: importing
+    ``scipy.ndimage`` costs a process more than the extraction of a small product.
+    """
+    x = np.asarray(x, dtype=float)
+    lo = size // 2
+    padded = np.concatenate([np.repeat(x[:1], lo, axis=0), x, np.repeat(x[-1:], size - 1 - lo, axis=0)])
+    cs = np.concatenate([np.zeros((1, *x.shape[1:])), np.cumsum(padded, axis=0)])
+    return (cs[size:] - cs[:-size]) / size
+
+
+def correlate_planes(u: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+    """``sum_k kernel[k] u[:, i + k]`` over each (ny, nx) plane of ``u``, zero outside.
+
+    ``scipy.ndimage.correlate(u, kernel[None], mode="constant")`` for an
+    kernel of odd sides, as a sum of shifted planes (the kernels here are 5x5).
+    """
+    nw, ny, nx = u.shape
+    cy, cx = kernel.shape[0] // 2, kernel.shape[1] // 2
+    padded = np.pad(u, ((0, 0), (cy, cy), (cx, cx)))
+    out = np.zeros(u.shape)
+    for a, b in zip(*np.nonzero(kernel)):
+        out += kernel[a, b] * padded[:, a:a + ny, b:b + nx]
+    return out

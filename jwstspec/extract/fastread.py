@@ -147,7 +147,8 @@ def _one_slit(path: Path, hdul: Any, h0: Any, sci: Any, ver: int, name: str, nod
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         wave = np.nanmedian(np.asarray(wave2d, dtype=float), axis=0)
-    meta = {**_instrument_meta(h0), "SLITNAME": name}
+    meta = {**_instrument_meta(h0), "SLITNAME": name, "SUBARRAY": h0.get("SUBARRAY", "") or "",
+            "SRCTYPE": str(hs.get("SRCTYPE") or h0.get("SRCTYPE") or "")}
     return slit_cls(path, name, data, err, dq.astype(np.uint32, copy=False), wave, float(pixel_sr or 0.0), meta, unit,
                     None, [], nodsub)
 

@@ -267,7 +267,8 @@ def _read_slit(path: Path, model: Any, s: Any, name: str) -> Slit:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         wave = np.nanmedian(np.asarray(wave2d, dtype=float), axis=0)
-    meta = {**_instrument_meta(model), "SLITNAME": name}
+    meta = {**_instrument_meta(model), "SLITNAME": name, "SUBARRAY": getattr(model.meta.subarray, "name", None) or "",
+            "SRCTYPE": str(getattr(s, "source_type", None) or model.meta.target.source_type or "")}
     trace, nods = _source_traces(model, s, wave, data.shape) if disp == 1 else (None, [])
     return Slit(path, name, data, err, dq, wave, float(pixel_sr or 0.0), meta, unit, trace, nods,
                 _nod_subtracted(model))

@@ -14,6 +14,15 @@
 * ``raw/nirspec/``, obs 005 (``nirspec-fs``): a NIRSpec fixed-slit point
   source (S200A1, G395H/F290LP, NRS1, SUBS200A1, 2-point nod) as uncal
   ramps placed with the synthetic NIRSpec model's own WCS;
+* ``raw/miri/``, obs 006 (``miri-lrs``): a MIRI LRS fixed-slit point source
+  (P750L, FULL, 2-point nod) and obs 007 (``miri-lrs-tso``): a slitless
+  time series with a transit (SLITLESSPRISM), as uncal ramps placed with
+  jwst's LRS WCS on the toy references of
+  :mod:`jwstspec.synthetic.miri_lrs_model`;
+* ``raw/nirspec/``, obs 010 (``nirspec-bots``): a NIRSpec bright-object
+  time series (``NRS_BRIGHTOBJ``, S1600A1, G395H/F290LP, NRS1, SUB2048,
+  :data:`BOTS_NINTS` integrations with a grey box transit of depth
+  :data:`BOTS_DEPTH`) as uncal ramps placed with the model's WCS;
 * ``data/``: the data directory the runs write into;
 * ``<configuration>.toml``: the run configurations.
 
@@ -39,6 +48,16 @@ the local CRDS cache, NIRSpec's optical model from
 * NIRSpec fixed slit: Detector1 -> nod subtraction -> ``calwebb_spec2`` ->
   ``calwebb_spec3`` -> extraction of the primary slit per nod -> combine.
 
+The MIRI LRS branches run every stage with the real pipelines: slit
+Detector1 -> nod subtraction -> Spec2 -> Spec3 -> extraction per nod ->
+combine; slitless Detector1 -> Spec2 -> Tso3 -> light curves (its
+``demo_truth.json`` record has ``depth_ratio``, the white-light depth over
+the injected one).
+
+The bright-object time series runs Detector1 -> ``calwebb_spec2`` ->
+``calwebb_tso3`` -> light curves (:mod:`jwstspec.timeseries`), with
+``depth_ratio`` in its ``demo_truth.json`` record like the LRS time series.
+
 Running the generated configurations through the Prefect flow is
 :func:`flows.demo.run_demo` (the science package never imports the flow).
 """
@@ -63,6 +82,8 @@ PROGRAM = "01234"
 MIRI_OBS, MIRI_BKG_OBS = "001", "002"
 NIRSPEC_OBS, NIRSPEC_BKG_OBS = "003", "004"
 NIRSPEC_FS_OBS = "005"
+LRS_OBS, LRS_TSO_OBS = "006", "007"
+NIRSPEC_BOTS_OBS = "010"
 CONTEXT = "jwst_0000.pmap"
 
 #: the demo's observations by the name ``jwstspec demo --only`` takes -> the configurations that run them
@@ -70,14 +91,30 @@ OBSERVATIONS: dict[str, tuple[str, ...]] = {
     "miri-mrs": ("miri", "miri-stage3"),
     "nirspec-ifu": ("nirspec",),
     "nirspec-fs": ("nirspec-fs",),
+    "miri-lrs": ("miri-lrs",),
+    "miri-lrs-tso": ("miri-lrs-tso",),
+    "nirspec-bots": ("nirspec-bots",),
 }
-#: what ``jwstspec demo`` runs without ``--only`` (``nirspec-fs`` runs with ``--only nirspec-fs``)
+#: what ``jwstspec demo`` runs without ``--only`` (``nirspec-fs``, ``miri-lrs``, ``miri-lrs-tso`` and
+#: ``nirspec-bots`` run with ``--only``)
 DEFAULT_OBSERVATIONS: tuple[str, ...] = ("miri-mrs", "nirspec-ifu")
 #: NIRSpec fixed slit: S200A1, G395H/F290LP on NRS1, SUBS200A1, a 2-point nod (dither y offsets, arcsec)
 FS_SLIT, FS_SUBARRAY, FS_NODS = "S200A1", "SUBS200A1", (-0.75, 0.75)
 #: the fixed-slit source is this many times :func:`~jwstspec.synthetic.nirspec_exposures.point_source_jy`
-#: (1 Jy at 4 micron: a few per cent noise per pixel in 5 groups)
-FS_SCALE = 1000.0
+#: (100 Jy at 4 micron, ~3 % noise per extracted point; at 1 Jy the points were noise-dominated,
+#: 10-90 % of flux/truth -3.8..6.2 per nod, and the median of the combined ratio read 1.06)
+FS_SCALE = 1.0e5
+#: MIRI LRS slitless time series: integrations, the transit (first, last+1) and the source scale
+LRS_TSO_NINTS, LRS_TSO_TRANSIT, LRS_TSO_SCALE = 24, (8, 16), 20.0
+#: MIRI LRS slit: extraction half-width (pixels) of the demo
+LRS_RADIUS_PX = 7
+#: NIRSpec bright-object time series: S1600A1, G395H/F290LP on NRS1, SUB2048
+BOTS_SUBARRAY = "SUB2048"
+#: integrations, the box transit (first and last integration inside, 0-based) and its depth (grey)
+BOTS_NINTS, BOTS_TRANSIT, BOTS_DEPTH = 16, (5, 10), 0.01
+#: the BOTS source is this many times :func:`~jwstspec.synthetic.nirspec_exposures.point_source_jy` (1000 Jy at
+#: 4 micron, ~40 % of saturation in 5 groups): photon noise ~0.015 % of the white light per integration (gain 1)
+BOTS_SCALE = 1.0e6
 #: NIRSpec IFU: G395H/F290LP on NRS1, full frame; telescope offsets (RA, Dec arcsec) of the 2 dithers from the target
 IFU_GRATING, IFU_DETECTORS = "G395H", ("NRS1",)
 IFU_DITHERS = ((-0.075, -0.075), (0.075, 0.075))
@@ -145,33 +182,36 @@ def write_references(crds_path: Path, branches: tuple[str, ...] | None = None) -
 
     crds_path = Path(crds_path)
     entries = list(write_miri_references(crds_path)) + list(write_lrs_references(crds_path)) if "miri-mrs" in names else []
+    if "miri-mrs" in names:
+        from jwstspec.synthetic.miri_lrs_model import write_lrs_model_references
+
+        entries += write_lrs_model_references(crds_path)  # the toy LRS slit/slitless instrument
     if any(n.startswith("nirspec") for n in names):
         from jwstspec.synthetic.nirspec import write_nirspec_references
         from jwstspec.synthetic.nirspec_model import write_nirspec_model
 
         entries += list(write_nirspec_references(crds_path))
         entries += list(write_nirspec_references(crds_path, subarray=_fs_subarray()))  # fixed slit, NRS1
+        entries += list(write_nirspec_references(crds_path, subarray=_model_subarray(BOTS_SUBARRAY)))  # BOTS, NRS1
         from jwstspec.synthetic.nirspec_exposures import IFU_NGROUPS
 
         for det in IFU_DETECTORS:  # the IFU: full frame, IFU_NGROUPS groups
-            entries += list(write_nirspec_references(crds_path, subarray=_full_frame(), detector=det, ngroups=IFU_NGROUPS))
+            entries += list(write_nirspec_references(crds_path, subarray=_model_subarray("FULL"), detector=det, ngroups=IFU_NGROUPS))
         entries += write_nirspec_model(crds_path)  # optical model + Stage 2 calibration (written once per cache)
     write_crds_cache(crds_path, entries, context=CONTEXT)
     return crds_path
 
 
-def _full_frame() -> Any:
-    from jwstspec.synthetic.nirspec import Subarray
-    from jwstspec.synthetic.nirspec_model import SUBARRAYS
-
-    return Subarray("FULL", *SUBARRAYS["FULL"])
-
-
 def _fs_subarray() -> Any:
+    return _model_subarray(FS_SUBARRAY)
+
+
+def _model_subarray(name: str) -> Any:
+    """Subarray ``name`` of the synthetic NIRSpec model as the Detector1 references take it."""
     from jwstspec.synthetic.nirspec import Subarray
     from jwstspec.synthetic.nirspec_model import SUBARRAYS
 
-    return Subarray(FS_SUBARRAY, *SUBARRAYS[FS_SUBARRAY])
+    return Subarray(name, *SUBARRAYS[name])
 
 
 def fs_truth_jy(wavelength_um: np.ndarray) -> np.ndarray:
@@ -194,6 +234,38 @@ def _nirspec_fs(raw: Path, layout: Any) -> list[Path]:
         paths.append(exp.path)
     _place(paths, layout.uncal_dir(NIRSPEC_FS_OBS))
     return paths
+
+
+def bots_truth_jy(wavelength_um: Any) -> np.ndarray:
+    """The out-of-transit spectrum (Jy) of the demo's bright-object time series (a spectrum or wavelengths)."""
+    from jwstspec.synthetic.nirspec_exposures import point_source_jy
+
+    return BOTS_SCALE * point_source_jy(getattr(wavelength_um, "wavelength", wavelength_um))
+
+
+def bots_transit() -> Any:
+    """The demo's BOTS transit as a :class:`~jwstspec.synthetic.miri_lrs.TransitTruth` (grey: one depth)."""
+    from jwstspec.synthetic.miri_lrs import TransitTruth
+
+    first, last = BOTS_TRANSIT
+    return TransitTruth(BOTS_NINTS, tuple(first <= i <= last for i in range(BOTS_NINTS)), BOTS_DEPTH, BOTS_DEPTH)
+
+
+def bots_baseline() -> list[list[int]]:
+    """The out-of-transit integrations of the demo's time series (1-based inclusive ranges, ``[timeseries]``)."""
+    first, last = BOTS_TRANSIT
+    return [[1, first], [last + 2, BOTS_NINTS]]
+
+
+def _nirspec_bots(raw: Path, layout: Any) -> Any:
+    """The bright-object time series: one uncal exposure of :data:`BOTS_NINTS` integrations."""
+    from jwstspec.synthetic.nirspec_exposures import bots_uncal
+
+    name = f"jw{PROGRAM}{NIRSPEC_BOTS_OBS}001_04101_00001_nrs1_uncal.fits"
+    exp = bots_uncal(raw / "nirspec" / name, subarray=BOTS_SUBARRAY, truth=bots_truth_jy, nints=BOTS_NINTS,
+                     transit=BOTS_TRANSIT, depth=BOTS_DEPTH, seed=200, program=PROGRAM, observation=NIRSPEC_BOTS_OBS)
+    _place([exp.path], layout.uncal_dir(NIRSPEC_BOTS_OBS))
+    return exp
 
 
 def ifu_truth_jy(wavelength_um: np.ndarray) -> np.ndarray:
@@ -311,11 +383,32 @@ def _generate(raw: Path, data: Path, crds: Path, layout: Any, n_dithers: int, na
 
         activate(crds, CONTEXT)  # the exposures are placed with the model in this cache (pixel map cached there)
         truth["nirspec"] = _nirspec_ifu(raw, layout)
+    if name in ("miri-lrs", "miri-lrs-tso"):
+        from jwstspec.synthetic import miri_lrs_model as lm
+        from jwstspec.synthetic.crds_cache import activate
+
+        activate(crds, CONTEXT)  # the exposures are placed with jwst's LRS WCS on the cache's references
+        if name == "miri-lrs":
+            nods = [lm.make_lrs_slit_uncal(raw / "miri" / f"{lm.exposure_name(PROGRAM, LRS_OBS, n)}_uncal.fits", crds,
+                                           nod=n, program=PROGRAM, observation=LRS_OBS) for n in (1, 2)]
+            _place(nods, layout.uncal_dir(LRS_OBS))
+            truth["miri-lrs"] = nods
+        else:
+            path = raw / "miri" / f"{lm.exposure_name(PROGRAM, LRS_TSO_OBS, 1)}_uncal.fits"
+            truth["miri-lrs-tso"] = lm.make_lrs_slitless_uncal(
+                path, crds, nints=LRS_TSO_NINTS, transit=LRS_TSO_TRANSIT, program=PROGRAM, observation=LRS_TSO_OBS,
+                source_scale=LRS_TSO_SCALE)
+            _place([path], layout.uncal_dir(LRS_TSO_OBS))
     if name == "nirspec-fs":
         from jwstspec.synthetic.crds_cache import activate
 
         activate(crds, CONTEXT)  # the exposures are placed with assign_wcs and the model in this cache
         truth["nirspec-fs"] = _nirspec_fs(raw, layout)
+    if name == "nirspec-bots":
+        from jwstspec.synthetic.crds_cache import activate
+
+        activate(crds, CONTEXT)
+        truth["nirspec-bots"] = _nirspec_bots(raw, layout)
     return truth
 
 
@@ -429,6 +522,40 @@ def build_demo(root: str | Path, *, n_dithers: int = 2, crds_path: Path | None =
             "stage1": {"readnoise_correct": "none", "bkg_subtract": "pixel"},
             "extract": {"stage": "stage2", "method": "aperture", "radius": "5px"},
         })
+    if "miri-lrs" in names:
+        configs["miri-lrs"] = validate_config({
+            **common,
+            "observation": LRS_OBS,
+            "background_observation": LRS_OBS,  # nod subtraction
+            "instrument": "miri",
+            "mode": "slit",
+            "download": {"enabled": False},
+            "stage1": {"readnoise_correct": "none", "bkg_subtract": "pixel"},
+            "extract": {"stage": "stage2", "method": "aperture", "radius": f"{LRS_RADIUS_PX}px"},
+        })
+    if "nirspec-bots" in names:
+        configs["nirspec-bots"] = validate_config({
+            **common,
+            "observation": NIRSPEC_BOTS_OBS,
+            "instrument": "nirspec",
+            "mode": "slit",
+            "tso": True,
+            "download": {"enabled": False},
+            "stage1": {"readnoise_correct": "none"},
+            "timeseries": {"bins": 8, "baseline_integrations": bots_baseline()},
+        })
+    if "miri-lrs-tso" in names:
+        configs["miri-lrs-tso"] = validate_config({
+            **common,
+            "observation": LRS_TSO_OBS,
+            "instrument": "miri",
+            "mode": "slitless",
+            "tso": True,
+            "download": {"enabled": False},
+            "stage1": {"readnoise_correct": "none", "bkg_subtract": "none"},
+            "timeseries": {"bins": 8, "baseline_integrations": [[1, LRS_TSO_TRANSIT[0]],
+                                                                [LRS_TSO_TRANSIT[1] + 1, LRS_TSO_NINTS]]},
+        })
     files = {name: save_config(cfg, root / f"{name}.toml") for name, cfg in configs.items()}
     log.info("demo generated in %.1f s under %s", time.perf_counter() - t0, root)
     return Demo(root, crds, data, configs, files, truth, names)
@@ -464,10 +591,50 @@ def _nirspec_ifu_truth(spec: Any) -> np.ndarray:
     return ifu_truth_jy(w) * (1 - np.exp(-(radius_arcsec**2) / (2 * IFU_SIGMA_ARCSEC**2)))
 
 
+def lrs_truth_jy(spec: Any) -> np.ndarray:
+    """MIRI LRS slit: the injected source inside the demo's extraction half-width (:data:`LRS_RADIUS_PX`)."""
+    from jwstspec.synthetic import miri_lrs_model as lm
+
+    w = np.asarray(spec.wavelength, float)
+    return lm.source_spectrum_jy(w) * lm.aperture_fraction(0.0, LRS_RADIUS_PX, w)
+
+
+def lrs_tso_truth_jy(spec: Any) -> np.ndarray:
+    """MIRI LRS slitless: the injected out-of-transit source inside jwst's slitless box (columns 30-41, +-6 px)."""
+    from jwstspec.synthetic import miri_lrs_model as lm
+
+    w = np.asarray(spec.wavelength, float)
+    return lm.source_spectrum_jy(w, scale=LRS_TSO_SCALE) * lm.aperture_fraction(0.0, 6.0, w)
+
+
+def timeseries_truth_record(record: dict[str, Any], transit: Any, truth: Any = None) -> dict[str, Any]:
+    """A time-series product against the injected transit: ``depth_ratio`` (white-light depth / injected).
+
+    The injected white-light depth is the depth law of ``transit``
+    (:class:`~jwstspec.synthetic.miri_lrs.TransitTruth`) weighted by the
+    product's own out-of-transit spectrum over the white-light band
+    (``WAVE_LO``-``WAVE_HI``); ``median_ratio`` compares that spectrum with
+    ``truth`` (default :func:`lrs_tso_truth_jy`).
+    """
+    from astropy.table import Table
+
+    from jwstspec.synthetic.truth import truth_record
+
+    oot = Table.read(record["oot_spectrum"], hdu="EXTRACT1D")
+    meta = Table.read(record["whitelight"], format="ascii.ecsv").meta
+    w, f = np.asarray(oot["WAVELENGTH"], float), np.asarray(oot["FLUX"], float)
+    inside = (w >= meta["WAVE_LO"]) & (w <= meta["WAVE_HI"]) & np.isfinite(f)
+    injected = float(np.sum(f[inside] * transit.depth(w[inside])) / np.sum(f[inside]))
+    out = truth_record(record["oot_spectrum"], truth or lrs_tso_truth_jy)
+    return {**out, "depth": round(float(record["depth"]), 6), "depth_injected": round(injected, 6),
+            "depth_ratio": round(float(record["depth"]) / injected, 5)}
+
+
 def truth_of(config_name: str) -> Any:
     """The injected truth of a demo configuration: spectrum -> flux (Jy) on its wavelengths."""
     truths = {"miri": _miri_truth, "miri-stage3": _miri_truth, "nirspec": _nirspec_ifu_truth,
-              "nirspec-fs": lambda spec: fs_truth_jy(spec.wavelength)}
+              "nirspec-fs": lambda spec: fs_truth_jy(spec.wavelength), "miri-lrs": lrs_truth_jy,
+              "miri-lrs-tso": lrs_tso_truth_jy, "nirspec-bots": bots_truth_jy}
     try:
         return truths[config_name]
     except KeyError:
@@ -495,9 +662,24 @@ def check_truth(demo: Demo, config_name: str, products: dict[str, Any]) -> tuple
         (:func:`jwstspec.synthetic.truth.truth_record`).
     """
     from jwstspec.layout import DEMO_TRUTH_FILE, Layout
-    from jwstspec.synthetic.truth import truth_records, write_truth_file
+    from jwstspec.synthetic.truth import product_key, truth_records, write_truth_file
 
     config = demo.configs[config_name]
-    records = truth_records(products, truth_of(config_name))
+    series = {k: v for k, v in products.items() if isinstance(v, dict) and v.get("kind") == "timeseries"}
+    records = truth_records({k: v for k, v in products.items() if k not in series}, truth_of(config_name))
+    if series:
+        if config_name == "nirspec-bots":
+            transit, truth = bots_transit(), bots_truth_jy
+        else:
+            transit, truth = demo.truth.get("miri-lrs-tso") or _lrs_transit(), lrs_tso_truth_jy
+        records.update({product_key(v["fits"]): timeseries_truth_record(v, transit, truth) for v in series.values()})
     path = Layout.from_config(config).run_file(config.observation, DEMO_TRUTH_FILE)
     return write_truth_file(path, records), records
+
+
+def _lrs_transit() -> Any:
+    """The demo's slitless transit (when the data were generated by an earlier command)."""
+    from jwstspec.synthetic.miri_lrs import TransitTruth
+
+    return TransitTruth(LRS_TSO_NINTS, tuple(LRS_TSO_TRANSIT[0] <= i < LRS_TSO_TRANSIT[1] for i in range(LRS_TSO_NINTS)),
+                        0.010, 0.020)

@@ -103,7 +103,10 @@ def rate_model(exp_type: str = "NRS_FIXEDSLIT", *, grating: str = "G395H", detec
     sa.name, sa.xstart, sa.ystart, sa.xsize, sa.ysize = subarray, xstart, ystart, xsize, ysize
     sa.fastaxis, sa.slowaxis = (2, 1) if detector == "NRS1" else (-2, -1)
     w = md.wcsinfo
-    w.v2_ref, w.v3_ref = nm.V2_REF, nm.V3_REF
+    # the aperture reference point: the MSA centre, or S1600A1 itself for a bright-object time series
+    w.v2_ref, w.v3_ref = slit_v2v3("S1600A1") if exp_type == "NRS_BRIGHTOBJ" else (nm.V2_REF, nm.V3_REF)
+    if exp_type == "NRS_BRIGHTOBJ":
+        md.aperture.name = "NRS_S1600A1_SLIT"
     w.ra_ref, w.dec_ref, w.roll_ref = ra, dec, ROLL
     w.v3yangle, w.vparity = 0.0, -1
     w.ra_v1, w.dec_v1, w.pa_v3 = ra, dec, ROLL
@@ -117,6 +120,12 @@ def rate_model(exp_type: str = "NRS_FIXEDSLIT", *, grating: str = "G395H", detec
     md.bunit_data, md.bunit_err = "DN/s", "DN/s"
     md.cal_step.dq_init = md.cal_step.ramp_fit = "COMPLETE"
     return m
+
+
+def slit_v2v3(slit: str) -> tuple[float, float]:
+    """V2/V3 (arcsec) of the centre of fixed slit ``slit`` in the model (fore optics and OTE are linear scales)."""
+    y_msa = nm.FIXED_SLITS[slit][1]
+    return nm.V2_REF, nm.V3_REF + y_msa / nm.MSA_PER_ARCSEC
 
 
 def assign_wcs(model: Any) -> Any:
@@ -348,39 +357,175 @@ def fixed_slit_uncal(path: str | Path, *, grating: str = "G395H", detector: str 
     return exp
 
 
-def write_uncal(model: Any, path: str | Path, *, ngroups: int, seed: int = 0) -> Path:
-    """Write the ramps (``Level1bModel``) whose Detector1 rate is ``model.data`` (DN/s), one integration.
+def write_uncal(model: Any, path: str | Path, *, ngroups: int, seed: int = 0, int_scale: Any = None,
+                int_times: Any = None) -> Path:
+    """Write the ramps (``Level1bModel``) whose Detector1 rate is ``model.data`` (DN/s).
 
     Bias, gain and read noise are those of the synthetic Detector1
     references (:mod:`jwstspec.synthetic.nirspec`); the reference columns
     (``REF_COLUMNS`` each side) get no signal; the metadata are
     ``model``'s (less its calibration steps).
+
+    Parameters
+    ----------
+    model : ImageModel
+        Rate (DN/s) and metadata.
+    path : path
+        The uncal file.
+    ngroups : int
+        Groups per integration.
+    seed : int
+        Noise seed.
+    int_scale : array_like, optional
+        A time series: the rate of integration ``i`` is ``model.data * int_scale[i]``
+        (``NINTS = len(int_scale)``); default one integration.
+    int_times : numpy.ndarray, optional
+        The ``INT_TIMES`` table of a time series (:func:`int_times_table`).
+
+    Returns
+    -------
+    Path
     """
     from stdatamodels.jwst.datamodels import Level1bModel
 
     from jwstspec.synthetic import nirspec as nrs
 
     rng = np.random.default_rng(seed)
+    scale = np.ones(1) if int_scale is None else np.asarray(int_scale, float).ravel()
     rate = np.clip(np.asarray(model.data, float), 0, None)
     # reference pixels see no light: with signal there, Detector1's refpix step subtracts it from every row
     rate[..., :nrs.REF_COLUMNS] = 0.0
     rate[..., rate.shape[-1] - nrs.REF_COLUMNS:] = 0.0
     t = GROUP_TIME * np.arange(1, ngroups + 1)
     increments = np.diff(rate[None] * t[:, None, None], axis=0, prepend=0.0)
-    shot = rng.normal(size=increments.shape) * np.sqrt(increments / nrs.GAIN)
-    ramps = nrs.BIAS + np.cumsum(increments + shot, axis=0) + rng.normal(0, nrs.READ_NOISE, increments.shape)
-    m = Level1bModel(data=np.clip(np.round(ramps), 0, 65535).astype(np.uint16)[None])
+    data = np.empty((scale.size, ngroups) + rate.shape, np.uint16)
+    for i, s in enumerate(scale):
+        inc = increments * s
+        shot = rng.normal(size=inc.shape) * np.sqrt(inc / nrs.GAIN)
+        ramps = nrs.BIAS + np.cumsum(inc + shot, axis=0) + rng.normal(0, nrs.READ_NOISE, inc.shape)
+        data[i] = np.clip(np.round(ramps), 0, 65535)
+    m = Level1bModel(data=data)
     m.update(model)
     m.meta.cal_step.dq_init = m.meta.cal_step.ramp_fit = None
     e = m.meta.exposure
-    e.nints, e.ngroups, e.nframes, e.groupgap = 1, ngroups, 1, 0
-    e.integration_time = e.exposure_time = GROUP_TIME * ngroups
+    e.nints, e.ngroups, e.nframes, e.groupgap = scale.size, ngroups, 1, 0
+    e.integration_time = GROUP_TIME * ngroups
+    e.exposure_time = GROUP_TIME * ngroups * scale.size
     e.nresets_at_start, e.drop_frames1 = 1, 0
+    if int_scale is not None:
+        e.integration_start, e.integration_end = 1, scale.size
+    if int_times is not None:
+        m.int_times = int_times
     m.meta.bunit_data = m.meta.bunit_err = None
     with atomic_path(Path(path)) as tmp:
         m.save(tmp)
     m.close()
     return Path(path)
+
+
+def int_times_table(nints: int, start_mjd: float, ngroups: int) -> np.ndarray:
+    """The ``INT_TIMES`` table of ``nints`` back-to-back integrations (MJD UTC; BJD_TDB set equal to UTC here).
+
+    Each integration lasts ``(ngroups + 1)`` group times (one reset).
+    """
+    dt = GROUP_TIME * (ngroups + 1) / 86400.0
+    start = start_mjd + dt * np.arange(nints)
+    dtype = [("integration_number", "i4")] + [(f"int_{f}_{scale}", "f8") for scale in ("MJD_UTC", "BJD_TDB")
+                                              for f in ("start", "mid", "end")]
+    table = np.zeros(nints, dtype=dtype)
+    table["integration_number"] = np.arange(1, nints + 1)
+    for frame, offset in (("start", 0.0), ("mid", 0.5), ("end", 1.0)):
+        table[f"int_{frame}_MJD_UTC"] = start + offset * dt
+        table[f"int_{frame}_BJD_TDB"] = start + offset * dt + 2400000.5
+    return table
+
+
+@dataclass
+class TimeSeriesExposure:
+    """A synthetic bright-object time series and its truth.
+
+    Attributes
+    ----------
+    path : Path
+        The uncal file.
+    truth : callable
+        Wavelength (micron) -> out-of-transit spectrum (Jy).
+    depth : float
+        Injected transit depth (fraction of the flux, the same at every wavelength).
+    in_transit : numpy.ndarray
+        Per integration: inside the transit (bool).
+    grating, detector, subarray : str
+        The setting.
+    """
+
+    path: Path
+    truth: Any
+    depth: float
+    in_transit: np.ndarray
+    grating: str
+    detector: str
+    subarray: str
+
+    def scale(self) -> np.ndarray:
+        """Per-integration flux relative to out of transit (``1 - depth`` inside)."""
+        return np.where(self.in_transit, 1.0 - self.depth, 1.0)
+
+
+def bots_uncal(path: str | Path, *, grating: str = "G395H", detector: str = "NRS1", subarray: str = "SUB2048",
+               truth: Any = None, nints: int = 16, transit: tuple[int, int] = (6, 11), depth: float = 0.01,
+               sigma_arcsec: float = 0.12, ngroups: int | None = None, seed: int = 0, **meta: Any) -> TimeSeriesExposure:
+    """Write a NIRSpec bright-object time series (``NRS_BRIGHTOBJ``, S1600A1) as uncal ramps, placed by jwst's WCS.
+
+    The point source sits where jwst's ``extract_2d`` puts the target (the
+    dither offsets are zero: the slit centre); its count rate is that of
+    :func:`fixed_slit_exposure` (column sums times the photom sensitivity
+    give ``truth``), times ``1 - depth`` in the integrations of ``transit``.
+
+    Parameters
+    ----------
+    path : path
+        ``jw<program><obs><visit>_<group>_<exp>_<det>_uncal.fits``.
+    truth : callable, optional
+        Wavelength (micron) -> out-of-transit flux (Jy); default :func:`point_source_jy`.
+    nints : int
+        Integrations.
+    transit : (int, int)
+        First and last integration (0-based, inclusive) inside the box-shaped transit.
+    depth : float
+        Transit depth (fraction of the flux).
+    ngroups : int, optional
+        Groups per integration (default that of the Detector1 references).
+    **meta
+        Passed to :func:`rate_model` (program, observation, exposure...).
+
+    Returns
+    -------
+    TimeSeriesExposure
+    """
+    from jwstspec.synthetic import nirspec as nrs
+
+    if not 0 <= transit[0] <= transit[1] < nints:
+        raise ValueError(f"transit {transit} must be integrations inside 0..{nints - 1}")
+    if not 0 < depth < 1:
+        raise ValueError(f"depth must be between 0 and 1, not {depth}")
+    truth = truth or point_source_jy
+    ngroups = ngroups or nrs.NGROUPS
+    model = rate_model("NRS_BRIGHTOBJ", grating=grating, detector=detector, subarray=subarray, fixed_slit="S1600A1",
+                       ngroups=ngroups, **meta)
+    model.meta.visit.tsovisit = True
+    model.meta.exposure.nints = nints
+    placed = assign_wcs(model.copy())
+    position = source_position_in_slit(placed, "S1600A1", 0.0, 0.0)
+    pix = slit_pixels(placed, "S1600A1")
+    placed.close()
+    rate = slit_rate(pix, grating, "POINT", truth, nm.FIXED_SLITS["S1600A1"][3], position, sigma_arcsec)
+    model.data[pix["y"], pix["x"]] += rate.astype(np.float32)
+    in_transit = (np.arange(nints) >= transit[0]) & (np.arange(nints) <= transit[1])
+    exp = TimeSeriesExposure(Path(path), truth, depth, in_transit, grating, detector, subarray)
+    times = int_times_table(nints, float(model.meta.exposure.start_time), ngroups)
+    write_uncal(model, path, ngroups=ngroups, seed=seed, int_scale=exp.scale(), int_times=times)
+    model.close()
+    return exp
 
 
 #: file name (in the model's reference directory) of the cached IFU pixel map of one setting and detector

@@ -74,7 +74,7 @@ from jwstspec.fileio import atomic_path, atomic_write_text
 from jwstspec.synthetic.crds_cache import RefEntry, reference_dir
 
 #: bump when the model changes: a cache written by another version is rewritten
-MODEL_VERSION = "2"
+MODEL_VERSION = "3"
 STAMP = f".jwstspec-nirspec-model-v{MODEL_VERSION}"
 
 PIX = 18e-6  # m, detector pixel
@@ -130,7 +130,8 @@ FIXED_SLITS = {
     "S200A1": (0, 0.0, 0.2, 3.3),
     "S200A2": (1, 4.5e-3, 0.2, 3.3),
     "S400A1": (2, -4.5e-3, 0.4, 3.8),
-    "S1600A1": (3, 9.0e-3, 1.6, 1.6),
+    # 6.3" from S200A1 along the slits: the trace falls inside the rows of jwst's SUB2048 subarray (SUBARRAYS)
+    "S1600A1": (3, 6.3 * MSA_PER_ARCSEC, 1.6, 1.6),
     "S200B1": (4, -9.0e-3, 0.2, 3.3),
 }
 NSLICE = 30
@@ -141,7 +142,9 @@ SLICER_PER_ARCSEC = 1e-2  # slicer-plane units per arcsec (slice pitch 1e-3 >> j
 #: in a SUBS<slit> subarray.  The optical references are matched on these names only, so exposures of
 #: other subarrays (e.g. the demo's ALLSLITS Stage-1 exposures, whose synthetic footprint is not this
 #: model's) get no WCS instead of a wrong one.
-SUBARRAYS = {"FULL": (1, 1, NPIX, NPIX), "SUBS200A1": (1, 993, NPIX, 64)}
+#: SUB2048 (bright-object time series, S1600A1 only) has the corner of jwst's own BOTS test data
+#: (``jwst/extract_2d/tests/test_nirspec.py``: SUBSTRT2 = 946, 32 rows); pysiaf 0.29 defines no NIRSpec subarray.
+SUBARRAYS = {"FULL": (1, 1, NPIX, NPIX), "SUBS200A1": (1, 993, NPIX, 64), "SUB2048": (1, 946, NPIX, 32)}
 MSA_NCOL, MSA_NROW = 365, 171
 SHUTTER_PITCH = (0.27, 0.53)  # arcsec
 SHUTTER_OPEN = (0.20, 0.46)  # arcsec

@@ -111,6 +111,7 @@ def format_records(records: Mapping[str, Mapping[str, Any]]) -> list[str]:
         if r.get("median_ratio") is None:
             lines.append(f"{name}: no point to compare")
         else:
+            depth = f", white-light depth/injected {r['depth_ratio']:.4f}" if r.get("depth_ratio") is not None else ""
             lines.append(f"{name}: median flux/truth {r['median_ratio']:.4f}, "
-                         f"{100 * r['frac_within_3pct']:.1f} % of {r['npoints']} points within 3 %")
+                         f"{100 * r['frac_within_3pct']:.1f} % of {r['npoints']} points within 3 %{depth}")
     return lines

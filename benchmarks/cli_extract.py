@@ -1,14 +1,14 @@
 """``jwstspec extract`` as a whole process (issue 14 item 7): a 31x1500 slit image and a 3000x45x45 cube.
 
-    .venv/bin/python benchmarks/extract_process.py [--old-tree /path/to/old/checkout] [--repeat 3] [--pycache DIR]
+    .venv/bin/python benchmarks/cli_extract.py [--old-tree /path/to/old/checkout] [--repeat 3] [--pycache DIR]
 
 Writes the two products to a temporary directory, then runs
 ``python -m jwstspec.cli extract <product> --output ...`` as a
 subprocess, ``--repeat`` times each, with ``PYTHONPATH`` set to this
 checkout ("new") and, with ``--old-tree``, to another checkout ("old"),
-and prints the best and median wall time of each and the best CPU time
-(user + system of the process: on a busy machine the wall time mostly
-measures the other processes).  The start-up of a
+and prints the best and median wall time of each and the best and median
+CPU time (user + system of the process: on a busy machine the wall time
+mostly measures the other processes), with the load average after each case.  The start-up of a
 Python process here is dominated by compiling the imported modules when
 no bytecode can be cached (``PYTHONDONTWRITEBYTECODE=1`` and a read-only
 or never-compiled environment): ``--pycache DIR`` sets
@@ -66,13 +66,23 @@ def run_once(tree: Path, product: Path, output: Path, env_extra: dict[str, str])
     env = {**os.environ, "PYTHONPATH": str(tree), **env_extra}
     r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
+    # cwd = the tree: ``python -m`` puts the working directory first on sys.path, before PYTHONPATH
     proc = subprocess.run([sys.executable, "-m", "jwstspec.cli", "extract", str(product), "--output", str(output)],
-                          env=env, capture_output=True, text=True, check=False)
+                          env=env, capture_output=True, text=True, check=False, cwd=str(tree))
     dt = time.perf_counter() - t0
     r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode != 0:
         raise SystemExit(f"{tree}: extract failed on {product.name}: {proc.stderr.strip().splitlines()[-1:]}")
     return dt, (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
+
+
+def check_tree(tree: Path, env_extra: dict[str, str]) -> None:
+    """Fail unless a process started as :func:`run_once` starts it imports jwstspec from ``tree``."""
+    env = {**os.environ, "PYTHONPATH": str(tree), **env_extra}
+    out = subprocess.run([sys.executable, "-c", "import jwstspec; print(jwstspec.__file__)"], env=env, cwd=str(tree),
+                         capture_output=True, text=True, check=True).stdout.strip()
+    if not Path(out).resolve().is_relative_to(tree.resolve()):
+        raise SystemExit(f"{tree}: the process imported jwstspec from {out}")
 
 
 def main() -> None:
@@ -85,7 +95,9 @@ def main() -> None:
     if args.pycache:
         env_extra["PYTHONPYCACHEPREFIX"] = str(args.pycache)
         os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
-    trees = {"new": ROOT, **({"old": args.old_tree} if args.old_tree else {})}
+    trees = {"new": ROOT, **({"old": args.old_tree.resolve()} if args.old_tree else {})}
+    for tree in trees.values():
+        check_tree(tree, env_extra)
     with tempfile.TemporaryDirectory() as tmp:
         products = write_products(Path(tmp))
         print(f"load average at start: {os.getloadavg()[0]:.1f} (cores: {os.cpu_count()})")
@@ -97,7 +109,8 @@ def main() -> None:
                 runs = [run_once(tree, product, out, env_extra) for _ in range(args.repeat)]
                 wall, cpu = [w for w, _ in runs], [c for _, c in runs]
                 print(f"{label:16s} {name:4s} wall best {min(wall):6.2f} s median {statistics.median(wall):6.2f} s | "
-                      f"CPU best {min(cpu):6.2f} s  ({args.repeat} runs{', bytecode cached' if args.pycache else ''})")
+                      f"CPU best {min(cpu):6.2f} s median {statistics.median(cpu):6.2f} s  "
+                      f"({args.repeat} runs{', bytecode cached' if args.pycache else ''}; load {os.getloadavg()[0]:.1f})")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,121 @@
+"""Synthetic NIRSpec bright-object time series (BOTS) through the real Detector1 and Spec2.
+
+``jwstspec.synthetic.nirspec_exposures.bots_uncal`` writes ``NRS_BRIGHTOBJ``
+ramps (S1600A1, G395H/F290LP, NRS1, SUB2048) whose point source is placed
+with the synthetic NIRSpec model's own WCS and dims by a known depth in the
+integrations of a box transit.  jwst is the oracle: its ``assign_wcs`` opens
+S1600A1 (and only it) in SUB2048, and its Detector1 -> Spec2 (references
+from the session's CRDS cache) must give ``_calints`` in MJy (the
+point-source photom convention of fixed slits) and ``_x1dints`` whose every
+integration is the injected spectrum times the injected transit.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from jwstspec.synthetic import nirspec_exposures as nx
+from jwstspec.synthetic import nirspec_model as nm
+
+NINTS, TRANSIT, DEPTH = 8, (3, 5), 0.02
+#: bright enough that photon noise (gain 1) stays ~0.02 % of the white light per integration
+SCALE = 1.0e6
+
+
+def truth_jy(wavelength_um: np.ndarray) -> np.ndarray:
+    return SCALE * nx.point_source_jy(wavelength_um)
+
+
+@pytest.fixture(scope="module")
+def bots(crds_cache, tmp_path_factory):
+    d = tmp_path_factory.mktemp("bots")
+    t0 = time.perf_counter()
+    exp = nx.bots_uncal(d / "jw01234007001_04101_00001_nrs1_uncal.fits", truth=truth_jy, nints=NINTS,
+                        transit=TRANSIT, depth=DEPTH, observation="007", seed=5)
+    print(f"bots: uncal written in {time.perf_counter() - t0:.1f} s")
+    return d, exp
+
+
+def test_the_model_describes_sub2048_with_jwsts_corner():
+    # jwst's own BOTS test data (jwst/extract_2d/tests/test_nirspec.py): SUBSTRT1/2 = 1/946, 2048 x 32
+    assert nm.SUBARRAYS["SUB2048"] == (1, 946, 2048, 32)
+
+
+def test_bots_rejects_a_transit_outside_the_integrations(tmp_path):
+    with pytest.raises(ValueError, match="transit"):
+        nx.bots_uncal(tmp_path / "x_uncal.fits", nints=4, transit=(2, 5))
+    with pytest.raises(ValueError, match="depth"):
+        nx.bots_uncal(tmp_path / "x_uncal.fits", depth=1.5)
+
+
+@pytest.mark.slow  # a real jwst pipeline/step: not in make test-fast
+def test_jwst_opens_only_s1600a1_inside_sub2048(bots):
+    """jwst's assign_wcs on the BOTS rate: one slit, S1600A1, whose bounding box lies inside the 32 rows."""
+    from jwst.assign_wcs import nirspec
+
+    m = nx.rate_model("NRS_BRIGHTOBJ", subarray="SUB2048", fixed_slit="S1600A1")
+    placed = nx.assign_wcs(m)
+    slits = nirspec.get_open_slits(placed)
+    assert [s.name for s in slits] == ["S1600A1"]
+    (x0, x1), (y0, y1) = nirspec.nrs_wcs_set_input(placed, "S1600A1").bounding_box
+    assert 0 <= y0 and y1 <= 31
+    # the pointing reference is the slit: jwst's extract_2d puts the target at its centre
+    assert nx.source_position_in_slit(placed, "S1600A1", 0.0, 0.0) == pytest.approx(0.0, abs=1e-6)
+
+
+@pytest.mark.slow  # a real jwst pipeline/step: not in make test-fast
+def test_uncal_is_a_time_series_with_the_dip_in_its_ramps(bots):
+    from stdatamodels.jwst.datamodels import Level1bModel
+
+    from jwstspec.exposures import is_time_series, read_exposure
+
+    _, exp = bots
+    info = read_exposure(exp.path)
+    assert info.exp_type == "NRS_BRIGHTOBJ" and is_time_series(info)
+    with Level1bModel(exp.path) as u:
+        assert u.data.shape == (NINTS, 5, 32, 2048)
+        assert u.meta.subarray.name == "SUB2048" and u.meta.instrument.fixed_slit == "S1600A1"
+        assert len(u.int_times) == NINTS and np.all(np.diff(u.int_times["int_mid_BJD_TDB"]) > 0)
+        signal = (u.data[:, -1].astype(float) - u.data[:, 0]).sum(axis=(1, 2))
+    relative = signal / np.median(signal[~exp.in_transit])
+    np.testing.assert_allclose(relative, exp.scale(), atol=0.002)
+    assert list(exp.in_transit) == [TRANSIT[0] <= i <= TRANSIT[1] for i in range(NINTS)]
+
+
+@pytest.mark.slow
+def test_detector1_and_spec2_give_mjy_and_the_injected_flux_per_integration(bots):
+    from stdatamodels.jwst import datamodels as dm
+
+    from jwstspec.stages.pipelines import run_detector1_tso, run_spec2
+
+    d, exp = bots
+    t0 = time.perf_counter()
+    rateints = run_detector1_tso(exp.path, d / "stage1", log_file=d / "detector1.log")
+    t1 = time.perf_counter()
+    products = {p.name.rsplit("_", 1)[-1]: p for p in run_spec2(rateints, d / "stage2", log_file=d / "spec2.log")}
+    t2 = time.perf_counter()
+    print(f"bots: Detector1 {t1 - t0:.1f} s, Spec2 {t2 - t1:.1f} s")
+    assert set(products) == {"calints.fits", "x1dints.fits"}
+    with dm.open(products["calints.fits"]) as cal:
+        assert cal.meta.bunit_data == "MJy" and cal.source_type == "POINT" and cal.name == "S1600A1"
+        assert cal.data.shape[0] == NINTS
+        assert cal.meta.cal_step.photom == "COMPLETE"
+    with dm.open(products["x1dints.fits"]) as x1d:
+        (spec,) = x1d.spec
+        w, f = np.asarray(spec.spec_table["WAVELENGTH"]), np.asarray(spec.spec_table["FLUX"])
+        assert spec.spec_table.columns["FLUX"].unit == "Jy"
+    assert f.shape[0] == NINTS
+    ratios = []
+    for i in range(NINTS):
+        ok = np.isfinite(f[i]) & (f[i] != 0)
+        assert ok.sum() > 1800
+        ratios.append(np.median(f[i][ok] / truth_jy(w[i][ok])))
+    ratios = np.array(ratios)
+    print("bots: x1dints flux / truth per integration", np.round(ratios, 4))
+    np.testing.assert_allclose(ratios, exp.scale(), atol=0.02)  # flux within 2 % of the truth in every integration
+    # and the dip itself, to a tenth of its depth: the transit is in the spectra, not only in the ramps
+    depth = 1 - np.mean(ratios[exp.in_transit]) / np.mean(ratios[~exp.in_transit])
+    assert depth == pytest.approx(DEPTH, rel=0.1)
