@@ -341,6 +341,10 @@ def _background(run: Run, plan: planning.RunPlan, rates: dict[Path, Any], notes:
     if method == "none" or not plan.background or not _stage(config, "stage1"):
         for exp in plan.science.exposures:
             inputs[exp.path] = rates[exp.path]
+            if plan.science.imprints_for(exp) and _stage(config, "stage1"):  # imprints alone: an association
+                inputs[exp.path] = run.submit(spec2_asn_task, "stage1", exp.name, science=rates[exp.path], backgrounds=[],
+                                              output=str(layout.spec2_asn_path(exp.observation, exp.name)),
+                                              product_name=exp.name, imprints=_imprint_rates(plan, rates, exp))
         if method != "none" and not _stage(config, "stage1"):
             for exp in plan.science.exposures:  # reuse stage-1 products of an earlier run
                 asn = layout.spec2_asn_path(exp.observation, exp.name)
@@ -365,15 +369,27 @@ def _background(run: Run, plan: planning.RunPlan, rates: dict[Path, Any], notes:
         if why:
             logger.warning("%s: %s", key, why)
             notes.append(f"{key}: {why}")
+        if use != "asn" and plan.science.imprints.get(key):
+            # one imprint taken for science and background alike cancels in the difference; jwst's
+            # imprint_subtract (which also treats each background) runs with the asn background only
+            note = (f"{key}: imprint exposures not subtracted: with the {use} background subtraction the leakage "
+                    "of the science and background exposures cancels (bkg_subtract = asn lets calwebb_spec2 subtract them)")
+            logger.warning(note)
+            notes.append(note)
         for exp in group:
             if use == "asn":
                 inputs[exp.path] = run.submit(spec2_asn_task, "stage1", exp.name, science=rates[exp.path],
                                               backgrounds=bkg_rates, output=str(layout.spec2_asn_path(exp.observation, exp.name)),
-                                              product_name=exp.name)
+                                              product_name=exp.name, imprints=_imprint_rates(plan, rates, exp))
             else:
                 inputs[exp.path] = run.submit(pixel_background_task, "stage1", exp.name, science=rates[exp.path],
                                               backgrounds=bkg_rates, output=str(layout.bkgsub_path(exp.observation, exp.name)))
     return inputs
+
+
+def _imprint_rates(plan: planning.RunPlan, rates: dict[Path, Any], exp: Any) -> list[Any]:
+    """The Stage-1 products of ``exp``'s imprint exposures (Spec2 ``imprint`` members, never dithers)."""
+    return [rates[i.path] for i in plan.science.imprints_for(exp)]
 
 
 def _stage2(run: Run, plan: planning.RunPlan, inputs: dict[Path, Any], crds_context: str) -> dict[Path, Any]:

@@ -145,11 +145,13 @@ def nod_subtract_task(rates: list[str], output_dir: str) -> list[str]:
 
 
 @task(name="spec2-asn", cache_policy=CACHE, result_serializer="json")
-def spec2_asn_task(science: str, backgrounds: list[str], output: str, product_name: str) -> str:
-    """Level-2 association with science and background members."""
+def spec2_asn_task(science: str, backgrounds: list[str], output: str, product_name: str,
+                   imprints: list[str] | None = None) -> str:
+    """Level-2 association with science, background and (NIRSpec) imprint members."""
     from jwstspec.stages.associations import write_spec2_asn
 
-    return str(write_spec2_asn(Path(science), [Path(b) for b in backgrounds], Path(output), product_name=product_name))
+    return str(write_spec2_asn(Path(science), [Path(b) for b in backgrounds], Path(output), product_name=product_name,
+                               imprints=[Path(i) for i in imprints or ()]))
 
 
 # ------------------------------------------------------------------ stage 2

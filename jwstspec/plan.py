@@ -40,10 +40,13 @@ class RunPlan:
 
     @property
     def all_exposures(self) -> list[Exposure]:
-        """Science and background exposures, each once."""
+        """Science, imprint and background exposures, each once (what Stage 1 processes)."""
         seen: dict[Path, Exposure] = {}
         for exp in self.science.exposures:
             seen.setdefault(exp.path, exp)
+        for group in self.science.imprints.values():
+            for exp in group:
+                seen.setdefault(exp.path, exp)
         for group in self.background.values():
             for exp in group:
                 seen.setdefault(exp.path, exp)

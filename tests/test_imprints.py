@@ -54,3 +54,18 @@ def test_spec2_asn_carries_imprints_as_imprint_members(tmp_path: Path) -> None:
     members = level2["products"][0]["members"]
     assert [m["exptype"] for m in members] == ["science", "background", "imprint"]
     assert sum(m["exptype"] == "science" for m in members) == 1
+
+
+def test_stage1_takes_imprints_once_and_they_stay_out_of_the_science(tmp_path: Path) -> None:
+    """``RunPlan.all_exposures`` (what the flow's Stage 1 runs Detector1 on) holds the imprint; the dithers do not."""
+    from jwstspec.plan import RunPlan
+
+    dithers = [make(tmp_path, f"jw01234003001_03101_0000{i}_nrs1_uncal.fits", PATT_NUM=i, EXPOSURE=str(i), **IFU)
+               for i in (1, 2)]
+    imprint = make(tmp_path, "jw01234003001_03103_00001_nrs1_uncal.fits", PATT_NUM=1, IS_IMPRT=True, **IFU)
+    bkg = make(tmp_path, "jw01234004001_03101_00001_nrs1_uncal.fits", PATT_NUM=1, OBSERVTN="004", **IFU)
+    sel = select_exposures([*dithers, imprint], instrument="NIRSPEC", mode="ifu")
+    background = select_exposures([bkg], instrument="NIRSPEC", mode="ifu").groups
+    plan = RunPlan(sel, background, [])
+    assert [e.path for e in plan.all_exposures] == [*dithers, imprint, bkg]
+    assert [e.path for e in plan.science.exposures] == dithers

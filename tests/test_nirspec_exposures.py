@@ -123,6 +123,24 @@ def test_ifu_extended_source_spec2_cube_is_in_mjy_per_sr(crds_cache, tmp_path):
     ok = np.isfinite(centre) & np.isfinite(lam)
     assert ok.sum() > 1000  # NRS1 holds 2.87-4.03 micron of the cube's 2.87-5.27
     assert np.median(centre[ok] / exp.truth(lam[ok])) == pytest.approx(1.0, abs=0.02)
+    # the writer placed the signal with its cached pixel map (no assign_wcs of its own): the map is
+    # jwst's own WCS, as attached to the cal file by this Spec2 run, for a dithered pointing too
+    cal = [p for p in products if p.name.endswith("_cal.fits")]
+    pix = nx.ifu_pixel_map("G395H", "NRS1")
+    pick = np.random.default_rng(1).choice(len(pix["x"]), 2000, replace=False)
+    sub = {k: v[pick] for k, v in pix.items()}
+    with dm.open(cal[0]) as model:
+        ra, dec, lam = model.meta.wcs(sub["x"].astype(float), sub["y"].astype(float))
+        mra, mdec = nx.ifu_sky(model, sub)
+    np.testing.assert_allclose(lam, sub["lam"], rtol=1e-6)
+    np.testing.assert_allclose((mra - ra) * np.cos(np.deg2rad(dec)) * 3600, 0, atol=1e-3)  # arcsec
+    np.testing.assert_allclose((mdec - dec) * 3600, 0, atol=1e-3)
+    moved, _ = nx.ifu_rate(source_type="POINT", pointing_offset_arcsec=(0.3, -0.2))
+    assert moved.meta.dither.x_offset == 0.3 and moved.meta.wcsinfo.dec_ref == pytest.approx(nx.TARGET_DEC - 0.2 / 3600)
+    mra, mdec = nx.ifu_sky(moved, sub)
+    # the pointing moved by (0.3, -0.2) arcsec: every pixel sees the sky that far away
+    assert np.median((mra - ra) * np.cos(np.deg2rad(dec)) * 3600) == pytest.approx(0.3, abs=1e-3)
+    assert np.median((mdec - dec) * 3600) == pytest.approx(-0.2, abs=1e-3)
 
 
 def test_uncal_ramps_carry_the_rate_and_leave_reference_columns_dark(tmp_path):

@@ -7,8 +7,10 @@
   as they do from a user's synced cache;
 * ``raw/miri/``: a MIRI MRS observation (obs 001: a point source at
   ``n_dithers`` dither positions; obs 002: a dedicated background);
-* ``raw/nirspec/``: a NIRSpec IFU observation (obs 003 science nods,
-  obs 004 background) as uncal ramps with 1/f noise;
+* ``raw/nirspec/``: a NIRSpec IFU observation (``nirspec-ifu``: obs 003, a
+  point source at 2 dither positions and a leakcal/imprint exposure;
+  obs 004, a dedicated background) as full-frame uncal ramps placed with
+  the synthetic NIRSpec model's own WCS;
 * ``raw/nirspec/``, obs 005 (``nirspec-fs``): a NIRSpec fixed-slit point
   source (S200A1, G395H/F290LP, NRS1, SUBS200A1, 2-point nod) as uncal
   ramps placed with the synthetic NIRSpec model's own WCS;
@@ -25,8 +27,7 @@
   NRS1, SUBS200A1), two sources (a bright and a faint one) in two
   3-shutter slitlets, a 3-point nod, as uncal ramps placed with the model's
   WCS, and their MSA metadata file (:mod:`jwstspec.synthetic.nirspec_mos`);
-* ``data/``: the data directory the runs write into, and the synthetic
-  NIRSpec ``s3d`` cubes that stand in for the IFU's Stage 2 (see below);
+* ``data/``: the data directory the runs write into;
 * ``<configuration>.toml``: the run configurations.
 
 Which observations are generated and run is ``branches``
@@ -34,10 +35,22 @@ Which observations are generated and run is ``branches``
 compares its final spectra with the injected truth (:func:`check_truth`:
 ``combined/demo_truth.json``).
 
-The fixed-slit branch runs every stage with the real pipelines: Detector1
--> nod subtraction -> ``calwebb_spec2`` (the synthetic optical model in the
-local CRDS cache) -> ``calwebb_spec3`` -> extraction of the primary slit
-per nod -> combine.
+Every branch runs every stage with the real pipelines (references from
+the local CRDS cache, NIRSpec's optical model from
+:mod:`jwstspec.synthetic.nirspec_model`):
+
+* MIRI MRS: uncal -> Detector1 -> Spec2 (background association) -> Spec3
+  -> extraction per dither -> combine;
+* NIRSpec IFU (G395H/F290LP, NRS1): uncal -> Detector1 -> 1/f ->
+  ``calwebb_spec2`` (a level-2 association: the background exposure and
+  the imprint exposure as ``imprint`` member, which ``imprint_subtract``
+  removes from science and background) -> ``calwebb_spec3`` (one cube of
+  both dithers) -> extraction -> combine.  Stage 2 writes no cube
+  (``cube_build`` and ``extract_1d`` skipped there: the spectrum comes
+  from the Stage 3 cube, and Stage 2's cube was the largest cost of the
+  branch);
+* NIRSpec fixed slit: Detector1 -> nod subtraction -> ``calwebb_spec2`` ->
+  ``calwebb_spec3`` -> extraction of the primary slit per nod -> combine.
 
 The MIRI LRS branches run every stage with the real pipelines: slit
 Detector1 -> nod subtraction -> Spec2 -> Spec3 -> extraction per nod ->
@@ -48,14 +61,6 @@ the injected one).
 The bright-object time series runs Detector1 -> ``calwebb_spec2`` ->
 ``calwebb_tso3`` -> light curves (:mod:`jwstspec.timeseries`), with
 ``depth_ratio`` in its ``demo_truth.json`` record like the LRS time series.
-
-The MIRI branch runs every stage with the real pipelines: uncal ->
-Detector1 -> Spec2 (background association) -> Spec3 -> extraction per
-dither -> combine.  The NIRSpec branch runs Detector1 -> 1/f -> background
-with the real code, then **enters Stage 2/3 from synthetic s3d cubes**
-with a known injected spectrum, because NIRSpec ``assign_wcs`` needs optical-model
-reference files nobody can synthesise cheaply; the run says so in its log
-and summary (the configuration's ``description``).
 
 Running the generated configurations through the Prefect flow is
 :func:`flows.demo.run_demo` (the science package never imports the flow).
@@ -116,6 +121,16 @@ BOTS_NINTS, BOTS_TRANSIT, BOTS_DEPTH = 16, (5, 10), 0.01
 #: the BOTS source is this many times :func:`~jwstspec.synthetic.nirspec_exposures.point_source_jy` (1000 Jy at
 #: 4 micron, ~40 % of saturation in 5 groups): photon noise ~0.015 % of the white light per integration (gain 1)
 BOTS_SCALE = 1.0e6
+#: NIRSpec IFU: G395H/F290LP on NRS1, full frame; telescope offsets (RA, Dec arcsec) of the 2 dithers from the target
+IFU_GRATING, IFU_DETECTORS = "G395H", ("NRS1",)
+IFU_DITHERS = ((-0.075, -0.075), (0.075, 0.075))
+#: the IFU point source is this many times :func:`~jwstspec.synthetic.nirspec_exposures.point_source_jy`
+#: (1000 Jy at 4 micron: ~1000 DN in the brightest pixel in 3 groups, with this model's photom)
+IFU_SCALE = 1.0e6
+#: the IFU sky, MJy/sr (~0.6 DN/s per slice pixel with this model's photom)
+IFU_SKY_MJYSR = 5.0e6
+#: Gaussian sigma (arcsec) of the IFU point source
+IFU_SIGMA_ARCSEC = 0.15
 #: older names of ``branches`` (benchmarks, tests)
 _ALIASES = {"miri": "miri-mrs", "nirspec": "nirspec-ifu"}
 
@@ -145,14 +160,6 @@ def _observations(branches: tuple[str, ...] | None) -> tuple[str, ...]:
     if branches is None:
         return DEFAULT_OBSERVATIONS
     return parse_only(",".join(_ALIASES.get(b, b) for b in branches))
-
-NIRSPEC_NOTE = (
-    "DEMO: NIRSpec Stage 2/3 were not run. NIRSpec assign_wcs needs optical-model reference files that "
-    "cannot be synthesised cheaply, so the Stage 2 s3d cubes of this observation are synthetic IFU cubes "
-    "with a known injected spectrum made by jwstspec.synthetic.cubes (Detector1, 1/f and background ran "
-    "with the real code)."
-)
-
 
 @dataclasses.dataclass
 class Demo:
@@ -192,6 +199,10 @@ def write_references(crds_path: Path, branches: tuple[str, ...] | None = None) -
         entries += list(write_nirspec_references(crds_path))
         entries += list(write_nirspec_references(crds_path, subarray=_fs_subarray()))  # fixed slit, NRS1
         entries += list(write_nirspec_references(crds_path, subarray=_model_subarray(BOTS_SUBARRAY)))  # BOTS, NRS1
+        from jwstspec.synthetic.nirspec_exposures import IFU_NGROUPS
+
+        for det in IFU_DETECTORS:  # the IFU: full frame, IFU_NGROUPS groups
+            entries += list(write_nirspec_references(crds_path, subarray=_model_subarray("FULL"), detector=det, ngroups=IFU_NGROUPS))
         entries += write_nirspec_model(crds_path)  # optical model + Stage 2 calibration (written once per cache)
     write_crds_cache(crds_path, entries, context=CONTEXT)
     return crds_path
@@ -286,25 +297,41 @@ def mos_truth(spec: Any) -> np.ndarray:
     return truth_of_slit(str(spec.meta.get("SLITNAME", "")), DEMO_SOURCES)(spec.wavelength)
 
 
-def _nirspec_cubes(data_dir: Path, uncal: list[Path], seed: int = 7) -> dict[str, Any]:
-    """Synthetic Stage 2 s3d cubes for the NIRSpec science exposures."""
-    from jwstspec.exposures import read_exposure
-    from jwstspec.layout import Layout
-    from jwstspec.synthetic.cubes import make_cube, source_spectrum, write_s3d
+def ifu_truth_jy(wavelength_um: np.ndarray) -> np.ndarray:
+    """The injected spectrum (Jy) of the demo's NIRSpec IFU point source."""
+    from jwstspec.synthetic.nirspec_exposures import point_source_jy
 
-    layout = Layout(data_dir, PROGRAM)
-    stage2 = layout.stage_dir(NIRSPEC_OBS, "stage2")
-    stage2.mkdir(parents=True, exist_ok=True)
-    truth: dict[str, Any] = {"cubes": []}
-    for i, path in enumerate(sorted(uncal)):
-        exp = read_exposure(path)
-        cube = make_cube(nwave=600, ny=25, nx=25, wave_range=(2.87, 5.27), seed=seed + i)
-        out = layout.stage2_cube_path(NIRSPEC_OBS, exp.name)
-        write_s3d(cube, out, instrument="NIRSPEC", detector=exp.detector, grating=exp.grating, filter=exp.filter,
-                  program=PROGRAM, observation=NIRSPEC_OBS, exposure=i + 1)
-        truth["cubes"].append(str(out))
-    truth["source_spectrum"] = source_spectrum
-    return truth
+    return IFU_SCALE * point_source_jy(wavelength_um)
+
+
+def _ifu_sky(wavelength_um: np.ndarray) -> np.ndarray:
+    return np.full(np.shape(wavelength_um), IFU_SKY_MJYSR)
+
+
+def _nirspec_ifu(raw: Path, layout: Any) -> list[Path]:
+    """The IFU observation: 2 dithers, a leakcal (imprint) exposure and a background, placed by the model's WCS."""
+    from jwstspec.synthetic.nirspec_exposures import ifu_uncal, msa_leak_rate
+
+    leak = msa_leak_rate()
+    science, background = [], []
+    for det in IFU_DETECTORS:
+        d = det.lower()
+        for k, offset in enumerate(IFU_DITHERS, start=1):
+            name = f"jw{PROGRAM}{NIRSPEC_OBS}001_03101_0000{k}_{d}_uncal.fits"
+            science.append(ifu_uncal(raw / "nirspec" / name, kind="science", grating=IFU_GRATING, detector=det,
+                                     truth=ifu_truth_jy, pointing_offset_arcsec=offset, sigma_arcsec=IFU_SIGMA_ARCSEC,
+                                     sky_mjysr=_ifu_sky, leak=leak, seed=200 + k, program=PROGRAM,
+                                     observation=NIRSPEC_OBS, exposure=k, nod=k).path)
+        name = f"jw{PROGRAM}{NIRSPEC_OBS}001_03103_00001_{d}_uncal.fits"  # the leakcal of this pointing
+        science.append(ifu_uncal(raw / "nirspec" / name, kind="imprint", grating=IFU_GRATING, detector=det,
+                                 leak=leak, seed=210, program=PROGRAM, observation=NIRSPEC_OBS, exposure=1, nod=1).path)
+        name = f"jw{PROGRAM}{NIRSPEC_BKG_OBS}001_03101_00001_{d}_uncal.fits"
+        background.append(ifu_uncal(raw / "nirspec" / name, kind="background", grating=IFU_GRATING, detector=det,
+                                    sky_mjysr=_ifu_sky, leak=leak, seed=220, program=PROGRAM,
+                                    observation=NIRSPEC_BKG_OBS, exposure=1, nod=1).path)
+    _place(science, layout.uncal_dir(NIRSPEC_OBS))
+    _place(background, layout.uncal_dir(NIRSPEC_BKG_OBS))
+    return science + background
 
 
 def _place(paths: list[Path], directory: Path) -> None:
@@ -381,18 +408,10 @@ def _generate(raw: Path, data: Path, crds: Path, layout: Any, n_dithers: int, na
             _place(paths, layout.uncal_dir(obs))
         truth["miri"] = mrs
     if name == "nirspec-ifu":
-        from jwstspec.synthetic.nirspec import make_nirspec_ifu_uncal
+        from jwstspec.synthetic.crds_cache import activate
 
-        nrs_uncal = []
-        for nod in (1, 2):
-            name = f"jw{PROGRAM}{NIRSPEC_OBS}001_03101_0000{nod}_nrs1_uncal.fits"
-            nrs_uncal.append(make_nirspec_ifu_uncal(raw / "nirspec" / name, kind="science", nod=nod, program=PROGRAM,
-                                                    observation=NIRSPEC_OBS))
-        bkg = make_nirspec_ifu_uncal(raw / "nirspec" / f"jw{PROGRAM}{NIRSPEC_BKG_OBS}001_03101_00001_nrs1_uncal.fits",
-                                     kind="background", nod=1, program=PROGRAM, observation=NIRSPEC_BKG_OBS)
-        _place(nrs_uncal, layout.uncal_dir(NIRSPEC_OBS))
-        _place([bkg], layout.uncal_dir(NIRSPEC_BKG_OBS))
-        truth["nirspec"] = _nirspec_cubes(data, [layout.uncal_dir(NIRSPEC_OBS) / p.name for p in nrs_uncal])
+        activate(crds, CONTEXT)  # the exposures are placed with the model in this cache (pixel map cached there)
+        truth["nirspec"] = _nirspec_ifu(raw, layout)
     if name in ("miri-lrs", "miri-lrs-tso"):
         from jwstspec.synthetic import miri_lrs_model as lm
         from jwstspec.synthetic.crds_cache import activate
@@ -515,16 +534,17 @@ def build_demo(root: str | Path, *, n_dithers: int = 2, crds_path: Path | None =
         })
     if "nirspec-ifu" in names:
         configs["nirspec"] = validate_config({
-        **common,
-        "observation": NIRSPEC_OBS,
-        "background_observation": NIRSPEC_BKG_OBS,
-        "instrument": "nirspec",
-        "description": NIRSPEC_NOTE,
-        "stages": ["download", "stage1", "extract", "combine"],
-        "download": {"enabled": False},
-        "stage1": {"readnoise_correct": "pipeline", "bkg_subtract": "pixel"},
-        "extract": {"stage": "stage2", "method": "aperture", "radius": "4px", "bkg_annulus": ["7px", "10px"]},
-    })
+            **common,
+            "observation": NIRSPEC_OBS,
+            "background_observation": NIRSPEC_BKG_OBS,
+            "instrument": "nirspec",
+            "download": {"enabled": False},
+            # the background and the imprint go to calwebb_spec2 as members of the exposure's association
+            "stage1": {"readnoise_correct": "pipeline", "bkg_subtract": "asn"},
+            # the spectrum is extracted from the Stage 3 cube (both dithers): Stage 2 builds no cube of its own
+            "stage2": {"steps": {"cube_build": {"skip": True}, "extract_1d": {"skip": True}}},
+            "extract": {"stage": "stage3", "method": "aperture", "radius": "6px", "bkg_annulus": ["8px", "11px"]},
+        })
     if "nirspec-fs" in names:
         configs["nirspec-fs"] = validate_config({
             **common,
@@ -606,10 +626,16 @@ def _miri_truth(spec: Any) -> np.ndarray:
     return expected_point_source_flux(spec.wavelength, radius_arcsec)
 
 
-def _nirspec_cube_truth(spec: Any) -> np.ndarray:
-    from jwstspec.synthetic.cubes import source_spectrum
-
-    return source_spectrum(spec.wavelength)
+def _nirspec_ifu_truth(spec: Any) -> np.ndarray:
+    """NIRSpec IFU: the injected point source inside the spectrum's aperture, or all of it when aperture-corrected."""
+    w = np.asarray(spec.wavelength, float)
+    if spec.meta.get("APCORR") not in (None, False, "NONE", "none"):
+        return ifu_truth_jy(w)
+    try:
+        radius_arcsec = float(spec.meta["RADIUS"]) * float(spec.meta["PIXSCALE"])
+    except (KeyError, TypeError, ValueError):
+        return np.full(len(w), np.nan)
+    return ifu_truth_jy(w) * (1 - np.exp(-(radius_arcsec**2) / (2 * IFU_SIGMA_ARCSEC**2)))
 
 
 def lrs_truth_jy(spec: Any) -> np.ndarray:
@@ -653,7 +679,7 @@ def timeseries_truth_record(record: dict[str, Any], transit: Any, truth: Any = N
 
 def truth_of(config_name: str) -> Any:
     """The injected truth of a demo configuration: spectrum -> flux (Jy) on its wavelengths."""
-    truths = {"miri": _miri_truth, "miri-stage3": _miri_truth, "nirspec": _nirspec_cube_truth,
+    truths = {"miri": _miri_truth, "miri-stage3": _miri_truth, "nirspec": _nirspec_ifu_truth,
               "nirspec-fs": lambda spec: fs_truth_jy(spec.wavelength), "miri-lrs": lrs_truth_jy,
               "miri-lrs-tso": lrs_tso_truth_jy, "nirspec-bots": bots_truth_jy, "nirspec-mos": mos_truth}
     try:

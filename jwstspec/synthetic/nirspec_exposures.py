@@ -19,7 +19,11 @@ in physical units:
 
 :func:`rate_model` makes an empty rate image with the metadata jwst
 needs; :func:`fixed_slit_exposure` writes a fixed-slit rate file with a
-known spectrum.
+known spectrum.  IFU exposures (:func:`ifu_exposure`, :func:`ifu_uncal`)
+are placed with :func:`ifu_pixel_map`: ``assign_wcs`` runs once per
+setting and detector and cache, not once per exposure (each pass costs
+~16 s on a quiet machine, ~40 % of it stdatamodels validating the WCS jwst
+attaches).
 """
 
 from __future__ import annotations
@@ -524,45 +528,214 @@ def bots_uncal(path: str | Path, *, grating: str = "G395H", detector: str = "NRS
     return exp
 
 
-def ifu_exposure(path: str | Path, *, grating: str = "G395H", detector: str = "NRS1", source_type: str = "POINT",
-                 truth: Any = None, offset_arcsec: tuple[float, float] = (0.0, 0.0), sigma_arcsec: float = 0.15,
-                 noise: float = 0.0, seed: int = 0, **meta: Any) -> SlitExposure:
-    """Write an IFU rate file with a known source, placed by jwst's IFU WCS.
+#: file name (in the model's reference directory) of the cached IFU pixel map of one setting and detector
+IFU_MAP_FILE = ".jwstspec-ifu-map-v{version}-{grating}-{detector}.npz"
 
-    Every slice pixel gets the source's surface brightness at the sky
-    position jwst's WCS gives it, times the pixel solid angle, divided by
-    the photom sensitivity: a Gaussian point source of total flux
-    ``truth`` (Jy) at ``offset_arcsec`` (RA, Dec offsets from the target) or
-    a uniform extended source ``truth`` (MJy/sr).  The IFU cube of the real
-    Spec2 is then in MJy/sr with the injected surface brightness.
+
+def ifu_pixel_map(grating: str = "G395H", detector: str = "NRS1", crds_path: str | Path | None = None) -> dict[str, np.ndarray]:
+    """Every IFU slice pixel of a setting and detector and where jwst's WCS puts it, cached per model.
+
+    The first call runs the real ``assign_wcs`` (the model of the active
+    CRDS cache) and keeps, for each pixel with a wavelength, its position
+    in the telescope's ``v2v3`` frame and its wavelength: neither depends
+    on the pointing, so every exposure of that setting (any dither, any
+    target) is placed without running ``assign_wcs`` again (sky position:
+    :func:`ifu_sky`).  The map lives beside the model's references
+    (``IFU_MAP_FILE``), is tied to its :data:`~jwstspec.synthetic.nirspec_model.MODEL_VERSION`
+    and is removed when the model is rewritten.
+
+    Parameters
+    ----------
+    grating, detector : str
+        The setting (a key of :data:`~jwstspec.synthetic.nirspec_model.SETTINGS`) and ``NRS1``/``NRS2``.
+    crds_path : path, optional
+        The CRDS cache holding the model (default ``$CRDS_PATH``).
+
+    Returns
+    -------
+    dict
+        Flat arrays ``x``, ``y`` (0-based pixel indices, int16), ``v2``,
+        ``v3`` (arcsec) and ``lam`` (micron), float32.
     """
-    path = Path(path)
+    import os
+
+    from jwstspec.synthetic.crds_cache import reference_dir
+
+    if crds_path is None:
+        crds_path = os.environ.get("CRDS_PATH")
+        if not crds_path:
+            raise ValueError("ifu_pixel_map: no CRDS cache given and CRDS_PATH is not set")
+    path = reference_dir(Path(crds_path), "NIRSPEC") / IFU_MAP_FILE.format(
+        version=nm.MODEL_VERSION, grating=grating.upper(), detector=detector.upper())
+    if path.is_file():
+        with np.load(path) as z:
+            return {k: z[k] for k in ("x", "y", "v2", "v3", "lam")}
+    model = rate_model("NRS_IFU", grating=grating, detector=detector)
+    placed = assign_wcs(model)
+    yy, xx = np.nonzero(placed.regions > 0)
+    v2, v3, lam = placed.meta.wcs.get_transform("coordinates", "v2v3")(xx, yy)
+    placed.close()
+    ok = np.isfinite(lam) & np.isfinite(v2) & np.isfinite(v3)
+    out = {"x": xx[ok].astype(np.int16), "y": yy[ok].astype(np.int16), "v2": v2[ok].astype(np.float32),
+           "v3": v3[ok].astype(np.float32), "lam": lam[ok].astype(np.float32)}
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez(fh, **out)
+    return out
+
+
+def ifu_sky(model: Any, pix: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """RA, Dec (deg) of the pixels of :func:`ifu_pixel_map` for the pointing of ``model`` (jwst's ``v23tosky``)."""
+    from jwst.assign_wcs.pointing import v23tosky
+
+    return v23tosky(model)(pix["v2"].astype(float), pix["v3"].astype(float))
+
+
+def ifu_rate(exp_type: str = "NRS_IFU", *, grating: str = "G395H", detector: str = "NRS1", source_type: str = "POINT",
+             truth: Any = None, offset_arcsec: tuple[float, float] = (0.0, 0.0),
+             pointing_offset_arcsec: tuple[float, float] = (0.0, 0.0), sigma_arcsec: float = 0.15,
+             sky_mjysr: Any = None, **meta: Any) -> tuple[Any, Any]:
+    """The noiseless IFU rate image (DN/s) of a known scene, placed by jwst's IFU WCS.
+
+    Every slice pixel gets the scene's surface brightness at the sky
+    position jwst's WCS gives it (:func:`ifu_pixel_map`, :func:`ifu_sky`),
+    times the pixel solid angle, divided by the photom sensitivity: a
+    Gaussian point source of total flux ``truth`` (Jy) at
+    ``offset_arcsec`` (RA, Dec offsets from the target) or a uniform
+    extended source ``truth`` (MJy/sr); plus ``sky_mjysr`` (callable of
+    wavelength, MJy/sr) on every slice pixel.
+
+    Parameters
+    ----------
+    pointing_offset_arcsec : tuple of float
+        A dither: the telescope points this far (RA, Dec arcsec) from the
+        target (``wcsinfo.ra_ref``/``dec_ref`` move, the target does not;
+        ``dither.x_offset``/``y_offset`` record it).
+    **meta
+        Passed to :func:`rate_model` (program, observation, exposure, nod, ngroups...).
+
+    Returns
+    -------
+    model : IFUImageModel
+        The rate (no WCS attached).
+    truth : callable
+        The source's spectrum (Jy or MJy/sr).
+    """
     if truth is None:
         truth = point_source_jy if source_type == "POINT" else extended_mjysr
-    model = rate_model("NRS_IFU", grating=grating, detector=detector, source_type=source_type, **meta)
-    placed = assign_wcs(model.copy())
-    yy, xx = np.nonzero(placed.regions > 0)
-    ra, dec, lam = placed.meta.wcs(xx, yy)
-    placed.close()
-    ok = np.isfinite(lam) & np.isfinite(ra)
-    xx, yy, ra, dec, lam = xx[ok], yy[ok], ra[ok], dec[ok], lam[ok]
+    model = rate_model(exp_type, grating=grating, detector=detector, source_type=source_type, **meta)
+    md = model.meta
+    if any(pointing_offset_arcsec):
+        dra, ddec = pointing_offset_arcsec
+        md.wcsinfo.dec_ref = md.target.dec + ddec / 3600.0
+        md.wcsinfo.ra_ref = md.target.ra + dra / 3600.0 / np.cos(np.deg2rad(md.wcsinfo.dec_ref))
+        md.wcsinfo.ra_v1, md.wcsinfo.dec_v1 = md.wcsinfo.ra_ref, md.wcsinfo.dec_ref
+        md.dither.x_offset, md.dither.y_offset = float(dra), float(ddec)
+    pix = ifu_pixel_map(grating, detector)
+    lam = pix["lam"].astype(float)
     sens = nm.sensitivity(grating, lam)
     omega_sr = nm.PIXEL_AREA_ARCSEC2 * nm.ARCSEC2_TO_SR
     if source_type == "EXTENDED":
         sb = truth(lam)  # MJy/sr
     else:
-        md = model.meta
+        ra, dec = ifu_sky(model, pix)
         dx = (ra - md.target.ra) * np.cos(np.deg2rad(md.target.dec)) * 3600.0 - offset_arcsec[0]
         dy = (dec - md.target.dec) * 3600.0 - offset_arcsec[1]
         density = np.exp(-0.5 * (dx**2 + dy**2) / sigma_arcsec**2) / (2 * np.pi * sigma_arcsec**2)  # 1/arcsec2
         sb = truth(lam) * 1e-6 * density / nm.ARCSEC2_TO_SR  # MJy/sr
+    if sky_mjysr is not None:
+        sb = sb + sky_mjysr(lam)
+    model.data[pix["y"], pix["x"]] += (sb * omega_sr / sens).astype(np.float32)
+    return model, truth
+
+
+def ifu_exposure(path: str | Path, *, grating: str = "G395H", detector: str = "NRS1", source_type: str = "POINT",
+                 truth: Any = None, offset_arcsec: tuple[float, float] = (0.0, 0.0), sigma_arcsec: float = 0.15,
+                 noise: float = 0.0, seed: int = 0, **meta: Any) -> SlitExposure:
+    """Write an IFU rate file with a known source, placed by jwst's IFU WCS (:func:`ifu_rate`).
+
+    The IFU cube of the real Spec2 is then in MJy/sr with the injected
+    surface brightness.
+    """
+    path = Path(path)
+    model, truth = ifu_rate(grating=grating, detector=detector, source_type=source_type, truth=truth,
+                            offset_arcsec=offset_arcsec, sigma_arcsec=sigma_arcsec, **meta)
     rng = np.random.default_rng(seed)
-    data = rng.normal(0.0, noise, model.data.shape).astype(np.float32) if noise > 0 else model.data
-    data[yy, xx] += (sb * omega_sr / sens).astype(np.float32)
-    model.data = data
-    model.err = np.full(data.shape, max(noise, 1e-6), np.float32)
+    if noise > 0:
+        model.data = model.data + rng.normal(0.0, noise, model.data.shape).astype(np.float32)
+    model.err = np.full(model.data.shape, max(noise, 1e-6), np.float32)
     model.var_rnoise = model.err**2
     with atomic_path(path) as tmp:
         model.save(tmp)
     model.close()
     return SlitExposure(path, "IFU", source_type, truth, 0.0, grating, detector)
+
+
+#: groups per integration of the synthetic IFU uncal exposures (full frame: Detector1 time grows with the groups)
+IFU_NGROUPS = 3
+
+
+def msa_leak_rate(shape: tuple[int, int] = (nm.NPIX, nm.NPIX), rate: float = 0.5) -> np.ndarray:
+    """A synthetic MSA leakage (imprint) pattern, DN/s: three bands of 6 rows across the detector.
+
+    Light through failed-open MSA shutters reaches the detector whatever
+    the IFU sees; a leakcal (imprint) exposure records it alone, and
+    ``calwebb_spec2``'s ``imprint_subtract`` removes it from the science
+    and background exposures.
+    """
+    leak = np.zeros(shape, np.float32)
+    for row in (0.2, 0.5, 0.8):
+        y0 = int(row * shape[0])
+        leak[y0:y0 + 6] = rate
+    return leak
+
+
+def ifu_uncal(path: str | Path, *, kind: str = "science", grating: str = "G395H", detector: str = "NRS1",
+              truth: Any = None, pointing_offset_arcsec: tuple[float, float] = (0.0, 0.0), sigma_arcsec: float = 0.15,
+              sky_mjysr: Any = None, leak: np.ndarray | None = None, ngroups: int = IFU_NGROUPS, seed: int = 0,
+              **meta: Any) -> SlitExposure:
+    """Write a NIRSpec IFU **uncal** exposure (full-frame ramps) placed by jwst's IFU WCS.
+
+    Parameters
+    ----------
+    path : path
+        ``jw<program><obs><visit>_<group>_<exp>_<det>_uncal.fits``.
+    kind : {"science", "background", "imprint"}
+        ``science``: the point source ``truth`` (Jy) at the target, the sky
+        and the leakage; ``background``: sky and leakage (``BKGDTARG``);
+        ``imprint``: the leakage alone (a leakcal exposure, ``IS_IMPRT``).
+    pointing_offset_arcsec : tuple of float
+        The dither: telescope offset from the target (:func:`ifu_rate`).
+    sky_mjysr : callable, optional
+        Sky surface brightness (MJy/sr) of wavelength, on every slice pixel.
+    leak : ndarray, optional
+        Leakage rate (DN/s, detector shape), e.g. :func:`msa_leak_rate`.
+    ngroups, seed
+        Groups per integration (the Detector1 references of the full frame
+        must have as many) and the noise seed.
+    **meta
+        Passed to :func:`rate_model` (program, observation, exposure, nod...).
+
+    Returns
+    -------
+    SlitExposure
+        ``path`` is the uncal file; the truth (science) is in Jy.
+    """
+    if kind not in ("science", "background", "imprint"):
+        raise ValueError(f"kind must be science, background or imprint, not {kind!r}")
+    if kind == "science":
+        model, truth = ifu_rate(grating=grating, detector=detector, truth=truth, sigma_arcsec=sigma_arcsec,
+                                pointing_offset_arcsec=pointing_offset_arcsec, sky_mjysr=sky_mjysr,
+                                ngroups=ngroups, **meta)
+    elif kind == "background" and sky_mjysr is not None:
+        model, _ = ifu_rate(grating=grating, detector=detector, source_type="EXTENDED", truth=sky_mjysr,
+                            pointing_offset_arcsec=pointing_offset_arcsec, ngroups=ngroups, **meta)
+    else:
+        model = rate_model("NRS_IFU", grating=grating, detector=detector, ngroups=ngroups, **meta)
+    model.meta.observation.bkgdtarg = kind == "background"
+    model.meta.exposure.imprint = kind == "imprint"
+    if leak is not None:
+        model.data += leak.astype(np.float32)
+    write_uncal(model, path, ngroups=ngroups, seed=seed)
+    model.close()
+    return SlitExposure(Path(path), "IFU", "POINT", truth, 0.0, grating, detector)

@@ -771,6 +771,8 @@ def write_nirspec_model(crds_path: Path, *, force: bool = False) -> list[RefEntr
     stamp = refdir / STAMP
     complete = stamp.exists() and all((refdir / s.filename).exists() for s in specs)
     if force or not complete:
+        for cached in refdir.glob(".jwstspec-ifu-map-*.npz"):  # pixel maps of the model being replaced
+            cached.unlink(missing_ok=True)
         for spec in specs:
             _write_one(spec, refdir / spec.filename)
         atomic_write_text(stamp, json.dumps({"version": MODEL_VERSION, "files": [s.filename for s in specs]}) + "\n")
