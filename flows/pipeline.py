@@ -194,6 +194,10 @@ def empty_run_reason(config: PipelineConfig, layout: Layout, plan: planning.RunP
     if not spectra:
         reason = (f"no extractable product found: no *_{suffix}.fits from {len(plan.science.exposures)} science "
                   f"exposure(s) in {where}")
+        if plan.skipped:  # e.g. every exposure ruled out by jwst's NoDataOnDetector rule: say which and why
+            shown = "; ".join(f"{Path(p).name}: {why}" for p, why in plan.skipped[:3])
+            more = f" (+{len(plan.skipped) - 3} more)" if len(plan.skipped) > 3 else ""
+            reason += f"; {len(plan.skipped)} exposure(s) skipped: {shown}{more}"
         return reason
     return f"the extraction of {sum(len(v) for v in spectra.values())} product(s) wrote no spectrum"
 

@@ -107,3 +107,24 @@ def test_scheduled_run_without_new_data_succeeds(prefect_api: Any, tmp_path: Pat
     out = capsys.readouterr().out
     assert rc == 0 and "no new data" in out, out
     assert _last_flow_run_state() == "COMPLETED"
+
+
+def test_no_product_because_every_exposure_was_ruled_out_names_the_skips(tmp_path: Path) -> None:
+    """When jwst's detector rule (or the selection) leaves nothing, the reason names the skipped exposures."""
+    from flows.pipeline import empty_run_reason
+    from jwstspec.config import load_config
+    from jwstspec.exposures import Selection
+    from jwstspec.layout import Layout
+    from jwstspec.plan import RunPlan
+
+    config = load_config(_program(tmp_path, stages=["stage2", "extract", "combine"]))
+    skipped = [(tmp_path / f"jw01234001001_03101_0000{k}_nrs2_uncal.fits", "No IFU slices fell on the NRS2 detector")
+               for k in (1, 2, 3, 4)]
+    plan = RunPlan(Selection({}, []), {}, skipped)
+    reason = empty_run_reason(config, Layout.from_config(config), plan, {}, {})
+    assert reason is not None
+    assert "no extractable product found: no *_s3d.fits from 0 science exposure(s)" in reason
+    assert "4 exposure(s) skipped: jw01234001001_03101_00001_nrs2_uncal.fits: No IFU slices fell on the NRS2" in reason
+    assert reason.endswith("(+1 more)")
+    assert empty_run_reason(config, Layout.from_config(config), RunPlan(Selection({}, []), {}, []), {}, {}).endswith(
+        "exposure(s) in " + str(Layout.from_config(config).stage_dir("001", "stage2")))
