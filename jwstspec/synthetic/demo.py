@@ -361,8 +361,8 @@ def _identity(path: Path) -> list[int]:
 
 
 def data_files(root: Path, data: Path) -> dict[Path, list[int]]:
-    """Identity of the files the demo's generators write: raw exposures, placed copies, stand-in Stage 2 products."""
-    dirs = [root / "raw"] + sorted(data.glob("*/Obs*/uncal")) + sorted(data.glob("*/Obs*/stage2*"))
+    """Identity of the files the demo's generators write: the raw exposures and their placed copies."""
+    dirs = [root / "raw"] + sorted(data.glob("*/Obs*/uncal"))
     return {p: _identity(p) for d in dirs if d.is_dir() for p in d.rglob("*.fits")}
 
 
