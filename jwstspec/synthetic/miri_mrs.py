@@ -130,11 +130,55 @@ class MrsChannel:
         """``"1SHORT"`` etc."""
         return self.channel + self.band
 
+    @property
+    def detector(self) -> str:
+        """``MIRIFUSHORT`` (channels 1, 2) or ``MIRIFULONG`` (channels 3, 4)."""
+        return DETECTOR_CHANNELS_INV[self.channel]
+
 
 CHANNELS = (
     MrsChannel("1", "SHORT", 21, 10, 0.196, 0.177, 4.90, 5.74),
     MrsChannel("2", "SHORT", 17, 530, 0.196, 0.280, 7.51, 8.77),
 )
+#: The two MRS detectors and their channels.
+DETECTOR_CHANNELS = {"MIRIFUSHORT": "12", "MIRIFULONG": "34"}
+DETECTOR_CHANNELS_INV = {c: det for det, chans in DETECTOR_CHANNELS.items() for c in chans}
+#: The three grating settings.
+SETTINGS = ("SHORT", "MEDIUM", "LONG")
+#: Toy geometry per channel: (slices, first column, alpha pixel scale, slice width), MRS-like scales.
+_GEOMETRY = {"1": (21, 10, 0.196, 0.177), "2": (17, 530, 0.196, 0.280),
+             "3": (16, 10, 0.245, 0.390), "4": (12, 530, 0.273, 0.645)}
+#: Margin (micron) between a toy band's wavelength coverage and jwst's nominal range (``bands.MRS_RANGES``).
+_BAND_MARGIN = 0.01
+
+
+def mrs_channels(detector: str = DETECTOR, band: str = BAND) -> tuple[MrsChannel, ...]:
+    """The toy geometry of the two channels one exposure of ``detector`` sees in grating setting ``band``.
+
+    MIRIFUSHORT SHORT is :data:`CHANNELS`; every other sub-band covers
+    jwst's nominal range (:data:`jwstspec.bands.MRS_RANGES`) less
+    :data:`_BAND_MARGIN` at both ends, on the channel's slices
+    (:data:`MRS_SLICES`).
+
+    Raises
+    ------
+    OptionError
+        Unknown detector or grating setting.
+    """
+    from jwstspec.bands import MRS_RANGES, mrs_key
+
+    detector, band = str(detector).upper(), str(band).upper()
+    if detector not in DETECTOR_CHANNELS:
+        raise OptionError("detector", f"{detector!r} must be one of {', '.join(DETECTOR_CHANNELS)}")
+    if band not in SETTINGS:
+        raise OptionError("band", f"{band!r} must be one of {', '.join(SETTINGS)}")
+    if (detector, band) == (DETECTOR, BAND):
+        return CHANNELS
+    out = []
+    for c in DETECTOR_CHANNELS[detector]:
+        lo, hi = MRS_RANGES[mrs_key(c, band)]
+        out.append(MrsChannel(c, band, *_GEOMETRY[c], round(lo + _BAND_MARGIN, 4), round(hi - _BAND_MARGIN, 4)))
+    return tuple(out)
 
 
 # ----------------------------------------------------------------------------- truth
@@ -221,13 +265,13 @@ class MrsProgram:
 
 # ------------------------------------------------------------------------ references
 def _set_ref_meta(m, reftype: str, description: str, *, exp_type: bool = True, subarray: bool = True,
-                  band: bool = True) -> None:
+                  band: bool = True, detector: str = DETECTOR, setting: str = BAND) -> None:
     """Standard reference-file keywords (sections a schema lacks are left out)."""
     m.meta.instrument.name = "MIRI"
-    m.meta.instrument.detector = DETECTOR
+    m.meta.instrument.detector = detector
     if band:
-        m.meta.instrument.channel = CHANNEL
-        m.meta.instrument.band = BAND
+        m.meta.instrument.channel = DETECTOR_CHANNELS[detector]
+        m.meta.instrument.band = setting
     if exp_type:
         try:
             m.meta.exposure.type = "MIR_MRS"
@@ -254,18 +298,24 @@ def _save(model, path: Path, **kwargs) -> None:
         model.save(tmp, **kwargs)
 
 
-def slice_map() -> np.ndarray:
-    """Slice label of every detector pixel (0 outside slices), shape (NY, NX)."""
+def slice_map(detector: str = DETECTOR) -> np.ndarray:
+    """Slice label of every pixel of ``detector`` (0 outside slices), shape (NY, NX)."""
     labels = np.zeros((NY, NX), dtype=np.int32)
-    for ch in CHANNELS:
+    for ch in mrs_channels(detector):
         for k, label in enumerate(ch.labels, start=1):
             a, b = ch.strip(k)
             labels[:, a : b + 1] = label
     return labels
 
 
-def _wcs_models():
-    """The four toy WCS reference models (in memory)."""
+def _wcs_models(detector: str = DETECTOR, band: str = BAND, *, all_bands: bool = False):
+    """The four toy WCS reference models of one detector and grating setting (in memory).
+
+    ``all_bands``: the wavelengthrange reference lists all twelve sub-bands
+    (default: the two of this exposure type).
+    """
+    channels = mrs_channels(detector, band)
+    kw = {"detector": detector, "setting": band}
     from astropy.modeling import models as am
     from stdatamodels.jwst.datamodels import (
         DistortionMRSModel,
@@ -275,7 +325,7 @@ def _wcs_models():
     )
 
     slices, xm, ym, alm, bem, lam = [], [], [], [], [], []
-    for ch in CHANNELS:
+    for ch in channels:
         ps = ch.alpha_scale
         for k, label in enumerate(ch.labels, start=1):
             xc = ch.x_centre(k)
@@ -285,9 +335,9 @@ def _wcs_models():
             lam.append(am.Polynomial2D(1, c0_0=ch.wmin, c1_0=ch.dlam, c0_1=0.0))  # lambda(y, x)
             xm.append(am.Polynomial2D(1, c0_0=xc, c1_0=0.0, c0_1=1.0 / ps))  # x(lam, alpha)
             ym.append(am.Polynomial2D(1, c0_0=-ch.wmin / ch.dlam, c1_0=1.0 / ch.dlam, c0_1=0.0))  # y(lam, alpha)
-    names = [c.name for c in CHANNELS]
+    names = [c.name for c in channels]
     v23 = []
-    for _ in CHANNELS:
+    for _ in channels:
         m = am.Shift(V2_REF) & am.Shift(V3_REF)
         v23.append(m)
     dist = DistortionMRSModel(
@@ -295,28 +345,30 @@ def _wcs_models():
         y_model=ym,
         alpha_model=alm,
         beta_model=bem,
-        bzero={"channel_band": names, "beta_zero": [c.beta_zero for c in CHANNELS]},
-        bdel={"channel_band": names, "delta_beta": [c.slice_width for c in CHANNELS]},
+        bzero={"channel_band": names, "beta_zero": [c.beta_zero for c in channels]},
+        bdel={"channel_band": names, "delta_beta": [c.slice_width for c in channels]},
     )
     dist.slices = slices
     dist.abv2v3_model = {"channel_band": names, "model": v23}
-    _set_ref_meta(dist, "distortion", "Toy MRS distortion: straight 20-px slices", subarray=False)
+    _set_ref_meta(dist, "distortion", "Toy MRS distortion: straight 20-px slices", subarray=False, **kw)
     dist.meta.input_units = "pixel"
     dist.meta.output_units = "arcsec"
 
     spec = SpecwcsModel(model=lam)
-    _set_ref_meta(spec, "specwcs", "Toy MRS wavelength solution: linear in y", subarray=False)
+    _set_ref_meta(spec, "specwcs", "Toy MRS wavelength solution: linear in y", subarray=False, **kw)
     spec.meta.input_units = "pixel"
     spec.meta.output_units = "micron"
 
-    smap = slice_map()
+    smap = slice_map(detector)
     regions = RegionsModel(regions=np.repeat(smap[None], 9, axis=0).astype(np.int32))
-    _set_ref_meta(regions, "regions", "Toy MRS slice map (same at every throughput level)", subarray=False)
+    _set_ref_meta(regions, "regions", "Toy MRS slice map (same at every throughput level)", subarray=False, **kw)
 
     margin = 0.01
+    listed = [c for det in DETECTOR_CHANNELS for s in SETTINGS for c in mrs_channels(det, s)] if all_bands \
+        else channels
     wr = WavelengthrangeModel(
-        wrange_selector=names,
-        wrange=[[c.wmin - margin, c.wmax + margin] for c in CHANNELS],
+        wrange_selector=[c.name for c in listed],
+        wrange=[[c.wmin - margin, c.wmax + margin] for c in listed],
     )
     _set_ref_meta(wr, "wavelengthrange", "Toy MRS wavelength ranges", band=False, subarray=False)
     wr.meta.wavelength_units = "micron"
@@ -367,7 +419,7 @@ def _detector1_models(max_ngroups: int = MAX_NGROUPS):
     return {"mask": mask, "saturation": sat, "linearity": lin, "dark": dark, "gain": gain, "readnoise": rn}
 
 
-def _calib_models():
+def _calib_models(detector: str = DETECTOR, band: str = BAND):
     from stdatamodels.jwst.datamodels import (
         Extract1dIFUModel,
         FlatModel,
@@ -379,25 +431,27 @@ def _calib_models():
     zeros = np.zeros((NY, NX), np.float32)
     dqz = np.zeros((NY, NX), np.uint32)
     ones = np.ones((NY, NX), np.float32)
+    kw = {"detector": detector, "setting": band}
+    channels = mrs_channels(detector, band)
     flat = FlatModel(data=ones, err=zeros, dq=dqz)
-    _set_ref_meta(flat, "flat", "Synthetic MRS flat: unity")
+    _set_ref_meta(flat, "flat", "Synthetic MRS flat: unity", **kw)
     fringe = FringeModel(data=ones, err=zeros, dq=dqz)
-    _set_ref_meta(fringe, "fringe", "Synthetic MRS fringe flat: unity", exp_type=False, subarray=False)
+    _set_ref_meta(fringe, "fringe", "Synthetic MRS fringe flat: unity", exp_type=False, subarray=False, **kw)
 
-    inslice = slice_map() > 0
+    inslice = slice_map(detector) > 0
     sens = np.where(inslice, PHOTOM_SENS, np.nan).astype(np.float32)
     pdq = np.where(inslice, 0, 1).astype(np.uint32)  # DO_NOT_USE outside the slices
     pixsiz = np.zeros((NY, NX), np.float32)
-    for ch in CHANNELS:
+    for ch in channels:
         for k in range(1, ch.nslices + 1):
             a, b = ch.strip(k)
             pixsiz[:, a : b + 1] = ch.alpha_scale * ch.slice_width
     photom = MirMrsPhotomModel(data=sens, err=zeros, dq=pdq, pixsiz=pixsiz)
-    _set_ref_meta(photom, "photom", f"Synthetic MRS photom: {PHOTOM_SENS} MJy/sr per DN/s")
+    _set_ref_meta(photom, "photom", f"Synthetic MRS photom: {PHOTOM_SENS} MJy/sr per DN/s", **kw)
     photom.meta.photometry.conversion_megajanskys = 1.0
-    # nominal pixel area (channel 1); the MRS pipeline does not use it
-    photom.meta.photometry.pixelarea_arcsecsq = CHANNELS[0].alpha_scale * CHANNELS[0].slice_width
-    photom.meta.photometry.pixelarea_steradians = CHANNELS[0].pixel_solid_angle
+    # nominal pixel area (first channel); the MRS pipeline does not use it
+    photom.meta.photometry.pixelarea_arcsecsq = channels[0].alpha_scale * channels[0].slice_width
+    photom.meta.photometry.pixelarea_steradians = channels[0].pixel_solid_angle
 
     wl = np.linspace(4.5, 29.0, 50).astype(np.float32)
     rad = (2.5 * (0.033 * wl + 0.106)).astype(np.float32)  # 2.5 FWHM
@@ -578,9 +632,89 @@ def write_miri_references(crds_path: Path, *, max_ngroups: int = MAX_NGROUPS) ->
     return entries
 
 
+def band_tag(detector: str, band: str) -> str:
+    """File-name tag of one detector's grating setting: ``"mirifulong_34medium"``."""
+    return f"{detector.lower()}_{DETECTOR_CHANNELS[detector]}{band.lower()}"
+
+
+def write_mrs_program_references(crds_path: Path) -> list[RefEntry]:
+    """Write the toy references of all twelve MRS sub-bands (both detectors, three settings).
+
+    Adds to :func:`write_miri_references` (whose MIRIFUSHORT SHORT files
+    must already be in ``crds_path``; they are not rewritten): per detector
+    and grating setting the WCS references (distortion, specwcs, regions)
+    and flat, fringe and photom, matched by DETECTOR/CHANNEL/BAND like the
+    SHORT ones; a wavelengthrange listing all twelve sub-bands (the SHORT
+    rows equal the SHORT-only file's); the Detector1 references of
+    MIRIFUSHORT registered for MIRIFULONG too (the same unity/zero
+    detector).  The files of a detector's three settings that do not
+    depend on wavelength (regions, flat, fringe, photom) are one file per
+    detector registered three times.
+
+    Parameters
+    ----------
+    crds_path : Path
+        Root of the local CRDS cache (:func:`write_miri_references` written).
+
+    Returns
+    -------
+    list of RefEntry
+        To be registered with :func:`jwstspec.synthetic.crds_cache.write_crds_cache`.
+    """
+    from jwstspec.errors import InputFileError
+
+    refdir = reference_dir(Path(crds_path), "MIRI")
+    entries: list[RefEntry] = []
+    for rt in ("mask", "saturation", "linearity", "dark", "gain", "readnoise"):
+        name = f"jwst_miri_{rt}_synth_mirifushort.fits"
+        if not (refdir / name).exists():
+            raise InputFileError(refdir / name, "missing: write_miri_references first")
+        entries.append(RefEntry("MIRI", rt, name, {"META.INSTRUMENT.DETECTOR": "MIRIFULONG"}))
+    name = "jwst_miri_wavelengthrange_synth_mrs12.asdf"
+    _save(_wcs_models(all_bands=True)["wavelengthrange"], refdir / name)
+    entries.append(RefEntry("MIRI", "wavelengthrange", name, _MRS_MATCH))
+    for det, chans in DETECTOR_CHANNELS.items():
+        shared: dict[str, str] = {}  # band-independent reftype -> file of this detector
+        if det == DETECTOR:
+            shared = {rt: f"jwst_miri_{rt}_synth_{band_tag(DETECTOR, BAND)}.{'asdf' if rt == 'regions' else 'fits'}"
+                      for rt in ("regions", "flat", "fringe", "photom")}
+        for band in SETTINGS:
+            match = {"META.INSTRUMENT.DETECTOR": det, "META.INSTRUMENT.CHANNEL": chans,
+                     "META.INSTRUMENT.BAND": band}
+            if (det, band) == (DETECTOR, BAND):
+                continue  # write_miri_references' own
+            tag = band_tag(det, band)
+            for reftype, model in _wcs_models(det, band).items():
+                if reftype == "wavelengthrange":
+                    continue
+                if reftype == "regions" and reftype in shared:
+                    entries.append(RefEntry("MIRI", reftype, shared[reftype], match))
+                    continue
+                name = f"jwst_miri_{reftype}_synth_{tag}.asdf"
+                _save(model, refdir / name, **({"all_array_compression": "zlib"} if reftype == "regions" else {}))
+                if reftype == "regions":
+                    shared[reftype] = name
+                entries.append(RefEntry("MIRI", reftype, name, match))
+            missing = [rt for rt in ("flat", "fringe", "photom") if rt not in shared]
+            if missing:
+                models = _calib_models(det, band)
+                for rt in missing:
+                    name = f"jwst_miri_{rt}_synth_{tag}.fits"
+                    _save(models[rt], refdir / name)
+                    shared[rt] = name
+            for rt in ("flat", "fringe", "photom"):
+                entries.append(RefEntry("MIRI", rt, shared[rt], match))
+    return entries
+
+
 # ----------------------------------------------------------------------------- uncal
-def _exposure_name(program: str, observation: str, exposure: int) -> str:
-    return f"jw{program}{observation}001_03101_{exposure:05d}_mirifushort"
+#: Activity number of each grating setting in the exposure names of a multi-setting program.
+SETTING_ACTIVITY = {"SHORT": 1, "MEDIUM": 2, "LONG": 3}
+
+
+def _exposure_name(program: str, observation: str, exposure: int, detector: str = DETECTOR,
+                   activity: int = 1) -> str:
+    return f"jw{program}{observation}001_031{activity:02d}_{exposure:05d}_{detector.lower()}"
 
 
 def _pointing(offset_ab: tuple[float, float], ra0: float, dec0: float) -> tuple[float, float]:
@@ -605,12 +739,13 @@ def _pointing(offset_ab: tuple[float, float], ra0: float, dec0: float) -> tuple[
 
 def _set_exposure_meta(m, *, kind: str, program: str, observation: str, exposure: int, ngroups: int,
                        ra_ref: float, dec_ref: float, dither: int, n_dithers: int,
-                       offset: tuple[float, float]) -> None:
+                       offset: tuple[float, float], detector: str = DETECTOR, band: str = BAND,
+                       activity: int = 1) -> None:
     m.meta.telescope = "JWST"
     m.meta.instrument.name = "MIRI"
-    m.meta.instrument.detector = DETECTOR
-    m.meta.instrument.channel = CHANNEL
-    m.meta.instrument.band = BAND
+    m.meta.instrument.detector = detector
+    m.meta.instrument.channel = DETECTOR_CHANNELS[detector]
+    m.meta.instrument.band = band
     e = m.meta.exposure
     e.type = "MIR_MRS"
     e.readpatt = READPATT
@@ -625,14 +760,14 @@ def _set_exposure_meta(m, *, kind: str, program: str, observation: str, exposure
     m.meta.observation.date, m.meta.observation.time = "2024-01-01", "00:00:00"
     o = m.meta.observation
     o.program_number, o.observation_number, o.visit_number = program, observation, "001"
-    o.visit_group, o.sequence_id, o.activity_id, o.exposure_number = "03", "1", "01", f"{exposure:05d}"
+    o.visit_group, o.sequence_id, o.activity_id, o.exposure_number = "03", "1", f"{activity:02d}", f"{exposure:05d}"
     o.visit_id = f"{program}{observation}001"
     o.obs_id = f"V{program}{observation}001P0000000003101"
     o.bkgdtarg = kind == "background"
     m.meta.subarray.name = "FULL"
     s = m.meta.subarray
     s.xstart, s.ystart, s.xsize, s.ysize, s.fastaxis, s.slowaxis = 1, 1, NX, NY, 1, 2
-    m.meta.aperture.name = "MIRIFU_CHANNEL1A"
+    m.meta.aperture.name = f"MIRIFU_CHANNEL{DETECTOR_CHANNELS[detector][0]}{'ABC'[SETTINGS.index(band)]}"
     w = m.meta.wcsinfo
     w.v2_ref, w.v3_ref, w.ra_ref, w.dec_ref, w.roll_ref = V2_REF, V3_REF, ra_ref, dec_ref, ROLL_REF
     w.v3yangle, w.vparity = 0.0, -1
@@ -655,6 +790,11 @@ def _set_exposure_meta(m, *, kind: str, program: str, observation: str, exposure
     d.x_offset, d.y_offset = float(offset[0]), float(offset[1])
 
 
+def _exposure_channels(m) -> tuple[MrsChannel, ...]:
+    """The toy channels of exposure ``m`` (its DETECTOR and BAND)."""
+    return mrs_channels(m.meta.instrument.detector or DETECTOR, m.meta.instrument.band or BAND)
+
+
 def _pixel_offsets_from_source(m, wcs_refs, ra0: float, dec0: float) -> dict[str, tuple[np.ndarray, ...]]:
     """Along-slice (alpha) and across-slice (beta) offsets of pixel centres from the source.
 
@@ -672,7 +812,7 @@ def _pixel_offsets_from_source(m, wcs_refs, ra0: float, dec0: float) -> dict[str
         wcs = gwcs.WCS(miri.create_pipeline(im, wcs_refs))
     out = {}
     ra0r, dec0r = math.radians(ra0), math.radians(dec0)
-    for ch in CHANNELS:
+    for ch in _exposure_channels(m):
         cols = _slice_columns(ch)
         y = np.full(cols.shape, NY / 2.0)
         ra, dec, _lam = wcs(cols.astype(float), y)
@@ -720,7 +860,7 @@ def scene_rate(m, wcs_refs, *, source: bool, ra0: float = SOURCE_RA, dec0: float
     rate = np.zeros((NY, NX), dtype=np.float64)
     offs = _pixel_offsets_from_source(m, wcs_refs, ra0, dec0) if source else None
     y = np.arange(NY)
-    for ch in CHANNELS:
+    for ch in _exposure_channels(m):
         lam = ch.wmin + ch.dlam * y
         bkg = background_mjysr(lam) if background else np.zeros_like(lam)
         cols = _slice_columns(ch)
@@ -738,21 +878,22 @@ def scene_rate(m, wcs_refs, *, source: bool, ra0: float = SOURCE_RA, dec0: float
     return rate
 
 
-def _wcs_ref_paths(crds_path: Path | None):
+def _wcs_ref_paths(crds_path: Path | None, detector: str = DETECTOR, band: str = BAND):
     """The WCS references as file paths (from the cache) or in-memory models."""
-    if crds_path is not None:
+    if crds_path is not None and (detector, band) == (DETECTOR, BAND):
         refdir = Path(crds_path) / "references" / "jwst" / "miri"
         paths = {rt: refdir / f"jwst_miri_{rt}_synth_mirifushort_12short.asdf"
                  for rt in ("distortion", "specwcs", "regions", "wavelengthrange")}
         if all(p.exists() for p in paths.values()):
             return {k: str(v) for k, v in paths.items()}
-    return _wcs_models()
+    return _wcs_models(detector, band)
 
 
 def make_mrs_uncal(path: Path, *, kind: str, dither: int, program: str = "01234", observation: str = "001",
                    n_dithers: int = 4, ngroups: int = DEFAULT_NGROUPS, crds_path: Path | None = None,
-                   exposure: int | None = None, seed: int | None = None) -> Path:
-    """Write one synthetic MRS ``uncal`` exposure (MIRIFUSHORT, channel 12, SHORT).
+                   exposure: int | None = None, seed: int | None = None, detector: str = DETECTOR,
+                   band: str = BAND) -> Path:
+    """Write one synthetic MRS ``uncal`` exposure (default MIRIFUSHORT, channel 12, SHORT).
 
     Parameters
     ----------
@@ -779,6 +920,10 @@ def make_mrs_uncal(path: Path, *, kind: str, dither: int, program: str = "01234"
         Exposure number (default ``dither``).
     seed : int, optional
         Noise seed (default: derived from the file name).
+    detector, band : str
+        Detector (``MIRIFUSHORT``, ``MIRIFULONG``) and grating setting
+        (``SHORT``, ``MEDIUM``, ``LONG``); other than MIRIFUSHORT SHORT the
+        references of :func:`write_mrs_program_references`.
 
     Returns
     -------
@@ -787,6 +932,8 @@ def make_mrs_uncal(path: Path, *, kind: str, dither: int, program: str = "01234"
     """
     from stdatamodels.jwst.datamodels import Level1bModel
 
+    channels = mrs_channels(detector, band)  # checks both
+    detector, band = channels[0].detector, channels[0].band
     if kind not in ("science", "background"):
         raise OptionError("kind", f"{kind!r} must be 'science' or 'background'")
     if not 1 <= dither <= len(DITHER_OFFSETS):
@@ -805,8 +952,8 @@ def make_mrs_uncal(path: Path, *, kind: str, dither: int, program: str = "01234"
     m = Level1bModel()
     _set_exposure_meta(m, kind=kind, program=program, observation=observation, exposure=exposure,
                        ngroups=ngroups, ra_ref=ra_ref, dec_ref=dec_ref, dither=dither, n_dithers=n_dithers,
-                       offset=offset)
-    rate = scene_rate(m, _wcs_ref_paths(crds_path), source=kind == "science")
+                       offset=offset, detector=detector, band=band, activity=_activity(path))
+    rate = scene_rate(m, _wcs_ref_paths(crds_path, detector, band), source=kind == "science")
 
     if seed is None:
         seed = int.from_bytes(hashlib.sha256(path.name.encode()).digest()[:4], "little")
@@ -822,15 +969,23 @@ def make_mrs_uncal(path: Path, *, kind: str, dither: int, program: str = "01234"
     return path
 
 
+def _activity(path: Path) -> int:
+    """Activity number in a ``jw..._031AA_...`` file name (1 when the name has none)."""
+    parts = Path(path).name.split("_")
+    return int(parts[1][3:5]) if len(parts) > 2 and len(parts[1]) == 5 and parts[1].isdigit() else 1
+
+
 def make_mrs_rate(path: Path, *, dither: int = 1, background: bool = True, fringe: float = 0.0,
-                  noise: float = 0.0, crds_path: Path | None = None, seed: int = 1) -> Path:
+                  noise: float = 0.0, crds_path: Path | None = None, seed: int = 1, detector: str = DETECTOR,
+                  band: str = BAND) -> Path:
     """Write a synthetic MRS science ``rate`` file directly (no ramps, no Detector1).
 
     For tests of Stage 2 steps: the rate is :func:`scene_rate` of the
     science exposure at ``dither`` (the point source, with or without the
     sky ``background``, times a residual ``fringe`` of that amplitude) plus
     Gaussian noise of ``noise`` DN/s per pixel; ``ERR`` holds that noise
-    (or 1 % of the rate when ``noise`` is 0).
+    (or 1 % of the rate when ``noise`` is 0); ``detector`` and ``band`` as
+    in :func:`make_mrs_uncal`.
 
     Returns
     -------
@@ -841,16 +996,19 @@ def make_mrs_rate(path: Path, *, dither: int = 1, background: bool = True, fring
 
     if not 1 <= dither <= len(DITHER_OFFSETS):
         raise OptionError("dither", f"{dither} must be 1..{len(DITHER_OFFSETS)}")
+    channels = mrs_channels(detector, band)
+    detector, band = channels[0].detector, channels[0].band
     path = Path(path)
     offset = DITHER_OFFSETS[dither - 1]
     ra_ref, dec_ref = _pointing(offset, SOURCE_RA, SOURCE_DEC)
     m = IFUImageModel((NY, NX))  # what Detector1's ramp_fit writes for an IFU exposure
     _set_exposure_meta(m, kind="science", program="01234", observation="001", exposure=dither,
                        ngroups=DEFAULT_NGROUPS, ra_ref=ra_ref, dec_ref=dec_ref, dither=dither, n_dithers=4,
-                       offset=offset)
-    rate = scene_rate(m, _wcs_ref_paths(crds_path), source=True, background=background, fringe=fringe)
+                       offset=offset, detector=detector, band=band, activity=_activity(path))
+    rate = scene_rate(m, _wcs_ref_paths(crds_path, detector, band), source=True, background=background,
+                      fringe=fringe)
     rng = np.random.default_rng(seed)
-    inslice = slice_map() > 0
+    inslice = slice_map(detector) > 0
     m.data = np.where(inslice, rate + rng.normal(0.0, noise, rate.shape) if noise else rate, 0).astype(np.float32)
     m.err = np.full(rate.shape, noise, np.float32) if noise else (0.01 * np.abs(rate) + 1e-6).astype(np.float32)
     m.var_rnoise = (m.err.astype(np.float64) ** 2).astype(np.float32)
@@ -865,7 +1023,8 @@ def make_mrs_rate(path: Path, *, dither: int = 1, background: bool = True, fring
 
 def make_mrs_program(root: Path, crds_path: Path, *, n_dithers: int = 4, n_background: int = 2,
                      program: str = "01234", sci_obs: str = "001", bkg_obs: str = "002",
-                     ngroups: int = DEFAULT_NGROUPS) -> MrsProgram:
+                     ngroups: int = DEFAULT_NGROUPS, detectors: tuple[str, ...] = (DETECTOR,),
+                     settings: tuple[str, ...] = (BAND,)) -> MrsProgram:
     """Write a science observation (``n_dithers`` dithers) and a background observation.
 
     Parameters
@@ -880,12 +1039,19 @@ def make_mrs_program(root: Path, crds_path: Path, *, n_dithers: int = 4, n_backg
         Program and observation numbers.
     ngroups : int
         Groups per integration.
+    detectors, settings : tuple of str
+        Every exposure is taken on each detector in each grating setting
+        (activity :data:`SETTING_ACTIVITY` of the setting in the file
+        names); other than MIRIFUSHORT SHORT they need
+        :func:`write_mrs_program_references`.
 
     Returns
     -------
     MrsProgram
         The uncal paths and the injected truth.
     """
+    combos = [(det, band) for band in settings for det in detectors]
+    channels = tuple(c for det, band in combos for c in mrs_channels(det, band))
     if not 1 <= n_dithers <= len(DITHER_OFFSETS):
         raise OptionError("n_dithers", f"{n_dithers} must be 1..{len(DITHER_OFFSETS)}")
     if not 0 <= n_background <= len(DITHER_OFFSETS):
@@ -893,17 +1059,20 @@ def make_mrs_program(root: Path, crds_path: Path, *, n_dithers: int = 4, n_backg
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     uncal: dict[str, list[Path]] = {sci_obs: [], bkg_obs: []}
-    for d in range(1, n_dithers + 1):
-        p = root / f"{_exposure_name(program, sci_obs, d)}_uncal.fits"
-        uncal[sci_obs].append(make_mrs_uncal(p, kind="science", dither=d, program=program, observation=sci_obs,
-                                             n_dithers=n_dithers, ngroups=ngroups, crds_path=crds_path))
-    for d in range(1, n_background + 1):
-        p = root / f"{_exposure_name(program, bkg_obs, d)}_uncal.fits"
-        uncal[bkg_obs].append(make_mrs_uncal(p, kind="background", dither=d, program=program,
-                                             observation=bkg_obs, n_dithers=n_background, ngroups=ngroups,
-                                             crds_path=crds_path))
+    for det, band in combos:
+        act = SETTING_ACTIVITY[band.upper()]
+        for d in range(1, n_dithers + 1):
+            p = root / f"{_exposure_name(program, sci_obs, d, det, act)}_uncal.fits"
+            uncal[sci_obs].append(make_mrs_uncal(p, kind="science", dither=d, program=program,
+                                                 observation=sci_obs, n_dithers=n_dithers, ngroups=ngroups,
+                                                 crds_path=crds_path, detector=det, band=band))
+        for d in range(1, n_background + 1):
+            p = root / f"{_exposure_name(program, bkg_obs, d, det, act)}_uncal.fits"
+            uncal[bkg_obs].append(make_mrs_uncal(p, kind="background", dither=d, program=program,
+                                                 observation=bkg_obs, n_dithers=n_background, ngroups=ngroups,
+                                                 crds_path=crds_path, detector=det, band=band))
     return MrsProgram(program=program, sci_obs=sci_obs, bkg_obs=bkg_obs, uncal=uncal, source_ra=SOURCE_RA,
-                      source_dec=SOURCE_DEC, dither_offsets=list(DITHER_OFFSETS[:n_dithers]))
+                      source_dec=SOURCE_DEC, channels=channels, dither_offsets=list(DITHER_OFFSETS[:n_dithers]))
 
 
 def expected_rate(path: Path, crds_path: Path | None = None) -> np.ndarray:
@@ -912,11 +1081,14 @@ def expected_rate(path: Path, crds_path: Path | None = None) -> np.ndarray:
 
     with Level1bModel(str(path)) as m:
         source = not bool(m.meta.observation.bkgdtarg)
-        return scene_rate(m, _wcs_ref_paths(crds_path), source=source)
+        refs = _wcs_ref_paths(crds_path, m.meta.instrument.detector, m.meta.instrument.band)
+        return scene_rate(m, refs, source=source)
 
 
 __all__ = [
     "CHANNELS",
+    "DETECTOR_CHANNELS",
+    "SETTINGS",
     "MrsChannel",
     "MrsProgram",
     "background_mjysr",
@@ -924,9 +1096,11 @@ __all__ = [
     "make_mrs_program",
     "make_mrs_rate",
     "make_mrs_uncal",
+    "mrs_channels",
     "psf_sigma_arcsec",
     "scene_rate",
     "slice_map",
     "source_spectrum_jy",
     "write_miri_references",
+    "write_mrs_program_references",
 ]
