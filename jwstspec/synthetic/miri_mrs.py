@@ -88,13 +88,20 @@ class MrsChannel:
     x0: int  # first column of slice 1
     alpha_scale: float  # arcsec per pixel along the slice
     slice_width: float  # arcsec
-    wmin: float  # wavelength at y = 0, micron
-    wmax: float  # wavelength at y = NY - 1, micron
+    wmin: float  # shortest wavelength (row 0, or row NY - 1 when descending), micron
+    wmax: float  # longest wavelength, micron
+    #: Wavelength decreasing with the row (MIRIFULONG, as jwst's residual_fringe expects of channels 3-4)
+    descending: bool = False
 
     @property
     def dlam(self) -> float:
         """Wavelength step per detector row (micron)."""
         return (self.wmax - self.wmin) / (NY - 1)
+
+    def wavelength(self, y: np.ndarray) -> np.ndarray:
+        """Wavelength (micron) of detector row(s) ``y``."""
+        y = np.asarray(y, dtype=float)
+        return self.wmax - self.dlam * y if self.descending else self.wmin + self.dlam * y
 
     @property
     def labels(self) -> list[int]:
@@ -158,7 +165,9 @@ def mrs_channels(detector: str = DETECTOR, band: str = BAND) -> tuple[MrsChannel
     MIRIFUSHORT SHORT is :data:`CHANNELS`; every other sub-band covers
     jwst's nominal range (:data:`jwstspec.bands.MRS_RANGES`) less
     :data:`_BAND_MARGIN` at both ends, on the channel's slices
-    (:data:`MRS_SLICES`).
+    (:data:`MRS_SLICES`).  On MIRIFULONG the wavelength decreases with the
+    row, as on the real detector (jwst's ``residual_fringe`` fits channels
+    3 and 4 in that orientation only).
 
     Raises
     ------
@@ -177,7 +186,8 @@ def mrs_channels(detector: str = DETECTOR, band: str = BAND) -> tuple[MrsChannel
     out = []
     for c in DETECTOR_CHANNELS[detector]:
         lo, hi = MRS_RANGES[mrs_key(c, band)]
-        out.append(MrsChannel(c, band, *_GEOMETRY[c], round(lo + _BAND_MARGIN, 4), round(hi - _BAND_MARGIN, 4)))
+        out.append(MrsChannel(c, band, *_GEOMETRY[c], round(lo + _BAND_MARGIN, 4), round(hi - _BAND_MARGIN, 4),
+                              descending=c in "34"))
     return tuple(out)
 
 
@@ -332,9 +342,15 @@ def _wcs_models(detector: str = DETECTOR, band: str = BAND, *, all_bands: bool =
             slices.append(label)
             alm.append(am.Polynomial2D(1, c0_0=-xc * ps, c1_0=0.0, c0_1=ps))  # alpha(y, x)
             bem.append(am.Const1D(ch.beta(k)))  # beta(x)
-            lam.append(am.Polynomial2D(1, c0_0=ch.wmin, c1_0=ch.dlam, c0_1=0.0))  # lambda(y, x)
+            if ch.descending:
+                lam.append(am.Polynomial2D(1, c0_0=ch.wmax, c1_0=-ch.dlam, c0_1=0.0))  # lambda(y, x)
+            else:
+                lam.append(am.Polynomial2D(1, c0_0=ch.wmin, c1_0=ch.dlam, c0_1=0.0))  # lambda(y, x)
             xm.append(am.Polynomial2D(1, c0_0=xc, c1_0=0.0, c0_1=1.0 / ps))  # x(lam, alpha)
-            ym.append(am.Polynomial2D(1, c0_0=-ch.wmin / ch.dlam, c1_0=1.0 / ch.dlam, c0_1=0.0))  # y(lam, alpha)
+            if ch.descending:
+                ym.append(am.Polynomial2D(1, c0_0=ch.wmax / ch.dlam, c1_0=-1.0 / ch.dlam, c0_1=0.0))  # y(lam, alpha)
+            else:
+                ym.append(am.Polynomial2D(1, c0_0=-ch.wmin / ch.dlam, c1_0=1.0 / ch.dlam, c0_1=0.0))
     names = [c.name for c in channels]
     v23 = []
     for _ in channels:
@@ -861,7 +877,7 @@ def scene_rate(m, wcs_refs, *, source: bool, ra0: float = SOURCE_RA, dec0: float
     offs = _pixel_offsets_from_source(m, wcs_refs, ra0, dec0) if source else None
     y = np.arange(NY)
     for ch in _exposure_channels(m):
-        lam = ch.wmin + ch.dlam * y
+        lam = ch.wavelength(y)
         bkg = background_mjysr(lam) if background else np.zeros_like(lam)
         cols = _slice_columns(ch)
         sb = np.repeat(bkg[:, None], cols.size, axis=1)
