@@ -83,6 +83,7 @@ def test_nod_spectra_run_long_to_short_and_the_combined_one_is_sorted(lrs_run: d
     products = lrs_run["summaries"]["miri-lrs"]["products"]
     combined = read_spectrum(products["p750l"]["fits"])
     assert np.all(np.diff(combined.wavelength) > 0)
+    assert combined.meta["APCORR"] is True and combined.meta["APCORREF"] == "jwst_miri_apcorr_synth_lrs.fits"
     assert combined.wavelength.min() < 5.0 and combined.wavelength.max() > 14.0
 
 
