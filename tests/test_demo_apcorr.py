@@ -62,15 +62,20 @@ def test_every_reference_is_read_by_jwst(refs: dict[str, Path]) -> None:
     assert seen == set(kinds)
 
 
-def test_mrs_correction_is_the_injected_psf_at_the_demo_radius(refs: dict[str, Path]) -> None:
-    from jwstspec.synthetic.miri_mrs import psf_sigma_arcsec
+def test_mrs_correction_is_the_psf_as_it_arrives_in_the_cube(refs: dict[str, Path]) -> None:
+    from jwstspec.synthetic.demo_apcorr import MRS_SPAXEL, mrs_effective_sigma
+    from jwstspec.synthetic.miri_mrs import CHANNELS, psf_sigma_arcsec
 
     ref = read_radial(refs["jwst_miri_apcorr_synth_mrs.asdf"])
     for wave, spaxel in ((5.3, 0.13), (8.1, 0.17), (12.5, 0.20), (26.0, 0.35)):  # one band per channel
-        radius_px = 4.0  # the demo's [extract] radius
-        got = radial_correction(ref, np.array([wave]), radius_px, spaxel)[0]
-        want = 1.0 / _circle_fraction(radius_px * spaxel, float(psf_sigma_arcsec(wave)))
-        assert got == pytest.approx(want, rel=2e-4), wave
+        for radius_px in (2.0, 4.0):  # 4: the demo's [extract] radius
+            got = radial_correction(ref, np.array([wave]), radius_px, spaxel)[0]
+            want = 1.0 / _circle_fraction(radius_px * spaxel, float(mrs_effective_sigma(np.array([wave]))[0]))
+            assert got == pytest.approx(want, rel=3e-3), (wave, radius_px)
+    # the injected PSF broadened by the toy's detector pixel, slice and the channel's spaxel (boxes: width^2 / 12)
+    ch1 = next(c for c in CHANNELS if c.channel == "1")
+    box = (ch1.alpha_scale**2 + ch1.slice_width**2 + MRS_SPAXEL["1"] ** 2) / 12
+    assert mrs_effective_sigma(np.array([5.3]))[0] == pytest.approx(np.sqrt(psf_sigma_arcsec(5.3) ** 2 + box))
 
 
 def test_nirspec_ifu_correction_is_the_injected_psf(refs: dict[str, Path]) -> None:
