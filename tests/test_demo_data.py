@@ -38,7 +38,19 @@ def crds(tmp_path: Path) -> Path:
     path = tmp_path / "crds"
     (path / "config" / "jwst").mkdir(parents=True)
     (path / "config" / "jwst" / "server_config").write_text("{}")
+    demo.references_stamp(path).write_text(f"{demo.REFERENCES_VERSION}\n")
     return path
+
+
+def test_a_cache_of_an_older_reference_version_is_written_again(tmp_path: Path, crds: Path, fake_generate: list[int],
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    written: list[Path] = []
+    monkeypatch.setattr(demo, "write_references", lambda path: written.append(path))
+    _build(tmp_path / "demo", crds)
+    assert written == []  # this version's cache: left alone
+    demo.references_stamp(crds).unlink()  # a cache written before the apcorr references (server_config only)
+    _build(tmp_path / "demo", crds)
+    assert written == [crds]
 
 
 def _build(root: Path, crds: Path, n_dithers: int = 2) -> demo.Demo:

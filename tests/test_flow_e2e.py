@@ -46,8 +46,12 @@ def _final_files(summary: dict[str, Any]) -> list[Path]:
 
 @pytest.mark.parametrize(("branch", "n_combined"), [("miri", 2), ("miri-stage3", 1)])
 def test_miri_final_spectra_recover_injected_source(demo_run: dict[str, Any], branch: str, n_combined: int) -> None:
-    """Stage 2 dithers (2 per band) and Stage 3 cubes (1 per band) both recover the injected source."""
-    from jwstspec.synthetic.demo import expected_point_source_flux
+    """Stage 2 dithers (2 per band) and Stage 3 cubes (1 per band) both recover the whole injected source.
+
+    The cache's MRS apcorr reference corrects each spectrum for the PSF outside its aperture (``APCORR``).
+    """
+    from jwstspec.synthetic.demo import truth_of
+    from jwstspec.synthetic.miri_mrs import source_spectrum_jy
 
     summary = demo_run["summaries"][branch]
     assert summary["status"] == "completed"
@@ -57,8 +61,10 @@ def test_miri_final_spectra_recover_injected_source(demo_run: dict[str, Any], br
     for band, record in bands.items():
         spec = read_spectrum(record["fits"])
         assert spec.ncombined is not None and spec.ncombined.max() == n_combined, band
-        radius_arcsec = float(spec.meta["RADIUS"]) * float(spec.meta["PIXSCALE"])
-        truth = expected_point_source_flux(spec.wavelength, radius_arcsec)
+        assert spec.meta["APCORR"] is True, band
+        assert spec.meta["APCORREF"] == "jwst_miri_apcorr_synth_mrs.asdf", band
+        truth = truth_of(branch)(spec)
+        np.testing.assert_allclose(truth, source_spectrum_jy(spec.wavelength))  # the whole injected source
         good = np.isfinite(spec.flux) & (spec.dq == 0)
         assert good.sum() > 500, band
         ratio = spec.flux[good] / truth[good]

@@ -58,14 +58,15 @@ def test_spec2_is_jwsts_pathloss_corrected_lrs_slit(lrs_run: dict[str, Any]) -> 
     with fits.open(s2d[0]) as h:
         assert h[0].header["EXP_TYPE"] == "MIR_LRS-FIXEDSLIT" and h[0].header["S_PTHLOS"] == "COMPLETE"
         assert h["SCI"].header["BUNIT"] == "MJy/sr"
-    # jwst's own Stage 3 x1d (a 15-column box on the source) against the truth: the calibration chain itself
+    # jwst's own Stage 3 x1d (a 15-column box on the source, aperture-corrected with the cache's LRS apcorr)
+    # against the whole injected source: the calibration chain itself
     from jwstspec.synthetic import miri_lrs_model as lm
 
     (x1d,) = sorted((_obs(lrs_run) / "stage3").glob("*_x1d.fits"))
     d = fits.getdata(x1d, "EXTRACT1D")
     w, f = np.asarray(d["WAVELENGTH"], float), np.asarray(d["FLUX"], float)
     ok = np.isfinite(f) & (w > 5) & (w < 14)
-    truth = lm.source_spectrum_jy(w) * lm.aperture_fraction(0.0, lm.SLIT_EXTRACT_HALF_WIDTH, w)
+    truth = lm.source_spectrum_jy(w)
     ratio = f[ok] / truth[ok]
     assert abs(np.median(ratio) - 1) < 0.02
     for lo in range(5, 14):  # the calibration (photom response, pathloss) holds across the band, not only on average
@@ -82,6 +83,7 @@ def test_nod_spectra_run_long_to_short_and_the_combined_one_is_sorted(lrs_run: d
     products = lrs_run["summaries"]["miri-lrs"]["products"]
     combined = read_spectrum(products["p750l"]["fits"])
     assert np.all(np.diff(combined.wavelength) > 0)
+    assert combined.meta["APCORR"] is True and combined.meta["APCORREF"] == "jwst_miri_apcorr_synth_lrs.fits"
     assert combined.wavelength.min() < 5.0 and combined.wavelength.max() > 14.0
 
 

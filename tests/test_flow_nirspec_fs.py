@@ -76,6 +76,7 @@ def test_final_spectrum_recovers_the_injected_source(fs_run: dict[str, Any]) -> 
     assert len(products) == 1
     spec = read_spectrum(next(iter(products.values()))["fits"])
     assert spec.ncombined is not None and spec.ncombined.max() == 2  # both nods
+    assert spec.meta["APCORR"] is True and spec.meta["APCORREF"] == "jwst_nirspec_apcorr_synth_fs.fits"
     good = np.isfinite(spec.flux) & (spec.dq == 0)
     assert good.sum() > 1000
     ratio = spec.flux[good] / fs_truth_jy(spec.wavelength[good])

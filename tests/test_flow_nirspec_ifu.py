@@ -80,6 +80,8 @@ def test_final_spectrum_gives_the_injected_source_back(ifu_run: dict[str, Any]) 
     truth = truth_of("nirspec")
     for record in products.values():
         spec = read_spectrum(record["fits"])
+        assert spec.meta["APCORR"] is True  # the cache's G395H/F290LP apcorr: compared with the whole source
+        assert spec.meta["APCORREF"] == "jwst_nirspec_apcorr_synth_ifu_g395h_f290lp.asdf"
         good = np.isfinite(spec.flux) & (spec.dq == 0)
         assert good.sum() > 500
         w, f = np.asarray(spec.wavelength[good], float), np.asarray(spec.flux[good], float)

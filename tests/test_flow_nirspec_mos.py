@@ -63,6 +63,7 @@ def test_one_product_per_source_stitched_per_source(mos_run: dict[str, Any]) -> 
     for key in combined:
         spec = read_spectrum(products[key]["fits"])
         assert spec.ncombined is not None and spec.ncombined.max() == 3  # the three nods
+        assert spec.meta["APCORR"] is True and spec.meta["APCORREF"] == "jwst_nirspec_apcorr_synth_mos.fits"
 
 
 @pytest.mark.parametrize(("source", "tolerance"), [("bright", 0.02), ("faint", 0.05)])

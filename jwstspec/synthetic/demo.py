@@ -204,8 +204,26 @@ def write_references(crds_path: Path, branches: tuple[str, ...] | None = None) -
         for det in IFU_DETECTORS:  # the IFU: full frame, IFU_NGROUPS groups
             entries += list(write_nirspec_references(crds_path, subarray=_model_subarray("FULL"), detector=det, ngroups=IFU_NGROUPS))
         entries += write_nirspec_model(crds_path)  # optical model + Stage 2 calibration (written once per cache)
+    from jwstspec.synthetic.demo_apcorr import write_apcorr_references
+
+    instruments = (("MIRI",) if "miri-mrs" in names else ()) + (("NIRSPEC",) if any(n.startswith("nirspec") for n in names) else ())
+    entries += write_apcorr_references(crds_path, instruments)  # point-source aperture corrections of the injected PSFs
     write_crds_cache(crds_path, entries, context=CONTEXT)
+    if branches is None:
+        from jwstspec.fileio import atomic_write_text
+
+        atomic_write_text(references_stamp(crds_path), f"{REFERENCES_VERSION}\n")
     return crds_path
+
+
+#: version of the demo's CRDS cache content: a cache without this version's stamp is written again
+#: (2: the apcorr references)
+REFERENCES_VERSION = 2
+
+
+def references_stamp(crds_path: Path) -> Path:
+    """The file recording that the cache at ``crds_path`` holds every demo reference of :data:`REFERENCES_VERSION`."""
+    return Path(crds_path) / "config" / "jwst" / f".jwstspec-demo-refs-v{REFERENCES_VERSION}"
 
 
 def _fs_subarray() -> Any:
@@ -480,7 +498,7 @@ def build_demo(root: str | Path, *, n_dithers: int = 2, crds_path: Path | None =
     for d in (data, raw / "miri", raw / "nirspec"):
         d.mkdir(parents=True, exist_ok=True)
     names = _observations(branches)
-    if not (crds / "config" / "jwst" / "server_config").exists():
+    if not references_stamp(crds).is_file():
         write_references(crds)  # every observation's references: a later --only finds them
 
     layout = Layout(data, PROGRAM)
@@ -617,8 +635,17 @@ def expected_point_source_flux(wavelength: np.ndarray, radius_arcsec: float) -> 
 
 
 # ----------------------------------------------------------------------------- truth check
+def aperture_corrected(spec: Any) -> bool:
+    """Whether the spectrum's header says a point-source aperture correction was applied (``APCORR = T``)."""
+    return spec.meta.get("APCORR") not in (None, False, "F", "NONE", "none", "")
+
+
 def _miri_truth(spec: Any) -> np.ndarray:
-    """MIRI MRS: the injected source inside the spectrum's own aperture (``RADIUS`` x ``PIXSCALE``)."""
+    """MIRI MRS: the whole injected source when aperture-corrected, else inside the spectrum's aperture (``RADIUS`` x ``PIXSCALE``)."""
+    if aperture_corrected(spec):
+        from jwstspec.synthetic.miri_mrs import source_spectrum_jy
+
+        return source_spectrum_jy(np.asarray(spec.wavelength, float))
     try:
         radius_arcsec = float(spec.meta["RADIUS"]) * float(spec.meta["PIXSCALE"])
     except (KeyError, TypeError, ValueError):
@@ -629,7 +656,7 @@ def _miri_truth(spec: Any) -> np.ndarray:
 def _nirspec_ifu_truth(spec: Any) -> np.ndarray:
     """NIRSpec IFU: the injected point source inside the spectrum's aperture, or all of it when aperture-corrected."""
     w = np.asarray(spec.wavelength, float)
-    if spec.meta.get("APCORR") not in (None, False, "NONE", "none"):
+    if aperture_corrected(spec):
         return ifu_truth_jy(w)
     try:
         radius_arcsec = float(spec.meta["RADIUS"]) * float(spec.meta["PIXSCALE"])
@@ -639,10 +666,12 @@ def _nirspec_ifu_truth(spec: Any) -> np.ndarray:
 
 
 def lrs_truth_jy(spec: Any) -> np.ndarray:
-    """MIRI LRS slit: the injected source inside the demo's extraction half-width (:data:`LRS_RADIUS_PX`)."""
+    """MIRI LRS slit: the whole injected source when aperture-corrected, else inside the demo's half-width (:data:`LRS_RADIUS_PX`)."""
     from jwstspec.synthetic import miri_lrs_model as lm
 
     w = np.asarray(spec.wavelength, float)
+    if aperture_corrected(spec):
+        return lm.source_spectrum_jy(w)
     return lm.source_spectrum_jy(w) * lm.aperture_fraction(0.0, LRS_RADIUS_PX, w)
 
 
