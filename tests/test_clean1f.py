@@ -290,3 +290,35 @@ def test_sky_mask_falls_back_to_the_image_when_assign_wcs_cannot_run(caplog: pyt
         usable = sky_mask(model, margin=2)
     assert any("assign_wcs/msaflagopen could not run" in r.getMessage() for r in caplog.records)
     np.testing.assert_array_equal(usable, sky_mask(model, margin=2, use_wcs=False))
+
+
+@pytest.mark.slow  # two real NIRSpec IFU assign_wcs passes (~35 s each)
+def test_ifu_footprint_is_computed_once_per_setting_and_equals_jwsts_for_another_pointing(
+        crds_cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A second dither (other pointing) of the same setting reuses the footprint: the same as its own assign_wcs."""
+    from jwstspec.stages import clean1f
+    from jwstspec.synthetic import nirspec_exposures as nx
+    from jwstspec.synthetic.crds_cache import activate
+    from jwstspec.synthetic.demo import CONTEXT
+
+    activate(crds_cache, CONTEXT)
+    real, calls = clean1f._with_wcs, []
+    monkeypatch.setattr(clean1f, "_with_wcs", lambda m: calls.append(1) or real(m))
+    monkeypatch.setattr(clean1f, "_IFU_FOOTPRINTS", {})
+    first = nx.rate_model("NRS_IFU", grating="G395H", detector="NRS1")
+    second = nx.rate_model("NRS_IFU", grating="G395H", detector="NRS1", exposure=2)
+    second.meta.wcsinfo.ra_ref += 0.3 / 3600  # another dither: the telescope points elsewhere
+    second.meta.wcsinfo.dec_ref -= 0.2 / 3600
+    shape = first.data.shape
+    lit_first = clean1f._lit_from_wcs(first, shape)
+    lit_second = clean1f._lit_from_wcs(second, shape)
+    assert len(calls) == 1 and lit_first.sum() > 0.2 * lit_first.size
+    np.testing.assert_array_equal(lit_second, lit_first)
+    own = clean1f._lit_from_wcs_uncached(second, shape)  # the second pointing's own assign_wcs
+    np.testing.assert_array_equal(own, lit_second)
+    lit_second[:] = False  # callers get a copy, never the cached mask
+    other = first.copy()
+    other.meta.instrument.detector = "NRS2"  # another detector: not the cached one
+    assert clean1f._ifu_footprint_key(other, shape) != clean1f._ifu_footprint_key(second, shape)
+    assert clean1f._ifu_footprint_key(first, shape) == clean1f._ifu_footprint_key(second, shape)
+    assert clean1f._lit_from_wcs(first, shape).sum() == lit_first.sum() and len(calls) == 2

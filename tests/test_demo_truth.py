@@ -65,6 +65,17 @@ def test_only_names_the_observations_in_the_demo_order():
         sd.parse_only("miri-mrs,nirspec-foo")
 
 
+def test_ifu_dither_count_is_checked_before_anything_is_written(tmp_path):
+    from jwstspec.layout import Layout
+
+    layout = Layout(tmp_path / "data", sd.PROGRAM)
+    for bad in (0, len(sd.IFU_DITHERS) + 1):
+        with pytest.raises(OptionError, match=rf"ifu_dithers: {bad} must be 1..{len(sd.IFU_DITHERS)}"):
+            sd._nirspec_ifu(tmp_path / "raw", layout, bad)
+    assert not any(tmp_path.rglob("*.fits"))
+    assert 1 <= sd.DEFAULT_DEMO_IFU_DITHERS < len(sd.IFU_DITHERS)  # the default demo's one cut, --only observes all
+
+
 def test_demo_cli_refuses_an_unknown_observation_in_one_line(tmp_path, capsys):
     from jwstspec.cli import main
 

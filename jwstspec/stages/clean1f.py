@@ -140,8 +140,52 @@ def _with_wcs(model: Any) -> Any | None:
         return None
 
 
+#: IFU slice footprints already computed in this process, by :func:`_ifu_footprint_key`
+_IFU_FOOTPRINTS: dict[tuple[Any, ...], np.ndarray] = {}
+
+
+def _ifu_footprint_key(model: Any, shape: tuple[int, int]) -> tuple[Any, ...] | None:
+    """What an IFU exposure's slice footprint depends on (None: not an IFU rate file without a WCS).
+
+    ``assign_wcs`` and ``msaflagopen`` place the slices and the failed-open
+    shutters on the detector from the setting, the detector, the subarray,
+    the grating wheel tilt and the references (chosen by the CRDS set-up
+    and the observation date and time); the pointing only moves the sky.
+    Exposures that agree on all of them have the same footprint, so a
+    dither, its imprint and its background pay for one ``assign_wcs``.
+    """
+    import os
+
+    if getattr(model.meta, "wcs", None) is not None or str(model.meta.exposure.type or "") != "NRS_IFU":
+        return None
+    md = model.meta
+    ins = getattr(md, "instrument", None)
+    if not (getattr(ins, "detector", None) and getattr(ins, "grating", None) and getattr(ins, "filter", None)):
+        return None  # too little to tell two settings apart: never shared
+    sa = md.subarray
+    return (tuple(shape), md.instrument.detector, md.instrument.grating, md.instrument.filter,
+            md.instrument.gwa_xtilt, md.instrument.gwa_ytilt, md.instrument.gwa_tilt,
+            sa.name, sa.xstart, sa.ystart, sa.xsize, sa.ysize, md.observation.date, md.observation.time,
+            os.environ.get("CRDS_PATH"), os.environ.get("CRDS_CONTEXT"), os.environ.get("CRDS_SERVER_URL"))
+
+
 def _lit_from_wcs(model: Any, shape: tuple[int, int]) -> np.ndarray | None:
-    """Slice/slit footprint from the ``assign_wcs`` WCS (None when there is none or it fails)."""
+    """Slice/slit footprint from the ``assign_wcs`` WCS (None when there is none or it fails).
+
+    An IFU footprint is computed once per process for every exposure that
+    shares its :func:`_ifu_footprint_key`.
+    """
+    key = _ifu_footprint_key(model, shape)
+    if key is not None and key in _IFU_FOOTPRINTS:
+        return _IFU_FOOTPRINTS[key].copy()
+    lit = _lit_from_wcs_uncached(model, shape)
+    if key is not None and lit is not None:
+        _IFU_FOOTPRINTS.clear()  # keep one (a 2048 x 2048 mask): a run goes through one setting at a time
+        _IFU_FOOTPRINTS[key] = lit.copy()
+    return lit
+
+
+def _lit_from_wcs_uncached(model: Any, shape: tuple[int, int]) -> np.ndarray | None:
     model = _with_wcs(model)
     if model is None:
         return None

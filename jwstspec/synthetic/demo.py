@@ -8,7 +8,7 @@
 * ``raw/miri/``: a MIRI MRS observation (obs 001: a point source at
   ``n_dithers`` dither positions; obs 002: a dedicated background);
 * ``raw/nirspec/``: a NIRSpec IFU observation (``nirspec-ifu``: obs 003, a
-  point source at 2 dither positions and a leakcal/imprint exposure;
+  point source at 2 dither positions, 1 in the default demo, and a leakcal/imprint exposure;
   obs 004, a dedicated background) as full-frame uncal ramps placed with
   the synthetic NIRSpec model's own WCS;
 * ``raw/nirspec/``, obs 005 (``nirspec-fs``): a NIRSpec fixed-slit point
@@ -124,6 +124,11 @@ BOTS_SCALE = 1.0e6
 #: NIRSpec IFU: G395H/F290LP on NRS1, full frame; telescope offsets (RA, Dec arcsec) of the 2 dithers from the target
 IFU_GRATING, IFU_DETECTORS = "G395H", ("NRS1",)
 IFU_DITHERS = ((-0.075, -0.075), (0.075, 0.075))
+#: IFU dithers of the default ``jwstspec demo`` (with MIRI MRS): the first of :data:`IFU_DITHERS` alone,
+#: because each full-frame dither costs a Detector1 and a Spec2 pass and a share of Spec3, and the
+#: default demo must stay under 6 minutes on 2 cores; ``--only nirspec-ifu`` (and :func:`build_demo`'s
+#: default) observes both
+DEFAULT_DEMO_IFU_DITHERS = 1
 #: the IFU point source is this many times :func:`~jwstspec.synthetic.nirspec_exposures.point_source_jy`
 #: (1000 Jy at 4 micron: ~1000 DN in the brightest pixel in 3 groups, with this model's photom)
 IFU_SCALE = 1.0e6
@@ -326,16 +331,36 @@ def _ifu_sky(wavelength_um: np.ndarray) -> np.ndarray:
     return np.full(np.shape(wavelength_um), IFU_SKY_MJYSR)
 
 
-def _nirspec_ifu(raw: Path, layout: Any) -> list[Path]:
-    """The IFU observation: 2 dithers, a leakcal (imprint) exposure and a background, placed by the model's WCS."""
+def _ifu_science_name(k: int, detector: str) -> str:
+    return f"jw{PROGRAM}{NIRSPEC_OBS}001_03101_0000{k}_{detector.lower()}_uncal.fits"
+
+
+def _nirspec_ifu(raw: Path, layout: Any, n_dithers: int = len(IFU_DITHERS)) -> list[Path]:
+    """The IFU observation: ``n_dithers`` dithers, a leakcal (imprint) exposure and a background.
+
+    The dithers are the first ``n_dithers`` of :data:`IFU_DITHERS`; every
+    exposure is placed by the model's WCS.
+
+    Science exposures of dithers beyond ``n_dithers`` left by an earlier
+    demo in the same directory are removed (raw and placed copies), so the
+    flow finds exactly this observation.
+    """
     from jwstspec.synthetic.nirspec_exposures import ifu_uncal, msa_leak_rate
 
+    if not 1 <= n_dithers <= len(IFU_DITHERS):
+        from jwstspec.errors import OptionError
+
+        raise OptionError("ifu_dithers", f"{n_dithers} must be 1..{len(IFU_DITHERS)}")
+    for det in IFU_DETECTORS:
+        for k in range(n_dithers + 1, len(IFU_DITHERS) + 1):
+            for directory in (raw / "nirspec", layout.uncal_dir(NIRSPEC_OBS)):
+                (directory / _ifu_science_name(k, det)).unlink(missing_ok=True)
     leak = msa_leak_rate()
     science, background = [], []
     for det in IFU_DETECTORS:
         d = det.lower()
-        for k, offset in enumerate(IFU_DITHERS, start=1):
-            name = f"jw{PROGRAM}{NIRSPEC_OBS}001_03101_0000{k}_{d}_uncal.fits"
+        for k, offset in enumerate(IFU_DITHERS[:n_dithers], start=1):
+            name = _ifu_science_name(k, det)
             science.append(ifu_uncal(raw / "nirspec" / name, kind="science", grating=IFU_GRATING, detector=det,
                                      truth=ifu_truth_jy, pointing_offset_arcsec=offset, sigma_arcsec=IFU_SIGMA_ARCSEC,
                                      sky_mjysr=_ifu_sky, leak=leak, seed=200 + k, program=PROGRAM,
@@ -413,7 +438,8 @@ def stamp_matches(stamp_file: Path, root: Path, key: str) -> bool:
         return False
 
 
-def _generate(raw: Path, data: Path, crds: Path, layout: Any, n_dithers: int, name: str) -> dict[str, Any]:
+def _generate(raw: Path, data: Path, crds: Path, layout: Any, n_dithers: int, name: str,
+              ifu_dithers: int = len(IFU_DITHERS)) -> dict[str, Any]:
     """Write the synthetic raw files of observation ``name`` into the layout; return its truth."""
     from jwstspec.synthetic.miri_mrs import make_mrs_program
 
@@ -429,7 +455,7 @@ def _generate(raw: Path, data: Path, crds: Path, layout: Any, n_dithers: int, na
         from jwstspec.synthetic.crds_cache import activate
 
         activate(crds, CONTEXT)  # the exposures are placed with the model in this cache (pixel map cached there)
-        truth["nirspec"] = _nirspec_ifu(raw, layout)
+        truth["nirspec"] = _nirspec_ifu(raw, layout, ifu_dithers)
     if name in ("miri-lrs", "miri-lrs-tso"):
         from jwstspec.synthetic import miri_lrs_model as lm
         from jwstspec.synthetic.crds_cache import activate
@@ -470,7 +496,8 @@ def data_dir(root: str | Path) -> Path:
 
 
 def build_demo(root: str | Path, *, n_dithers: int = 2, crds_path: Path | None = None, task_runner: str = "process",
-               workers: int | None = None, branches: tuple[str, ...] | None = None, verbose: bool = False) -> Demo:
+               workers: int | None = None, branches: tuple[str, ...] | None = None, verbose: bool = False,
+               ifu_dithers: int = len(IFU_DITHERS)) -> Demo:
     """Generate the demo observations, references and configurations.
 
     Parameters
@@ -479,6 +506,10 @@ def build_demo(root: str | Path, *, n_dithers: int = 2, crds_path: Path | None =
         Output directory (created).
     n_dithers : int
         MIRI MRS dither positions (2: the MRS 2-point pattern; 4: the 4-point one).
+    ifu_dithers : int
+        NIRSpec IFU dither positions, 1 or 2 (the first ``ifu_dithers`` of
+        :data:`IFU_DITHERS`; ``jwstspec demo`` without ``--only`` uses
+        :data:`DEFAULT_DEMO_IFU_DITHERS`).
     crds_path : Path, optional
         Existing local CRDS cache to (re)use; default ``<root>/crds``.
     task_runner, workers, verbose
@@ -507,7 +538,7 @@ def build_demo(root: str | Path, *, n_dithers: int = 2, crds_path: Path | None =
     # a second `jwstspec demo` in the same directory reuses the generated files (checked by identity:
     # sizes and mtimes), so the flow finds unchanged inputs and serves every task from its cache
     for name in names:
-        key = f"{name}-{n_dithers}" if name == "miri-mrs" else name
+        key = {"miri-mrs": f"{name}-{n_dithers}", "nirspec-ifu": f"{name}-{ifu_dithers}"}.get(name, name)
         stamp = root / f".generated-{key}"
         if stamp.is_file() and stamp.read_text() == "generated\n":
             continue  # written before the identity stamp: the files are kept as they are
@@ -518,7 +549,7 @@ def build_demo(root: str | Path, *, n_dithers: int = 2, crds_path: Path | None =
 
             stamp.unlink(missing_ok=True)
             before = data_files(root, data)
-            truth.update(_generate(raw, data, crds, layout, n_dithers, name))
+            truth.update(_generate(raw, data, crds, layout, n_dithers, name, ifu_dithers))
             written = [p for p, ident in data_files(root, data).items() if before.get(p) != ident]
             atomic_write_text(stamp, json.dumps(data_stamp(root, written, key), indent=1))
     truth["pixel_arcsec"] = {"miri": 0.13, "nirspec": 0.1}
@@ -559,7 +590,7 @@ def build_demo(root: str | Path, *, n_dithers: int = 2, crds_path: Path | None =
             "download": {"enabled": False},
             # the background and the imprint go to calwebb_spec2 as members of the exposure's association
             "stage1": {"readnoise_correct": "pipeline", "bkg_subtract": "asn"},
-            # the spectrum is extracted from the Stage 3 cube (both dithers): Stage 2 builds no cube of its own
+            # the spectrum is extracted from the Stage 3 cube (all dithers): Stage 2 builds no cube of its own
             "stage2": {"steps": {"cube_build": {"skip": True}, "extract_1d": {"skip": True}}},
             "extract": {"stage": "stage3", "method": "aperture", "radius": "6px", "bkg_annulus": ["8px", "11px"]},
         })
