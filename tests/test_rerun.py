@@ -1,12 +1,19 @@
-"""A whole-command rerun with nothing to do (issue 16 item 5).
+"""A whole-command rerun with nothing to do (issue 16 item 5) on the kept Prefect database (flows/server.py).
 
 Two real ``jwstspec run`` processes on the same small program (two
-synthetic NIRSpec s3d cubes: extraction and combination with the process
-pool): the second is served from the cache.  Checked through things we did
-not write: the kept Prefect database holds no task run of the second
+synthetic NIRSpec s3d cubes: extraction and combination with a one-worker
+process pool): the second is served from the cache.  Checked through things
+we did not write: the kept Prefect database holds no task run of the second
 command (it started no worker), and the operating system's CPU accounting
 of each whole command (``os.wait4``, the command with its server and
 workers) shows the rerun costing well under the first.
+
+The same two commands show the kept database's life (these were two more
+server starts in ``test_server.py``): in a new Prefect home the first
+command's server migrates the data directory's database and keeps it as the
+template; the second uses it without migrating (alembic's own table is
+dropped in between, so a migration would fail on the existing tables) and
+keeps both commands' flow runs.
 """
 
 from __future__ import annotations
@@ -21,6 +28,8 @@ from pathlib import Path
 import pytest
 from astropy.io import fits
 
+from flows import server
+from flows.server import DATABASE, is_migrated
 from jwstspec.layout import Layout
 from jwstspec.synthetic.cubes import make_cube, write_s3d
 
@@ -46,7 +55,7 @@ def _program(tmp: Path) -> tuple[Path, Layout]:
            "stages": ["extract", "combine"], "download": {"enabled": False},
            "extract": {"method": "aperture", "radius": "3px", "bkg_annulus": ["7px", "10px"]},
            "crds": {"server_url": "https://jwst-serverless-mode.stsci.edu", "context": "jwst_0000.pmap"},
-           "runtime": {"task_runner": "process", "workers": 2}}
+           "runtime": {"task_runner": "process", "workers": 1}}
     path = tmp / "run.toml"
     path.write_text(tomli_w.dumps(cfg))
     return path, layout
@@ -65,16 +74,26 @@ def _run(config: Path) -> tuple[dict, float]:
     return json.loads(out[out.index("{"):]), usage.ru_utime + usage.ru_stime
 
 
-def _task_runs(layout: Layout) -> int:
-    con = sqlite3.connect(layout.prefect_dir / "prefect.db")
+def _count(layout: Layout, table: str) -> int:
+    con = sqlite3.connect(layout.prefect_dir / DATABASE)
     try:
-        return con.execute("select count(*) from task_run").fetchone()[0]
+        return con.execute(f"select count(*) from {table}").fetchone()[0]
+    finally:
+        con.close()
+
+
+def _tables(layout: Layout) -> set[str]:
+    con = sqlite3.connect(layout.prefect_dir / DATABASE)
+    try:
+        return {r[0] for r in con.execute("select name from sqlite_master where type = 'table'")}
     finally:
         con.close()
 
 
 @pytest.mark.slow
-def test_a_fully_cached_rerun_starts_no_worker_and_costs_a_fraction_of_the_first(tmp_path: Path) -> None:
+def test_a_fully_cached_rerun_starts_no_worker_and_costs_a_fraction_of_the_first(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PREFECT_HOME", str(tmp_path / "home"))  # no template: the first command migrates
     config, layout = _program(tmp_path)
     first, first_cpu = _run(config)
     assert first["status"] == "completed"
@@ -82,12 +101,21 @@ def test_a_fully_cached_rerun_starts_no_worker_and_costs_a_fraction_of_the_first
     spectra = sorted(layout.stage_dir(OBS, "combined").glob("*.fits"))
     assert spectra
     stamps = [p.stat().st_mtime_ns for p in spectra]
-    runs_after_first = _task_runs(layout)
-    assert runs_after_first >= 3  # two extractions and a combination ran as task runs (in the workers)
+    runs_after_first = _count(layout, "task_run")
+    assert runs_after_first >= 3  # two extractions and a combination ran as task runs (in the worker)
+    assert is_migrated(layout.prefect_dir) and server.template_path().is_file()
+    assert "alembic_version" in _tables(layout)
+    flow_runs_after_first = _count(layout, "flow_run")
+    # without alembic's table a migration would start from scratch and fail on the existing tables
+    with sqlite3.connect(layout.prefect_dir / DATABASE) as con:
+        con.execute("drop table alembic_version")
 
     second, second_cpu = _run(config)
     assert second["status"] == "completed"
     assert {t["state"] for t in second["tasks"]} == {"cached"}
-    assert _task_runs(layout) == runs_after_first  # no task run: nothing was handed to a worker
+    assert _count(layout, "task_run") == runs_after_first  # no task run: nothing was handed to a worker
+    assert "alembic_version" not in _tables(layout)  # the kept database was not migrated again
+    assert _count(layout, "flow_run") > flow_runs_after_first > 0  # both commands' runs kept
     assert [p.stat().st_mtime_ns for p in spectra] == stamps  # products untouched
+    print(f"rerun: first command {first_cpu:.1f} CPU s, cached rerun {second_cpu:.1f} CPU s")
     assert second_cpu < 0.6 * first_cpu, (first_cpu, second_cpu)  # generous: the first run also starts two workers

@@ -1,9 +1,10 @@
 """The embedded Prefect API's kept database (flows/server.py).
 
-The fast tests check the bookkeeping (stamp, template, exclusive use) on
-real files and a real sqlite database; the slow one starts the real server
-twice on one data directory and shows, through the database itself, that
-the second start did not migrate.
+These fast tests check the bookkeeping (stamp, template, exclusive use) on
+real files and a real sqlite database.  The real server started twice on one
+data directory (the first start migrates and keeps the template, the second
+does not migrate, shown through the database itself) is checked by the two
+``jwstspec run`` commands of ``tests/test_rerun.py``.
 """
 
 from __future__ import annotations
@@ -75,34 +76,3 @@ def test_the_kept_database_serves_one_command_at_a_time(tmp_path: Path, monkeypa
     second.stop()
     monkeypatch.setenv("PREFECT_API_DATABASE_CONNECTION_URL", "sqlite+aiosqlite:////elsewhere.db")
     assert EmbeddedServer(tmp_path / "db")._take_database() == {}  # the user's own database wins
-
-
-@pytest.mark.slow
-def test_a_second_command_uses_the_kept_database_without_migrating(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from prefect import flow
-
-    from flows.runtime import embedded_prefect
-
-    monkeypatch.setenv("PREFECT_HOME", str(tmp_path / "home"))  # no template: the first start migrates
-    db_dir = tmp_path / "db"
-
-    @flow(name="probe", persist_result=False)
-    def probe() -> int:
-        return 1
-
-    with embedded_prefect(db_dir):
-        assert probe() == 1
-    db = db_dir / DATABASE
-    assert is_migrated(db_dir) and server.template_path().is_file()
-    assert "alembic_version" in _tables(db)
-    # without alembic's table a migration would start from scratch and fail on the existing tables
-    with sqlite3.connect(db) as con:
-        con.execute("drop table alembic_version")
-    with embedded_prefect(db_dir):
-        assert probe() == 1
-    assert "alembic_version" not in _tables(db)  # not migrated
-    con = sqlite3.connect(db)
-    try:
-        assert con.execute("select count(*) from flow_run").fetchone()[0] == 2  # both commands' runs kept
-    finally:
-        con.close()
