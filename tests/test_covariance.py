@@ -160,7 +160,7 @@ def test_extraction_pulls_with_and_without_correction(correlated_file, tmp_path:
     out = {}
     for mode in ("auto", "none"):
         res = extract_file(path, tmp_path / f"{mode}.fits", method=method, radius="3px", bkg_annulus=("7px", "11px"),
-                           center=centre, covariance=mode)
+                           center=centre, covariance=mode, apcorr="none")
         out[mode] = res
     if method == "aperture":
         with_cov = _pull(out["auto"].spectrum, cube, model, 3.0)
@@ -180,7 +180,7 @@ def test_psf_method_is_corrected_too(correlated_file, tmp_path: Path) -> None:
     path, cube, model = correlated_file
     centre = (float(cube.x_center[0]), float(cube.y_center[0]))
     spec = {m: extract_file(path, tmp_path / f"psf_{m}.fits", method="psf", radius="3px", bkg_annulus=("7px", "11px"),
-                            center=centre, covariance=m).spectrum for m in ("auto", "none")}
+                            center=centre, covariance=m, apcorr="none").spectrum for m in ("auto", "none")}
     robust = {m: _pull(s, cube, model, 3.0) for m, s in spec.items()}  # psf: the flux within the radius
     assert robust["none"] > 1.4, robust
     assert 0.9 < robust["auto"] < 1.1, robust

@@ -27,7 +27,7 @@ def test_two_channel_cube_gives_one_spectrum_per_channel(tmp_path: Path) -> None
     path, cube = two_channel_cube(tmp_path / "whatever_ch3-long_s3d.fits")
     assert read_cube(path).meta["CHANNEL"] == "12"
     out = tmp_path / "whatever_aperture_x1d.fits"
-    result = extract_file(path, out, radius="3px", background=False, save_cleaned=True)
+    result = extract_file(path, out, radius="3px", background=False, apcorr="none", save_cleaned=True)
     assert result.paths == [tmp_path / "whatever_aperture_ch1-medium_x1d.fits",
                             tmp_path / "whatever_aperture_ch2-medium_x1d.fits"]
     assert not out.exists()
@@ -48,7 +48,7 @@ def test_one_channel_cube_is_extracted_whole(tmp_path: Path) -> None:
     cube = make_cube(wavelength=np.linspace(4.9, 5.74, 120), ny=15, nx=15)
     path = write_s3d(cube, tmp_path / "c_s3d.fits", instrument="MIRI", detector="MIRIFUSHORT", channel="1", band="SHORT")
     out = tmp_path / "c_x1d.fits"
-    result = extract_file(path, out, radius="3px", background=False)
+    result = extract_file(path, out, radius="3px", background=False, apcorr="none")
     assert result.paths == [out] and read_spectrum(out).meta["BAND_KEY"] == "ch1-short"
 
 
@@ -74,6 +74,6 @@ def test_grid_through_the_gap_with_empty_planes(tmp_path: Path) -> None:
     assert [p.meta["BAND_KEY"] for p in parts] == ["ch1-medium", "ch2-medium"]
     np.testing.assert_allclose(parts[0].wavelength, w[(w >= 5.65) & (w <= 6.64)], rtol=1e-6)
     np.testing.assert_allclose(parts[1].wavelength, w[(w >= 8.65)], rtol=1e-6)
-    result = extract_file(path, tmp_path / "g_x1d.fits", radius="3px", background=False)
+    result = extract_file(path, tmp_path / "g_x1d.fits", radius="3px", background=False, apcorr="none")
     assert [len(s) for s in result.spectra] == [p.wavelength.size for p in parts]
     assert all(np.isfinite(s.flux).all() for s in result.spectra)

@@ -78,7 +78,8 @@ OPTIONS = {
 @pytest.mark.parametrize("method", list(OPTIONS))
 def test_method_against_truth(defect_cube, tmp_path: Path, method: str) -> None:
     path, cube, source, dead, cr_slices, cr_all = defect_cube
-    res = extract_file(path, tmp_path / f"{method}.fits", method=method, bkg_annulus=("8px", "11px"), **OPTIONS[method])
+    res = extract_file(path, tmp_path / f"{method}.fits", method=method, bkg_annulus=("8px", "11px"), apcorr="none",
+                       **OPTIONS[method])
     spec = read_spectrum(res.path)
     assert len(spec) == NW
     # every valid slice returned (first and last valid ones included); dead ones NaN + NO_DATA, never 0
@@ -168,7 +169,7 @@ def test_save_cleaned_cube(defect_cube, tmp_path: Path) -> None:
 def test_psf_with_fitted_background(defect_cube, tmp_path: Path) -> None:
     """No annulus: the constant background is fitted with the PSF; truth and honest errors still hold."""
     path, cube, source, dead, _, _ = defect_cube
-    spec = extract_file(path, tmp_path / "fb.fits", method="psf", radius="4px", background=False,
+    spec = extract_file(path, tmp_path / "fb.fits", method="psf", radius="4px", background=False, apcorr="none",
                         fit_background=True).spectrum
     assert spec.meta["FITBKG"]
     truth = _truth(source, spec, "psf")

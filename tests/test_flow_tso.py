@@ -129,7 +129,8 @@ def test_plots_are_artifacts_and_products_are_listed(tso_run: dict[str, Any]) ->
         async with get_client() as client:
             return await client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=result.artifact_keys)))
 
-    plots = next(a for a in asyncio.run(read()) if a.key.endswith("-plots"))
+    # this run's own (another file's run in this process may share program and observation, so the key)
+    plots = next(a for a in asyncio.run(read()) if a.key.endswith("-plots") and str(a.flow_run_id) == str(result.flow_run_id))
     for kind in ("whitelight_png", "speclc_png"):
         assert f"### {Path(record[kind]).stem}\n\n![" in plots.data and "data:image/png;base64," in plots.data
     summary = (combined / "summary.md").read_text()

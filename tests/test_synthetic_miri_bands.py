@@ -28,6 +28,9 @@ def program_cache(crds_cache: Path) -> Path:
 
     if not any(e.filename == "jwst_miri_wavelengthrange_synth_mrs12.asdf" for e in registered_entries(crds_cache)):
         write_crds_cache(crds_cache, mm.write_mrs_program_references(crds_cache))
+    from crds.core import utils
+
+    utils.clear_function_caches()  # this process may hold the mappings as they were before the registration
     return crds_cache
 
 
