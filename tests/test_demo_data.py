@@ -108,3 +108,18 @@ def test_a_demo_made_before_the_identity_stamp_keeps_its_data(tmp_path: Path, cr
     stamp.write_text("generated\n")  # the old stamp: the files are kept, not regenerated (the cache stays valid)
     _build(root, crds)
     assert fake_generate == [2]
+
+
+def test_overrides_reach_the_named_configuration_and_its_file(tmp_path: Path, crds: Path,
+                                                             fake_generate: list[int]) -> None:
+    from jwstspec.config import load_config
+
+    patch = {"stage3": {"steps": {"outlier_detection": {"skip": True}}}, "extract": {"radius": "3px"}}
+    built = demo.build_demo(tmp_path / "demo", crds_path=crds, branches=("miri",), overrides={"miri": patch})
+    for cfg in (built.configs["miri"], load_config(built.config_files["miri"])):
+        assert cfg.stage3.steps == {"outlier_detection": {"skip": True}}
+        assert cfg.extract.method == "aperture"  # the rest of the table is kept
+        assert cfg.extract.radius == "3px" and cfg.extract.radius != "4px"
+    assert built.configs["miri-stage3"].stage3.steps == {}  # only the named configuration
+    with pytest.raises(ValueError, match="no configuration 'nirspec-fs'"):
+        demo.build_demo(tmp_path / "demo", crds_path=crds, branches=("miri",), overrides={"nirspec-fs": {}})

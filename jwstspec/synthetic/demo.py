@@ -497,7 +497,7 @@ def data_dir(root: str | Path) -> Path:
 
 def build_demo(root: str | Path, *, n_dithers: int = 2, crds_path: Path | None = None, task_runner: str = "process",
                workers: int | None = None, branches: tuple[str, ...] | None = None, verbose: bool = False,
-               ifu_dithers: int = len(IFU_DITHERS)) -> Demo:
+               ifu_dithers: int = len(IFU_DITHERS), overrides: dict[str, dict[str, Any]] | None = None) -> Demo:
     """Generate the demo observations, references and configurations.
 
     Parameters
@@ -518,6 +518,12 @@ def build_demo(root: str | Path, *, n_dithers: int = 2, crds_path: Path | None =
         Which observations to generate and run: names of :data:`OBSERVATIONS`
         (``miri-mrs``, ``nirspec-ifu``...; ``miri``/``nirspec`` are accepted
         for the first two); default :data:`DEFAULT_OBSERVATIONS`.
+    overrides : dict, optional
+        ``{config name: {section: {option: value}}}`` merged into the named
+        configurations (``miri``, ``miri-stage3``, ``nirspec``, ``nirspec-fs``...)
+        before they are validated and saved, e.g. ``{"nirspec": {"stage3":
+        {"steps": {"outlier_detection": {"skip": True}}}}}``; an unknown name
+        is an error.
     """
     from jwstspec.layout import Layout
 
@@ -652,9 +658,21 @@ def build_demo(root: str | Path, *, n_dithers: int = 2, crds_path: Path | None =
             # them out, and holds a source in the end shutter of its slitlet (4-5 px from the slit image's edge)
             "extract": {"stage": "stage2", "method": "aperture", "radius": "3px"},
         })
+    for name, patch in (overrides or {}).items():
+        if name not in configs:
+            raise ValueError(f"demo overrides: no configuration '{name}' (configurations: {', '.join(configs)})")
+        configs[name] = validate_config(_merged(configs[name].model_dump(mode="json"), patch))
     files = {name: save_config(cfg, root / f"{name}.toml") for name, cfg in configs.items()}
     log.info("demo generated in %.1f s under %s", time.perf_counter() - t0, root)
     return Demo(root, crds, data, configs, files, truth, names)
+
+
+def _merged(base: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
+    """``base`` with ``patch`` merged in, tables (dicts) recursively, other values replaced."""
+    out = dict(base)
+    for key, value in patch.items():
+        out[key] = _merged(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
 
 
 def expected_point_source_flux(wavelength: np.ndarray, radius_arcsec: float) -> np.ndarray:
