@@ -61,7 +61,7 @@ def write_ifu_apcorr(path: str | Path, wavelength_um: np.ndarray, sigma_arcsec: 
     m.meta.useafter = "2000-01-01T00:00:00"
     path = Path(path)
     with atomic_path(path) as tmp:
-        m.save(str(tmp), all_array_storage="inline")
+        m.save(str(tmp))
     return path
 
 
