@@ -201,6 +201,7 @@ def make_task_runner(runtime: RuntimeOptions, env: dict[str, str]) -> Any:
 
 
 _launched: Any = None  # the server started by launch_embedded_api(), adopted by embedded_prefect()
+_shared: Any = None  # the server of a shared_embedded_api() block: every embedded_prefect() in it uses it
 
 
 def launch_embedded_api(db_dir: Path | None = None) -> None:
@@ -212,7 +213,7 @@ def launch_embedded_api(db_dir: Path | None = None) -> None:
     ``PREFECT_API_URL`` points at a server already.
     """
     global _launched
-    if os.environ.get("PREFECT_API_URL") or _launched is not None:
+    if os.environ.get("PREFECT_API_URL") or _launched is not None or _shared is not None:
         return
     configure_environment()
     from flows.server import EmbeddedServer
@@ -243,7 +244,8 @@ def embedded_prefect(db_dir: Path | None = None) -> Iterator[str | None]:
     configure_environment()
     from flows.server import EmbeddedServer
 
-    server, _launched = (_launched or EmbeddedServer(db_dir)), None
+    shared = _shared is not None
+    server, _launched = (_shared or _launched or EmbeddedServer(db_dir)), None
     try:
         # Prefect's default wait (20 s) is too short on a loaded 2-core machine
         url = server.wait_ready(timeout=float(os.environ.get("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS") or 120))
@@ -265,6 +267,35 @@ def embedded_prefect(db_dir: Path | None = None) -> Iterator[str | None]:
         _drain_log_workers()
         os.environ.pop("PREFECT_API_URL", None)
         _refresh_prefect_settings()
+        if not shared:
+            with contextlib.suppress(Exception):
+                server.stop()
+
+
+@contextlib.contextmanager
+def shared_embedded_api(db_dir: Path | None = None) -> Iterator[None]:
+    """One embedded API for every :func:`embedded_prefect` inside this block.
+
+    A process that runs many flows one after another (a test session, a
+    notebook) starts the API server once, on the first
+    :func:`embedded_prefect`, instead of once per block (~10 CPU-s each);
+    it is stopped when this block ends.  The flow runs share its database:
+    read results by flow-run id, not by counting.
+
+    Parameters
+    ----------
+    db_dir : Path, optional
+        As for :func:`embedded_prefect`.
+    """
+    global _shared
+    configure_environment()
+    from flows.server import EmbeddedServer
+
+    outer, _shared = _shared, EmbeddedServer(db_dir)
+    try:
+        yield
+    finally:
+        server, _shared = _shared, outer
         with contextlib.suppress(Exception):
             server.stop()
 

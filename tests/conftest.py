@@ -106,6 +106,20 @@ def _built_once(name: str) -> Iterator[tuple[Path, bool]]:
         marker.write_text("ok")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _one_prefect_api_per_process() -> Iterator[None]:
+    """Every test module's ``embedded_prefect()`` in this process uses one API server, started on first use.
+
+    A server start costs ~10 CPU-s (20 on a new database); ~15 modules run flows.  Each module still gets
+    its own ``embedded_prefect`` block (settings, warm worker pools); the database is shared, so tests read
+    what their own flow runs made by id.
+    """
+    from flows.runtime import shared_embedded_api
+
+    with shared_embedded_api():
+        yield
+
+
 @pytest.fixture(scope="session")
 def crds_cache() -> Path:
     """The session's local CRDS cache with every synthetic reference (written once per run)."""

@@ -76,3 +76,36 @@ def test_the_kept_database_serves_one_command_at_a_time(tmp_path: Path, monkeypa
     second.stop()
     monkeypatch.setenv("PREFECT_API_DATABASE_CONNECTION_URL", "sqlite+aiosqlite:////elsewhere.db")
     assert EmbeddedServer(tmp_path / "db")._take_database() == {}  # the user's own database wins
+
+
+def test_a_shared_api_serves_every_block_and_stops_when_the_shared_block_ends(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``shared_embedded_api``: one server start for many ``embedded_prefect`` blocks (the test session's set-up)."""
+    from flows import runtime
+
+    events: list[str] = []
+
+    class Fake:
+        def __init__(self, db_dir: Path | None = None) -> None:
+            self.url = f"http://127.0.0.1:{9000 + len(events)}/api"
+            events.append("new")
+
+        def wait_ready(self, timeout: float = 120) -> str:
+            events.append("ready")
+            return self.url
+
+        def stop(self) -> None:
+            events.append("stop")
+
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    monkeypatch.setattr(server, "EmbeddedServer", Fake)
+    monkeypatch.setattr(runtime, "_shared", None)  # not the test session's own shared server
+    with runtime.shared_embedded_api():
+        urls = []
+        for _ in range(2):
+            with runtime.embedded_prefect() as url:
+                urls.append(url)
+        assert events == ["new", "ready", "ready"] and urls[0] == urls[1]  # one server, kept between blocks
+    assert events[-1] == "stop" and events.count("stop") == 1
+    with runtime.embedded_prefect():  # outside the block: a server of its own, stopped with the block
+        pass
+    assert events[-3:] == ["new", "ready", "stop"]
