@@ -4,10 +4,10 @@
 ramps (S1600A1, G395H/F290LP, NRS1, SUB2048) whose point source is placed
 with the synthetic NIRSpec model's own WCS and dims by a known depth in the
 integrations of a box transit.  jwst is the oracle: its ``assign_wcs`` opens
-S1600A1 (and only it) in SUB2048, and its Detector1 -> Spec2 (references
-from the session's CRDS cache) must give ``_calints`` in MJy (the
-point-source photom convention of fixed slits) and ``_x1dints`` whose every
-integration is the injected spectrum times the injected transit.
+S1600A1 (and only it) in SUB2048.  The real Detector1 -> Spec2 -> Tso3 on
+such ramps (``_calints`` in MJy, the point-source photom convention of fixed
+slits; the injected spectrum and transit back) is
+``tests/test_flow_nirspec_slits.py``, through the flow.
 """
 
 from __future__ import annotations
@@ -83,39 +83,3 @@ def test_uncal_is_a_time_series_with_the_dip_in_its_ramps(bots):
     relative = signal / np.median(signal[~exp.in_transit])
     np.testing.assert_allclose(relative, exp.scale(), atol=0.002)
     assert list(exp.in_transit) == [TRANSIT[0] <= i <= TRANSIT[1] for i in range(NINTS)]
-
-
-@pytest.mark.slow
-def test_detector1_and_spec2_give_mjy_and_the_injected_flux_per_integration(bots):
-    from stdatamodels.jwst import datamodels as dm
-
-    from jwstspec.stages.pipelines import run_detector1_tso, run_spec2
-
-    d, exp = bots
-    t0 = time.perf_counter()
-    rateints = run_detector1_tso(exp.path, d / "stage1", log_file=d / "detector1.log")
-    t1 = time.perf_counter()
-    products = {p.name.rsplit("_", 1)[-1]: p for p in run_spec2(rateints, d / "stage2", log_file=d / "spec2.log")}
-    t2 = time.perf_counter()
-    print(f"bots: Detector1 {t1 - t0:.1f} s, Spec2 {t2 - t1:.1f} s")
-    assert set(products) == {"calints.fits", "x1dints.fits"}
-    with dm.open(products["calints.fits"]) as cal:
-        assert cal.meta.bunit_data == "MJy" and cal.source_type == "POINT" and cal.name == "S1600A1"
-        assert cal.data.shape[0] == NINTS
-        assert cal.meta.cal_step.photom == "COMPLETE"
-    with dm.open(products["x1dints.fits"]) as x1d:
-        (spec,) = x1d.spec
-        w, f = np.asarray(spec.spec_table["WAVELENGTH"]), np.asarray(spec.spec_table["FLUX"])
-        assert spec.spec_table.columns["FLUX"].unit == "Jy"
-    assert f.shape[0] == NINTS
-    ratios = []
-    for i in range(NINTS):
-        ok = np.isfinite(f[i]) & (f[i] != 0)
-        assert ok.sum() > 1800
-        ratios.append(np.median(f[i][ok] / truth_jy(w[i][ok])))
-    ratios = np.array(ratios)
-    print("bots: x1dints flux / truth per integration", np.round(ratios, 4))
-    np.testing.assert_allclose(ratios, exp.scale(), atol=0.02)  # flux within 2 % of the truth in every integration
-    # and the dip itself, to a tenth of its depth: the transit is in the spectra, not only in the ramps
-    depth = 1 - np.mean(ratios[exp.in_transit]) / np.mean(ratios[~exp.in_transit])
-    assert depth == pytest.approx(DEPTH, rel=0.1)

@@ -17,10 +17,12 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import gc
 import logging
 import os
 import shutil
 import tempfile
+import threading
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -56,6 +58,38 @@ def exposure_log(log_file: Path | None, level: int = logging.INFO) -> Iterator[N
         for lg in loggers:
             lg.removeHandler(handler)
         handler.close()
+
+
+_frozen = {"depth": 0}
+_frozen_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def frozen_heap() -> Iterator[None]:
+    """Leave the objects alive when the block starts out of the garbage collector's passes until it ends.
+
+    stpipe runs a full ``gc.collect()`` at the start of every step (skipped
+    ones too), and a full pass walks every object of the process: ~0.2 CPU-s
+    with jwst and Prefect imported, more in a test process, i.e. about half
+    the CPU of a small-subarray ``calwebb_detector1``.  Frozen objects (the
+    imported modules, everything built before the pipeline) are skipped by
+    those passes; what the pipeline makes is still collected.  One full
+    pass runs first, so earlier garbage is not kept alive, and the objects
+    are unfrozen when the outermost block ends (nested and concurrent
+    blocks share one freeze).
+    """
+    with _frozen_lock:
+        _frozen["depth"] += 1
+        if _frozen["depth"] == 1:
+            gc.collect()
+            gc.freeze()
+    try:
+        yield
+    finally:
+        with _frozen_lock:
+            _frozen["depth"] -= 1
+            if _frozen["depth"] == 0:
+                gc.unfreeze()
 
 
 @contextlib.contextmanager
@@ -99,7 +133,7 @@ def _run(pipeline_cls: Any, input_path: Path, output_dir: Path, steps: Mapping[s
     if not Path(input_path).is_file():
         raise InputFileError(input_path, "input of the pipeline not found")
     t0 = time.perf_counter()
-    with exposure_log(log_file), staging_dir(Path(output_dir)) as staged:
+    with exposure_log(log_file), staging_dir(Path(output_dir)) as staged, frozen_heap():
         logging.getLogger("jwstspec").info("%s: %s starting", label, Path(input_path).name)
         try:
             pipeline_cls.call(

@@ -1,0 +1,288 @@
+"""NIRSpec slits through the flow for real (issue 13): the demo's ``nirspec-fs``, ``nirspec-mos`` and ``nirspec-bots``.
+
+One ``run_demo`` runs the three observations one after the other (one
+generation, one embedded API, the tasks in this process: the ``serial``
+runner; process-pool runs are the IFU/MIRI e2e tests' and the chaos test's).
+
+* Fixed slit: a point source of known spectrum in S200A1 (G395H/F290LP,
+  NRS1, SUBS200A1, 2-point nod; uncal ramps placed with the synthetic
+  model's own WCS) goes through Detector1 -> nod subtraction -> the real
+  ``calwebb_spec2`` -> ``calwebb_spec3`` -> jwstspec extraction of the
+  primary slit -> combine; the final spectrum must give the injected flux
+  back (median within 2 %) and the demo's ``demo_truth.json`` must say so.
+* MOS: two sources of known spectrum, a bright and a faint one, each in its
+  own 3-shutter slitlet (SUBS200A1, 3-point nod; the MSA metadata file
+  beside the ramps in ``uncal/``) go through Detector1 -> nod subtraction
+  -> ``calwebb_spec2`` (the metadata file staged beside its inputs) ->
+  ``calwebb_spec3`` -> jwstspec extraction of every slit -> combine: one
+  product per source, combined over the nods, stitched per source and
+  never across sources.
+* Bright-object time series: a point source in S1600A1 (``NRS_BRIGHTOBJ``,
+  SUB2048) dims by a known depth during a box transit: Detector1 ->
+  ``calwebb_spec2`` -> ``calwebb_tso3`` -> jwstspec light curves; the
+  white-light depth within 5 % of the injected one, the out-of-transit
+  spectrum within 2 %.
+
+The jwst steps no test here reads are switched off in these runs only
+(:data:`OVERRIDES`): Spec2's ``extract_1d`` (jwstspec extracts from the
+``s2d``; Tso3 extracts the time series from the ``calints``) and Stage 3's
+``outlier_detection`` (the nods hold no outliers), and MOS Stage 3's
+``extract_1d`` (the MOS spectra come from Stage 2).  The fixed-slit Stage 3
+``x1d`` is still checked.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from jwstspec.spectrum import read_spectrum
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+_NO_SPEC2_X1D = {"stage2": {"steps": {"extract_1d": {"skip": True}}}}
+#: jwst steps whose products no test of this module reads, switched off in its runs only
+OVERRIDES: dict[str, dict[str, Any]] = {
+    "nirspec-fs": {**_NO_SPEC2_X1D, "stage3": {"steps": {"outlier_detection": {"skip": True}}}},
+    "nirspec-mos": {**_NO_SPEC2_X1D,
+                    "stage3": {"steps": {"outlier_detection": {"skip": True}, "extract_1d": {"skip": True}}}},
+    "nirspec-bots": _NO_SPEC2_X1D,
+}
+
+
+@pytest.fixture(scope="module")
+def slits_run(tmp_path_factory: pytest.TempPathFactory, crds_cache: Path) -> dict[str, Any]:
+    from flows.demo import run_demo
+
+    root = tmp_path_factory.mktemp("demo-nirspec-slits")
+    result = run_demo(root, crds_path=crds_cache, branches=("nirspec-fs", "nirspec-mos", "nirspec-bots"),
+                      task_runner="serial", overrides=OVERRIDES)
+    print("nirspec slits seconds:", {k: round(v, 1) for k, v in result["seconds"].items()})
+    return result
+
+
+@pytest.fixture(scope="module")
+def fs_run(slits_run: dict[str, Any]) -> dict[str, Any]:
+    return slits_run
+
+
+@pytest.fixture(scope="module")
+def mos_run(slits_run: dict[str, Any]) -> dict[str, Any]:
+    return slits_run
+
+
+@pytest.fixture(scope="module")
+def bots_run(slits_run: dict[str, Any]) -> dict[str, Any]:
+    return slits_run
+
+
+# ------------------------------------------------------------------ fixed slit
+def test_fs_every_stage_ran_for_real(fs_run: dict[str, Any]) -> None:
+    summary = fs_run["summaries"]["nirspec-fs"]
+    assert summary["status"] == "completed"
+    states = Counter((t["stage"], t["state"]) for t in summary["tasks"])
+    assert states[("stage1", "ran")] >= 3  # two Detector1 + the nod subtraction
+    assert states[("stage2", "ran")] == 2 and states[("stage3", "ran")] == 1
+    assert not [t for t in summary["tasks"] if t["state"] == "failed"]
+
+
+def test_spec2_and_spec3_products_are_jwst_point_source_slits(fs_run: dict[str, Any]) -> None:
+    from stdatamodels.jwst import datamodels as dm
+
+    cfg = fs_run["demo"].configs["nirspec-fs"]
+    obs = cfg.data_dir / cfg.program / f"Obs{cfg.observation}"
+    s2d = sorted((obs / "stage2").glob("*_s2d.fits"))
+    assert len(s2d) == 2
+    with dm.open(s2d[0]) as m:
+        slits = m.slits if hasattr(m, "slits") else [m]
+        primary = [s for s in slits if s.name == "S200A1"] if hasattr(m, "slits") else slits
+        assert primary and primary[0].meta.bunit_data == "MJy"
+    assert list((obs / "stage3").glob("*_x1d.fits")), "calwebb_spec3 wrote no x1d"
+
+
+def test_extraction_knows_the_flow_subtracted_the_nods(fs_run: dict[str, Any]) -> None:
+    from astropy.io import fits
+
+    cfg = fs_run["demo"].configs["nirspec-fs"]
+    assert "nod_subtracted" not in cfg.extract.model_fields_set  # the flow's own knowledge, not the demo's setting
+    spectra = sorted((cfg.data_dir / cfg.program / f"Obs{cfg.observation}" / "extract").glob("*_x1d.fits"))
+    assert len(spectra) == 2
+    for path in spectra:
+        header = fits.getheader(path, "EXTRACT1D")
+        assert header["NODSUB"] is True and header["NNODTRC"] >= 1, path.name
+
+
+def test_fs_final_spectrum_recovers_the_injected_source(fs_run: dict[str, Any]) -> None:
+    from jwstspec.synthetic.demo import fs_truth_jy
+
+    products = {k: v for k, v in fs_run["summaries"]["nirspec-fs"]["products"].items() if k != "stitched"}
+    assert len(products) == 1
+    spec = read_spectrum(next(iter(products.values()))["fits"])
+    assert spec.ncombined is not None and spec.ncombined.max() == 2  # both nods
+    assert spec.meta["APCORR"] is True and spec.meta["APCORREF"] == "jwst_nirspec_apcorr_synth_fs.fits"
+    good = np.isfinite(spec.flux) & (spec.dq == 0)
+    assert good.sum() > 1000
+    ratio = spec.flux[good] / fs_truth_jy(spec.wavelength[good])
+    assert abs(np.median(ratio) - 1) < 0.02, np.median(ratio)
+
+
+def test_demo_truth_json_is_written_beside_the_summary(fs_run: dict[str, Any]) -> None:
+    path, records = fs_run["truth"]["nirspec-fs"]
+    summary = fs_run["summaries"]["nirspec-fs"]
+    assert path.parent == Path(summary["summary"]).parent and path.name == "demo_truth.json"
+    data = json.loads(path.read_text())
+    assert data == json.loads(json.dumps(records))
+    assert set(data) == {Path(r["fits"]).name.removesuffix(".fits") for r in summary["products"].values()}
+
+
+def test_demo_truth_json_says_the_flux_is_right(fs_run: dict[str, Any]) -> None:
+    _, records = fs_run["truth"]["nirspec-fs"]
+    for name, record in records.items():
+        assert abs(record["median_ratio"] - 1) < 0.02, name
+        assert record["frac_within_3pct"] > 0.5, name
+
+
+# ------------------------------------------------------------------ MOS
+def _obs(run: dict[str, Any]) -> Path:
+    cfg = run["demo"].configs["nirspec-mos"]
+    return cfg.data_dir / cfg.program / f"Obs{cfg.observation}"
+
+
+def test_every_stage_ran_and_the_metadata_file_was_staged(mos_run: dict[str, Any]) -> None:
+    summary = mos_run["summaries"]["nirspec-mos"]
+    assert summary["status"] == "completed", summary.get("message")
+    states = Counter((t["stage"], t["state"]) for t in summary["tasks"])
+    assert states[("stage1", "ran")] >= 4  # three Detector1 + the nod subtraction
+    assert states[("stage2", "ran")] == 3
+    assert not [t for t in summary["tasks"] if t["state"] == "failed"]
+    msa = "jw01234008001_01_msa.fits"
+    assert (_obs(mos_run) / "stage1" / msa).samefile(_obs(mos_run) / "uncal" / msa)
+
+
+def test_one_product_per_source_stitched_per_source(mos_run: dict[str, Any]) -> None:
+    from jwstspec.synthetic.nirspec_mos import DEMO_SOURCES
+
+    products = mos_run["summaries"]["nirspec-mos"]["products"]
+    slits = sorted(str(s.slitlet_id) for s in DEMO_SOURCES)
+    stitched = sorted(k for k in products if k.startswith("stitched"))
+    assert stitched == [f"stitched_{s}" for s in slits]  # never one stitched spectrum across the sources
+    combined = sorted(k for k in products if not k.startswith("stitched"))
+    assert len(combined) == len(slits) and all(k.endswith(f"_{s}") for k, s in zip(combined, slits, strict=True))
+    for key in combined:
+        spec = read_spectrum(products[key]["fits"])
+        assert spec.ncombined is not None and spec.ncombined.max() == 3  # the three nods
+        assert spec.meta["APCORR"] is True and spec.meta["APCORREF"] == "jwst_nirspec_apcorr_synth_mos.fits"
+
+
+@pytest.mark.parametrize(("source", "tolerance"), [("bright", 0.02), ("faint", 0.05)])
+def test_each_source_gets_its_injected_flux(mos_run: dict[str, Any], source: str, tolerance: float) -> None:
+    from jwstspec.synthetic.nirspec_mos import DEMO_SOURCES
+
+    src = next(s for s in DEMO_SOURCES if s.name == source)
+    products = mos_run["summaries"]["nirspec-mos"]["products"]
+    spec = read_spectrum(products[f"stitched_{src.slitlet_id}"]["fits"])
+    good = np.isfinite(spec.flux) & (spec.dq == 0)
+    assert good.sum() > 1000
+    ratio = np.median(spec.flux[good] / src.truth(spec.wavelength[good]))
+    assert abs(ratio - 1) < tolerance, ratio
+    _, records = mos_run["truth"]["nirspec-mos"]  # demo_truth.json says the same (rounded to 5 digits)
+    key = Path(products[f"stitched_{src.slitlet_id}"]["fits"]).name.removesuffix(".fits")
+    assert records[key]["median_ratio"] == pytest.approx(ratio, abs=1e-5)
+
+
+def test_spec2_gives_point_source_slits_in_mjy_with_the_nods_shutter(mos_run: dict[str, Any]) -> None:
+    """jwst's srctype (stellarity) and photom: each source's slit is POINT in MJy, its shutter the nod's."""
+    from stdatamodels.jwst import datamodels as dm
+
+    from jwstspec.synthetic.nirspec_mos import DEMO_SOURCES
+
+    s2d = sorted((_obs(mos_run) / "stage2").glob("*_s2d.fits"))
+    assert len(s2d) == 3
+    for nod, path in enumerate(s2d, start=1):
+        with dm.open(path) as model:
+            slits = {int(s.name): s for s in model.slits}
+            assert sorted(slits) == sorted(src.slitlet_id for src in DEMO_SOURCES)
+            for src in DEMO_SOURCES:
+                s = slits[src.slitlet_id]
+                assert (s.source_alias, s.source_type, s.meta.bunit_data) == (src.name, "POINT", "MJy")
+                assert s.shutter_state == {1: "x11", 2: "1x1", 3: "11x"}[nod]
+
+
+def test_the_bright_sources_line_is_at_its_wavelength(mos_run: dict[str, Any]) -> None:
+    """The 3.60 micron line of the final spectrum within a tenth of a resolution element (two pixels: a shutter).
+
+    The centre is a Gaussian fit to the spectrum minus the injected continuum (a flux-weighted mean over
+    the +-0.02 micron window is pulled ~0.1 resolution element by the noise of the line-free points).
+    """
+    from scipy.optimize import curve_fit
+
+    from jwstspec.synthetic.nirspec_mos import DEMO_SOURCES
+
+    src = next(s for s in DEMO_SOURCES if s.name == "bright")
+    spec = read_spectrum(mos_run["summaries"]["nirspec-mos"]["products"][f"stitched_{src.slitlet_id}"]["fits"])
+    w, f = spec.wavelength, spec.flux
+    near = np.isfinite(f) & (np.abs(w - 3.60) < 0.02)
+    continuum = src.truth(w[near]) / (1 + 2.0 * np.exp(-0.5 * ((w[near] - 3.60) / 0.003) ** 2))
+    excess = f[near] - continuum
+
+    def gaussian(x: np.ndarray, peak: float, centre: float, sigma: float) -> np.ndarray:
+        return peak * np.exp(-0.5 * ((x - centre) / sigma) ** 2)
+
+    (_, centre, _), _ = curve_fit(gaussian, w[near], excess, p0=[excess.max(), 3.60, 0.003])
+    resolution_element = 2 * np.median(np.diff(w[np.isfinite(f)]))
+    assert abs(centre - 3.60) < 0.1 * resolution_element, centre
+
+
+# ------------------------------------------------------------------ bright-object time series
+def test_bots_every_stage_ran_for_real(bots_run: dict[str, Any]) -> None:
+    summary = bots_run["summaries"]["nirspec-bots"]
+    assert summary["status"] == "completed"
+    states = Counter((t["stage"], t["state"]) for t in summary["tasks"])
+    assert states == {("detector-rule", "ran"): 1, ("stage1", "ran"): 1, ("stage2", "ran"): 1, ("stage3", "ran"): 1,
+                      ("combine", "ran"): 1}, states  # jwst's detector rule finds data on NRS1: it goes on
+
+
+def test_spec2_gives_per_integration_products_in_jwsts_units(bots_run: dict[str, Any]) -> None:
+    from stdatamodels.jwst import datamodels as dm
+
+    from jwstspec.synthetic.demo import BOTS_NINTS
+
+    cfg = bots_run["demo"].configs["nirspec-bots"]
+    stage2 = cfg.data_dir / cfg.program / f"Obs{cfg.observation}" / "stage2"
+    (calints,) = stage2.glob("*_calints.fits")
+    with dm.open(calints) as m:
+        assert m.meta.exposure.type == "NRS_BRIGHTOBJ" and m.name == "S1600A1"
+        assert m.meta.bunit_data == "MJy" and m.data.shape[0] == BOTS_NINTS
+        assert m.source_type == "POINT" and m.meta.cal_step.photom == "COMPLETE"
+
+
+def test_white_light_depth_within_5_percent_of_the_injected(bots_run: dict[str, Any]) -> None:
+    from astropy.table import Table
+
+    from jwstspec.synthetic.demo import BOTS_DEPTH, BOTS_NINTS, BOTS_TRANSIT
+
+    path, records = bots_run["truth"]["nirspec-bots"]
+    summary = bots_run["summaries"]["nirspec-bots"]
+    assert path.parent == Path(summary["summary"]).parent and path.name == "demo_truth.json"
+    data = json.loads(path.read_text())
+    (name,) = data
+    assert name == "jw01234-o010_t001_nirspec_g395h-f290lp_speclc"  # jwst's Tso3 product name, our product
+    record = data[name]
+    print(f"nirspec-bots: depth {record['depth']:.5f}, injected {record['depth_injected']}, "
+          f"ratio {record['depth_ratio']}, out-of-transit flux/truth {record['median_ratio']}")
+    assert record["depth_injected"] == pytest.approx(BOTS_DEPTH)
+    assert abs(record["depth_ratio"] - 1) < 0.05
+    assert abs(record["median_ratio"] - 1) < 0.02 and record["frac_within_3pct"] > 0.9
+    # the white-light curve itself: the dip where it was injected, the rest flat
+    (product,) = [v for k, v in summary["products"].items() if k.startswith("timeseries ")]
+    wl = Table.read(product["whitelight"], format="ascii.ecsv")
+    assert len(wl) == BOTS_NINTS and wl.colnames[0] == "BJD_TDB"
+    inside = (np.arange(BOTS_NINTS) >= BOTS_TRANSIT[0]) & (np.arange(BOTS_NINTS) <= BOTS_TRANSIT[1])
+    assert list(wl["BASELINE"]) == list(~inside)
+    assert np.allclose(wl["FLUX"][inside], 1 - BOTS_DEPTH, atol=0.1 * BOTS_DEPTH)
+    assert np.allclose(wl["FLUX"][~inside], 1.0, atol=0.1 * BOTS_DEPTH)
