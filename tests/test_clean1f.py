@@ -292,33 +292,64 @@ def test_sky_mask_falls_back_to_the_image_when_assign_wcs_cannot_run(caplog: pyt
     np.testing.assert_array_equal(usable, sky_mask(model, margin=2, use_wcs=False))
 
 
-@pytest.mark.slow  # two real NIRSpec IFU assign_wcs passes (~35 s each)
-def test_ifu_footprint_is_computed_once_per_setting_and_equals_jwsts_for_another_pointing(
-        crds_cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A second dither (other pointing) of the same setting reuses the footprint: the same as its own assign_wcs."""
+def test_ifu_footprint_file_is_computed_once_per_key_and_again_when_unreadable(tmp_path: Path) -> None:
+    from jwstspec.stages.clean1f import _footprint_file
+
+    rng = np.random.default_rng(5)
+    lit, other = rng.random((40, 27)) > 0.5, rng.random((40, 27)) > 0.3  # 27 columns: not a multiple of 8 bits
+    calls: list[int] = []
+
+    def compute(value: np.ndarray | None):
+        return lambda: calls.append(1) or value
+
+    first = _footprint_file(("G395H", "NRS1", 1), lit.shape, tmp_path, compute(lit))
+    again = _footprint_file(("G395H", "NRS1", 1), lit.shape, tmp_path, compute(other))  # read, not computed
+    assert len(calls) == 1 and again.dtype == bool
+    np.testing.assert_array_equal(first, lit)
+    np.testing.assert_array_equal(again, lit)
+    np.testing.assert_array_equal(_footprint_file(("G395H", "NRS2", 1), lit.shape, tmp_path, compute(other)), other)
+    assert len(calls) == 2  # another key: its own footprint
+    for f in tmp_path.glob("*.npy"):
+        f.write_bytes(b"not numpy")
+    np.testing.assert_array_equal(_footprint_file(("G395H", "NRS1", 1), lit.shape, tmp_path, compute(other)), other)
+    assert len(calls) == 3  # unreadable: computed and written again
+    assert _footprint_file(("none",), lit.shape, tmp_path, compute(None)) is None
+    assert len(list(tmp_path.glob("*.npy"))) == 2 and not list(tmp_path.glob(".tmp-*"))
+    assert len(list(tmp_path.glob("*.lock"))) == 2  # none kept for the footprint that could not be made
+    assert _footprint_file(("none",), lit.shape, tmp_path / "fresh", compute(None)) is None
+    assert not (tmp_path / "fresh").exists()  # nothing left where nothing was stored
+
+
+def test_ifu_footprint_is_computed_once_per_setting(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """A second dither (other pointing) of the same setting reuses the footprint, in this process and in others.
+
+    That the shared footprint is jwst's own for the other pointing is checked on the real flow
+    (``test_flow_nirspec_ifu.py``: the footprint the run's 1/f used against Spec2's WCS of its second dither).
+    """
     from jwstspec.stages import clean1f
     from jwstspec.synthetic import nirspec_exposures as nx
-    from jwstspec.synthetic.crds_cache import activate
-    from jwstspec.synthetic.demo import CONTEXT
 
-    activate(crds_cache, CONTEXT)
-    real, calls = clean1f._with_wcs, []
-    monkeypatch.setattr(clean1f, "_with_wcs", lambda m: calls.append(1) or real(m))
+    lit = np.random.default_rng(2).random((2048, 2048)) > 0.5
+    calls: list[int] = []
+    monkeypatch.setattr(clean1f, "_lit_from_wcs_uncached", lambda m, shape: calls.append(1) or lit.copy())
     monkeypatch.setattr(clean1f, "_IFU_FOOTPRINTS", {})
     first = nx.rate_model("NRS_IFU", grating="G395H", detector="NRS1")
     second = nx.rate_model("NRS_IFU", grating="G395H", detector="NRS1", exposure=2)
     second.meta.wcsinfo.ra_ref += 0.3 / 3600  # another dither: the telescope points elsewhere
     second.meta.wcsinfo.dec_ref -= 0.2 / 3600
     shape = first.data.shape
-    lit_first = clean1f._lit_from_wcs(first, shape)
+    np.testing.assert_array_equal(clean1f._lit_from_wcs(first, shape, tmp_path), lit)
     lit_second = clean1f._lit_from_wcs(second, shape)
-    assert len(calls) == 1 and lit_first.sum() > 0.2 * lit_first.size
-    np.testing.assert_array_equal(lit_second, lit_first)
-    own = clean1f._lit_from_wcs_uncached(second, shape)  # the second pointing's own assign_wcs
-    np.testing.assert_array_equal(own, lit_second)
+    assert len(calls) == 1
+    np.testing.assert_array_equal(lit_second, lit)
     lit_second[:] = False  # callers get a copy, never the cached mask
+    assert clean1f._lit_from_wcs(first, shape).sum() == lit.sum()
+    monkeypatch.setattr(clean1f, "_IFU_FOOTPRINTS", {})  # another worker of the run: only the directory is shared
+    np.testing.assert_array_equal(clean1f._lit_from_wcs(second, shape, tmp_path), lit)
+    assert len(calls) == 1
     other = first.copy()
     other.meta.instrument.detector = "NRS2"  # another detector: not the cached one
     assert clean1f._ifu_footprint_key(other, shape) != clean1f._ifu_footprint_key(second, shape)
     assert clean1f._ifu_footprint_key(first, shape) == clean1f._ifu_footprint_key(second, shape)
-    assert clean1f._lit_from_wcs(first, shape).sum() == lit_first.sum() and len(calls) == 2
+    clean1f._lit_from_wcs(other, shape, tmp_path)
+    assert len(calls) == 2 and len(list(tmp_path.glob("ifu-*.npy"))) == 2

@@ -6,6 +6,9 @@ WCS; the real ``calwebb_spec2`` (through ``jwstspec.stages.pipelines``,
 references from the session's CRDS cache) must give them back in jwst's
 units: MJy per pixel in the point-source s2d, MJy/sr for the extended
 source, and the injected spectrum in the pipeline's own x1d.
+
+The IFU writer (cached pixel map = jwst's WCS, MJy/sr per pixel) is checked
+on the real Spec2 products of the IFU flow (``test_flow_nirspec_ifu.py``).
 """
 
 from __future__ import annotations
@@ -102,50 +105,6 @@ def test_extended_source_spec2_gives_mjy_per_sr(extended_spec2):
     ok = np.isfinite(inner) & np.isfinite(lam) & (lam > 0)
     ratio = inner[ok] / exp.truth(lam[ok])
     assert np.median(ratio) == pytest.approx(1.0, abs=0.02)
-
-
-#: Spec2 steps the extended-source IFU test does not need: the cube (the IFU flow test checks the s3d's
-#: MJy/sr and flux), the x1d, and the unity flat (it cannot change a value); photom and pathloss run
-_IFU_UNITS_SKIP = ("flat_field", "cube_build", "extract_1d")
-
-
-@pytest.mark.slow
-def test_ifu_extended_source_spec2_cal_is_in_mjy_per_sr(crds_cache, tmp_path):
-    """IFU (G395H, NRS1) through the real Spec2 to photom: every slice pixel holds the injected surface brightness."""
-    from stdatamodels.jwst import datamodels as dm
-
-    from jwstspec.stages.pipelines import run_spec2
-
-    exp = nx.ifu_exposure(tmp_path / "jw01234006001_01101_00001_nrs1_rate.fits", source_type="EXTENDED")
-    products = run_spec2(exp.path, tmp_path / "stage2", steps={s: {"skip": True} for s in _IFU_UNITS_SKIP},
-                         log_file=tmp_path / "spec2.log")
-    cal = [p for p in products if p.name.endswith("_cal.fits")]
-    assert len(cal) == 1 and not [p for p in products if p.name.endswith(("_s3d.fits", "_x1d.fits"))]
-    pix = nx.ifu_pixel_map("G395H", "NRS1")
-    with dm.open(cal[0]) as model:
-        assert model.meta.bunit_data == "MJy/sr" and model.meta.cal_step.photom == "COMPLETE"
-        sb = model.data[pix["y"], pix["x"]].astype(float)
-    ok = np.isfinite(sb)
-    assert ok.mean() > 0.95  # every slice pixel the map places (2.87-4.03 micron on NRS1)
-    ratio = sb[ok] / exp.truth(pix["lam"][ok].astype(float))
-    assert np.median(ratio) == pytest.approx(1.0, abs=0.02)
-    assert np.percentile(np.abs(ratio - 1), 90) < 0.02  # pixel by pixel, not only on average
-    # the writer placed the signal with its cached pixel map (no assign_wcs of its own): the map is
-    # jwst's own WCS, as attached to the cal file by this Spec2 run, for a dithered pointing too
-    pick = np.random.default_rng(1).choice(len(pix["x"]), 2000, replace=False)
-    sub = {k: v[pick] for k, v in pix.items()}
-    with dm.open(cal[0]) as model:
-        ra, dec, lam = model.meta.wcs(sub["x"].astype(float), sub["y"].astype(float))
-        mra, mdec = nx.ifu_sky(model, sub)
-    np.testing.assert_allclose(lam, sub["lam"], rtol=1e-6)
-    np.testing.assert_allclose((mra - ra) * np.cos(np.deg2rad(dec)) * 3600, 0, atol=1e-3)  # arcsec
-    np.testing.assert_allclose((mdec - dec) * 3600, 0, atol=1e-3)
-    moved, _ = nx.ifu_rate(source_type="POINT", pointing_offset_arcsec=(0.3, -0.2))
-    assert moved.meta.dither.x_offset == 0.3 and moved.meta.wcsinfo.dec_ref == pytest.approx(nx.TARGET_DEC - 0.2 / 3600)
-    mra, mdec = nx.ifu_sky(moved, sub)
-    # the pointing moved by (0.3, -0.2) arcsec: every pixel sees the sky that far away
-    assert np.median((mra - ra) * np.cos(np.deg2rad(dec)) * 3600) == pytest.approx(0.3, abs=1e-3)
-    assert np.median((mdec - dec) * 3600) == pytest.approx(-0.2, abs=1e-3)
 
 
 def test_uncal_ramps_carry_the_rate_and_leave_reference_columns_dark(tmp_path):

@@ -152,13 +152,25 @@ def test_g140m_ifu_has_no_data_on_nrs2_by_jwsts_rule(crds_cache):
         nx.assign_wcs(nx.rate_model("NRS_IFU", grating="G140M", detector="NRS2"))
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("grating,detector", [("G395H", "NRS1"), ("G395H", "NRS2"), ("G140M", "NRS1")])
-def test_ifu_slices_land_inside_the_wavelengthrange(crds_cache, grating, detector):
-    """All 30 slices on the detector, separate, within the real reference's range (slow: 30 bounding boxes)."""
+@pytest.mark.slow  # G395H on NRS1: on the Spec2 products of the IFU flow (test_flow_nirspec_ifu.py)
+@pytest.mark.parametrize("grating,detector", [("G395H", "NRS2"), ("G140M", "NRS1")])
+def test_ifu_slices_land_inside_the_wavelengthrange(crds_cache, tmp_path, grating, detector):
+    """All 30 slices on the detector, separate, within the real reference's range (slow: 30 bounding boxes).
+
+    jwst's ``assign_wcs`` found data here, so the flow's detector rule must find data too
+    (:func:`jwstspec.stages.detector_rule.no_data_reason`; the no-data cases are in ``test_detector_rule.py``).
+    """
+    from jwstspec.stages.detector_rule import no_data_reason
+
     lo_hi, _ = _wavelengthrange(grating)
-    a = nx.assign_wcs(nx.rate_model("NRS_IFU", grating=grating, detector=detector))
+    model = nx.rate_model("NRS_IFU", grating=grating, detector=detector)
+    rate = tmp_path / f"jw01234006001_01101_00001_{detector.lower()}_rate.fits"
+    if detector == "NRS2":
+        model.save(rate)
+    a = nx.assign_wcs(model)
     assert a.meta.cal_step.assign_wcs == "COMPLETE"
+    if detector == "NRS2":  # the data-on-detector case of the rule (NRS1 always has data)
+        assert no_data_reason(rate) == ""
     labels = np.unique(a.regions)
     assert list(labels[labels > 0]) == list(range(1, nm.NSLICE + 1))
     yy, xx = np.nonzero(a.regions > 0)

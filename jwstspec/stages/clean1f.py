@@ -22,7 +22,10 @@ WCS defines; always, the illuminated pixels found in the image; both
 dilated by ``margin`` pixels; DQ-flagged pixels (including MSA failed-open
 shutters flagged by ``msa_flagging``) and non-finite pixels excluded.  No
 Stage 2 product is needed.  On full-frame IFU exposures the band lit
-through the always-open fixed slits is excluded as well.
+through the always-open fixed slits is excluded as well.  An IFU slice
+footprint costs a full ``assign_wcs``: :func:`clean_1f` keeps it in
+``.jwstspec-footprints/`` beside its output, so the other exposures of the
+setting, in any process of the run, read it instead.
 """
 
 from __future__ import annotations
@@ -169,20 +172,65 @@ def _ifu_footprint_key(model: Any, shape: tuple[int, int]) -> tuple[Any, ...] | 
             os.environ.get("CRDS_PATH"), os.environ.get("CRDS_CONTEXT"), os.environ.get("CRDS_SERVER_URL"))
 
 
-def _lit_from_wcs(model: Any, shape: tuple[int, int]) -> np.ndarray | None:
+#: directory, beside the 1/f-corrected files, of the IFU footprints shared by the processes of a run
+FOOTPRINT_DIR = ".jwstspec-footprints"
+
+
+def _lit_from_wcs(model: Any, shape: tuple[int, int], cache_dir: Path | None = None) -> np.ndarray | None:
     """Slice/slit footprint from the ``assign_wcs`` WCS (None when there is none or it fails).
 
     An IFU footprint is computed once per process for every exposure that
-    shares its :func:`_ifu_footprint_key`.
+    shares its :func:`_ifu_footprint_key`; with ``cache_dir``, once for
+    every process that uses that directory (:func:`_footprint_file`).
     """
     key = _ifu_footprint_key(model, shape)
     if key is not None and key in _IFU_FOOTPRINTS:
         return _IFU_FOOTPRINTS[key].copy()
-    lit = _lit_from_wcs_uncached(model, shape)
+    if key is not None and cache_dir is not None:
+        lit = _footprint_file(key, shape, Path(cache_dir), lambda: _lit_from_wcs_uncached(model, shape))
+    else:
+        lit = _lit_from_wcs_uncached(model, shape)
     if key is not None and lit is not None:
         _IFU_FOOTPRINTS.clear()  # keep one (a 2048 x 2048 mask): a run goes through one setting at a time
         _IFU_FOOTPRINTS[key] = lit.copy()
     return lit
+
+
+def _footprint_file(key: tuple[Any, ...], shape: tuple[int, int], directory: Path,
+                    compute: Any) -> np.ndarray | None:
+    """The footprint of ``key`` from ``directory``, computed by ``compute()`` and stored there if missing.
+
+    The processes of a run (the flow's workers) correct the exposures of one
+    observation side by side: under an exclusive lock per key the first
+    computes and writes the footprint (bit-packed, atomically), the others
+    wait for it and read it.  An unreadable or mis-shaped file is computed
+    again; nothing is left when ``compute`` gives None (no WCS: the lock
+    goes, and the directory if it holds nothing else).
+    """
+    import contextlib
+    import fcntl
+    import hashlib
+
+    name = hashlib.sha256(repr(key).encode()).hexdigest()[:20]
+    directory.mkdir(parents=True, exist_ok=True)
+    path, lock_path = directory / f"ifu-{name}.npy", directory / f"ifu-{name}.lock"
+    with open(lock_path, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            bits = np.load(path)
+            if bits.dtype == np.uint8 and bits.size == (shape[0] * shape[1] + 7) // 8:
+                return np.unpackbits(bits, count=shape[0] * shape[1]).reshape(shape).astype(bool)
+        except (OSError, ValueError):
+            pass  # not there yet (or unreadable): computed below
+        lit = compute()
+        if lit is None:
+            with contextlib.suppress(OSError):
+                lock_path.unlink()
+                directory.rmdir()
+            return None
+        with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+            np.save(fh, np.packbits(np.asarray(lit, bool).ravel()))
+        return lit
 
 
 def _lit_from_wcs_uncached(model: Any, shape: tuple[int, int]) -> np.ndarray | None:
@@ -216,7 +264,7 @@ def _lit_from_wcs_uncached(model: Any, shape: tuple[int, int]) -> np.ndarray | N
 
 
 def sky_mask(source: Any, margin: int = 2, *, dq: np.ndarray | None = None, nsigma: float = 3.0,
-             use_wcs: bool = True) -> np.ndarray:
+             use_wcs: bool = True, footprint_dir: Path | None = None) -> np.ndarray:
     """True where a pixel sees no source or slice light (usable for the stripe estimate).
 
     Parameters
@@ -234,6 +282,11 @@ def sky_mask(source: Any, margin: int = 2, *, dq: np.ndarray | None = None, nsig
     use_wcs : bool
         With a model that carries an ``assign_wcs`` WCS (NRS_IFU, fixed slit,
         MOS, BOTS), also exclude the footprint the WCS defines.
+    footprint_dir : Path, optional
+        Where IFU slice footprints are kept for other processes (an IFU
+        footprint needs a full ``assign_wcs``: exposures sharing setting,
+        detector, subarray, tilt, date and CRDS set-up share it); default:
+        this process only.
 
     Returns
     -------
@@ -252,7 +305,7 @@ def sky_mask(source: Any, margin: int = 2, *, dq: np.ndarray | None = None, nsig
         from stdatamodels.jwst import datamodels
 
         with datamodels.open(str(source)) as model:
-            return sky_mask(model, margin, dq=dq, nsigma=nsigma, use_wcs=use_wcs)
+            return sky_mask(model, margin, dq=dq, nsigma=nsigma, use_wcs=use_wcs, footprint_dir=footprint_dir)
     model = None
     if isinstance(source, np.ndarray):
         data = source
@@ -268,7 +321,7 @@ def sky_mask(source: Any, margin: int = 2, *, dq: np.ndarray | None = None, nsig
         image = np.nanmedian(data, axis=0) if data.ndim == 3 else data
     lit = _lit_from_image(image, nsigma)
     if model is not None and use_wcs:
-        wcs_lit = _lit_from_wcs(model, image.shape)
+        wcs_lit = _lit_from_wcs(model, image.shape, footprint_dir)
         if wcs_lit is not None:
             lit |= wcs_lit
     if model is not None and str(model.meta.exposure.type) == "NRS_IFU" and image.shape == (2048, 2048):
@@ -561,7 +614,7 @@ def clean_1f(rate_path: Path, output_path: Path, *, method: Method, mask_path: P
         if mask_path is not None:
             usable = _read_user_mask(Path(mask_path), data.shape[-2:]) & np.all(np.isfinite(data.reshape(-1, *data.shape[-2:])), axis=0)
         else:
-            usable = sky_mask(model, margin)
+            usable = sky_mask(model, margin, footprint_dir=output_path.parent / FOOTPRINT_DIR)
         finite_before = np.isfinite(data)
         output_path.parent.mkdir(parents=True, exist_ok=True)
         if method == "pipeline":

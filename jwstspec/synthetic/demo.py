@@ -327,6 +327,26 @@ def ifu_truth_jy(wavelength_um: np.ndarray) -> np.ndarray:
     return IFU_SCALE * point_source_jy(wavelength_um)
 
 
+def ifu_cube_wavemax(crds: Path) -> float:
+    """Longest wavelength (micron) the demo's IFU detectors see, rounded up to 0.01 micron.
+
+    ``cube_build`` takes a NIRSpec cube's wavelength range from the
+    ``cubepar`` reference, which spans the whole grating (G395H/F290LP:
+    2.87-5.27 micron over NRS1 and NRS2).  The demo observes
+    :data:`IFU_DETECTORS` only (NRS1 reaches ~4.1 micron), so without a
+    ``wavemax`` about half the Stage 3 cube's planes stay empty and still
+    cost ``cube_build`` and ``extract_1d`` their time.  The value is read
+    from the pixel map the exposures are placed with (jwst's own WCS,
+    cached beside the model).
+    """
+    from jwstspec.synthetic.crds_cache import activate
+    from jwstspec.synthetic.nirspec_exposures import ifu_pixel_map
+
+    activate(crds, CONTEXT)  # a missing map is made again with assign_wcs on this cache's model
+    top = max(float(ifu_pixel_map(IFU_GRATING, det, crds_path=crds)["lam"].max()) for det in IFU_DETECTORS)
+    return float(np.ceil(top * 100) / 100)
+
+
 def _ifu_sky(wavelength_um: np.ndarray) -> np.ndarray:
     return np.full(np.shape(wavelength_um), IFU_SKY_MJYSR)
 
@@ -598,6 +618,9 @@ def build_demo(root: str | Path, *, n_dithers: int = 2, crds_path: Path | None =
             "stage1": {"readnoise_correct": "pipeline", "bkg_subtract": "asn"},
             # the spectrum is extracted from the Stage 3 cube (all dithers): Stage 2 builds no cube of its own
             "stage2": {"steps": {"cube_build": {"skip": True}, "extract_1d": {"skip": True}}},
+            # cube_build takes its wavelength range from the cubepar reference (G395H: both detectors,
+            # 2.87-5.27 um); the demo observes NRS1 alone, so the cube ends where NRS1's data end
+            "stage3": {"steps": {"cube_build": {"wavemax": ifu_cube_wavemax(crds)}}},
             "extract": {"stage": "stage3", "method": "aperture", "radius": "6px", "bkg_annulus": ["8px", "11px"]},
         })
     if "nirspec-fs" in names:
