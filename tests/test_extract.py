@@ -27,7 +27,8 @@ def _aperture_truth(cube, radius_px: float) -> np.ndarray:
 
 def test_aperture_recovers_truth_with_honest_errors(cube_file, tmp_path: Path) -> None:
     path, cube = cube_file
-    res = extract_file(path, tmp_path / "x1d.fits", method="aperture", radius="4px", bkg_annulus=("8px", "11px"))
+    res = extract_file(path, tmp_path / "x1d.fits", method="aperture", radius="4px", bkg_annulus=("8px", "11px"),
+                       apcorr="none")
     spec = read_spectrum(res.path)
     assert len(spec) == cube.data.shape[0] == res.n_slices  # every slice, first and last included
     truth = _aperture_truth(cube, 4.0)
@@ -54,7 +55,8 @@ def test_nan_voxels_in_aperture_are_replaced_not_dropped(cube_file, tmp_path: Pa
     m.data[200, yc - 1 : yc + 2, xc - 1 : xc + 2] = np.nan
     holed = tmp_path / "holed_s3d.fits"
     m.save(holed)
-    spec = extract_file(holed, tmp_path / "h.fits", radius="4px", bkg_annulus=("8px", "11px")).spectrum
+    spec = extract_file(holed, tmp_path / "h.fits", radius="4px", bkg_annulus=("8px", "11px"),
+                        apcorr="none").spectrum
     truth = _aperture_truth(cube, 4.0)
     assert np.all(np.abs(spec.flux[100:110] / truth[100:110] - 1) < 0.02)
     assert abs(spec.flux[200] / truth[200] - 1) < 0.03
