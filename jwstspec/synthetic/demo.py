@@ -184,8 +184,17 @@ def write_references(crds_path: Path, branches: tuple[str, ...] | None = None) -
 
     ``branches``: observations of :data:`OBSERVATIONS` (default all); the
     MIRI references come with ``miri-mrs``, the NIRSpec ones with any
-    NIRSpec observation.
+    NIRSpec observation.  The reference models are built without
+    validation on assignment and validated when saved
+    (:func:`~jwstspec.synthetic.datamodels.assignment_unvalidated`).
     """
+    from jwstspec.synthetic.datamodels import assignment_unvalidated
+
+    with assignment_unvalidated():
+        return _write_references(crds_path, branches)
+
+
+def _write_references(crds_path: Path, branches: tuple[str, ...] | None) -> Path:
     names = _observations(branches) if branches is not None else tuple(OBSERVATIONS)
     from jwstspec.synthetic.crds_cache import write_crds_cache
     from jwstspec.synthetic.miri_lrs import write_lrs_references

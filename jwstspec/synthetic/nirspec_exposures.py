@@ -129,10 +129,18 @@ def slit_v2v3(slit: str) -> tuple[float, float]:
 
 
 def assign_wcs(model: Any) -> Any:
-    """Run the real ``AssignWcsStep`` on ``model`` (references from the active CRDS cache)."""
+    """Run the real ``AssignWcsStep`` on ``model`` (references from the active CRDS cache).
+
+    The WCS is not validated as it is assigned
+    (:func:`~jwstspec.synthetic.datamodels.assignment_unvalidated`: ~70 % of
+    an IFU ``assign_wcs``); it is jwst's own transform all the same.
+    """
     from jwst.assign_wcs import AssignWcsStep
 
-    return AssignWcsStep.call(model)
+    from jwstspec.synthetic.datamodels import assignment_unvalidated
+
+    with assignment_unvalidated():
+        return AssignWcsStep.call(model)
 
 
 #: emission lines of :func:`point_source_jy`: (centre, sigma) in micron
