@@ -67,18 +67,26 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         shutil.rmtree(Path(tempfile.gettempdir()) / f"jwstspec-tests-{config.option.testrunuid}", ignore_errors=True)
 
 
+#: the test files that take longest (CPU seconds on 2 cores, session 10: 430, 330, 262, 200), started first
+LONGEST_FIRST = ("test_flow_nirspec_ifu.py", "test_flow_e2e.py", "test_chaos.py", "test_flow_nirspec_slits.py")
+
+
 @pytest.hookimpl(tryfirst=True)  # before ``-m`` selects: ``-m "not slow"`` must also leave out the e2e tests
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """An ``e2e`` test is also ``slow``; skip tests that need MAST/CRDS servers unless JWSTSPEC_NETWORK_TESTS=1."""
     for item in items:
         if item.get_closest_marker("e2e") and not item.get_closest_marker("slow"):
             item.add_marker(pytest.mark.slow)
-    # Files with end-to-end, then slow tests first (stable otherwise): under ``pytest -n N --dist loadfile``
-    # (``make test``) the longest files start at once and the short ones fill the workers' gaps.
-    weight: dict[str, int] = {}
+    # Files with end-to-end, then slow tests first (stable otherwise), the longest known ones first of all:
+    # under ``pytest -n N --dist loadfile`` (``make test``; ``--no-loadscope-reorder`` in pyproject keeps
+    # xdist from reordering files by test count) the longest files start at once and the short ones fill
+    # the workers' gaps.
+    weight: dict[str, tuple[int, int]] = {}
     for item in items:
+        path = item.nodeid.split("::")[0]
         rank = 0 if item.get_closest_marker("e2e") else 1 if item.get_closest_marker("slow") else 2
-        weight[item.nodeid.split("::")[0]] = min(rank, weight.get(item.nodeid.split("::")[0], 2))
+        longest = LONGEST_FIRST.index(Path(path).name) if Path(path).name in LONGEST_FIRST else len(LONGEST_FIRST)
+        weight[path] = min((rank, longest), weight.get(path, (2, longest)))
     items.sort(key=lambda item: weight[item.nodeid.split("::")[0]])
     if os.environ.get("JWSTSPEC_NETWORK_TESTS") == "1":
         return

@@ -120,6 +120,9 @@ def test_overrides_reach_the_named_configuration_and_its_file(tmp_path: Path, cr
         assert cfg.stage3.steps == {"outlier_detection": {"skip": True}}
         assert cfg.extract.method == "aperture"  # the rest of the table is kept
         assert cfg.extract.radius == "3px" and cfg.extract.radius != "4px"
+    # options the demo left to the flow stay unset (the flow decides them, e.g. whether the nods were subtracted)
+    assert "nod_subtracted" not in built.configs["miri"].extract.model_fields_set
+    assert built.configs["miri"].extract.model_fields_set >= {"radius", "method"}
     assert built.configs["miri-stage3"].stage3.steps == {}  # only the named configuration
     with pytest.raises(ValueError, match="no configuration 'nirspec-fs'"):
         demo.build_demo(tmp_path / "demo", crds_path=crds, branches=("miri",), overrides={"nirspec-fs": {}})

@@ -122,9 +122,14 @@ def test_final_failure_names_observation_and_cause(mast: FakeMast, tmp_path: Pat
     assert len(mast.faults[kind]) == 0  # three attempts were made
 
 
+def _debug(caplog: pytest.LogCaptureFixture):
+    """jwstspec's own DEBUG records too (a flow run earlier in this process set the ``jwstspec`` logger to INFO)."""
+    return caplog.at_level(logging.DEBUG, logger="jwstspec")
+
+
 def test_token_is_used_and_never_logged(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
     monkeypatch.setenv("MAST_API_TOKEN", TOKEN)
-    with FakeMast(token=TOKEN, proprietary=True) as fake, caplog.at_level(logging.DEBUG):
+    with FakeMast(token=TOKEN, proprietary=True) as fake, caplog.at_level(logging.DEBUG), _debug(caplog):
         fake.add_exposure("01234", "001")
         fake.fail("download", "500")
         res = retry_call(lambda: _download(fake, tmp_path / "dl"), retries=1, base=0, sleep=lambda s: None)
@@ -153,7 +158,7 @@ def test_token_redaction_filter(caplog: pytest.LogCaptureFixture) -> None:
 
 def test_refused_tokens_are_not_retryable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
     monkeypatch.delenv("MAST_API_TOKEN", raising=False)
-    with FakeMast(token="the-right-one", proprietary=True) as fake, caplog.at_level(logging.DEBUG):
+    with FakeMast(token="the-right-one", proprietary=True) as fake, caplog.at_level(logging.DEBUG), _debug(caplog):
         fake.add_exposure("01234", "001")
         with pytest.raises(ConfigError) as wrong:  # /whoami says anonymous: expired or wrong token
             retry_call(lambda: _download(fake, tmp_path / "a", token=TOKEN), retries=3, base=0, sleep=lambda s: None)

@@ -697,7 +697,7 @@ def build_demo(root: str | Path, *, n_dithers: int = 2, crds_path: Path | None =
     for name, patch in (overrides or {}).items():
         if name not in configs:
             raise ValueError(f"demo overrides: no configuration '{name}' (configurations: {', '.join(configs)})")
-        configs[name] = validate_config(_merged(configs[name].model_dump(mode="json"), patch))
+        configs[name] = validate_config(_merged(configs[name].model_dump(mode="json", exclude_unset=True), patch))
     files = {name: save_config(cfg, root / f"{name}.toml") for name, cfg in configs.items()}
     log.info("demo generated in %.1f s under %s", time.perf_counter() - t0, root)
     return Demo(root, crds, data, configs, files, truth, names)
