@@ -73,6 +73,9 @@ class TimeSeries:
         Pixels summed into each point (jwst's ``NPIXELS``).
     meta : dict
         Header keywords of the product (``INSTRUME``, ``EXP_TYPE``, ``FILTER`` ...).
+    detector : ndarray of str, shape (nwave,), optional
+        Detector of each wavelength point, when the product holds several
+        (NIRSpec NRS1 and NRS2); None for one detector.
     """
 
     time: np.ndarray
@@ -84,6 +87,12 @@ class TimeSeries:
     dq: np.ndarray
     npixels: np.ndarray | None = None
     meta: dict[str, Any] = dataclasses.field(default_factory=dict)
+    detector: np.ndarray | None = None
+
+    @property
+    def detectors(self) -> list[str]:
+        """The detectors of the product, in wavelength-grid order ([] for one detector)."""
+        return [] if self.detector is None else list(dict.fromkeys(self.detector))
 
     @property
     def valid(self) -> np.ndarray:
@@ -117,6 +126,8 @@ class LightCurves:
         Wavelength points summed per channel.
     depth, depth_error : ndarray, shape (nchan,)
         One minus the mean normalised flux outside the baseline, and its error.
+    detector : ndarray of str, shape (nchan,), optional
+        Detector of each channel when the product holds several (a channel never spans two).
     """
 
     time: np.ndarray
@@ -130,6 +141,7 @@ class LightCurves:
     npoints: np.ndarray
     depth: np.ndarray
     depth_error: np.ndarray
+    detector: np.ndarray | None = None
 
 
 @dataclasses.dataclass
@@ -170,9 +182,16 @@ class TimeSeriesProduct:
 def read_x1dints(path: str | Path) -> TimeSeries:
     """Read the per-integration spectra of a ``calwebb_tso3`` ``x1dints`` product.
 
-    jwst 3.0 writes one ``EXTRACT1D`` table per spectral order (or slit) with
-    one row per integration and vector columns; the first table is read
-    (spectral order 1 for NIRISS SOSS).  Rows are sorted by ``INT_NUM``.
+    jwst 3.0 writes one ``EXTRACT1D`` table per input exposure (or segment)
+    and spectral order, with one row per integration and vector columns.
+    The tables of the first table's spectral order and slit (``SPORDER``,
+    ``SLTNAME``) are read (order 1 for NIRISS SOSS): tables of one detector
+    (segments) are joined row by row, and the tables of different detectors
+    (``DETECTOR``: a NIRSpec bright-object time series with G395H gives
+    NRS1 and NRS2 in one Tso3 product, as jwst's ``tso3`` association rule
+    groups them) are joined along the wavelength axis, each point keeping
+    its detector (:attr:`TimeSeries.detector`).  Rows are sorted by
+    ``INT_NUM``.
 
     Parameters
     ----------
@@ -187,24 +206,64 @@ def read_x1dints(path: str | Path) -> TimeSeries:
     ------
     InputFileError
         No ``EXTRACT1D`` table, a table of one spectrum (not per integration),
-        fewer than 3 integrations, or integrations on different wavelength grids.
+        fewer than 3 integrations, integrations on different wavelength grids,
+        or detectors with different integrations.
     """
     p = require_file(path)
     try:
         with fits.open(p) as hdul:
             if "EXTRACT1D" not in hdul:
                 raise InputFileError(p, "no EXTRACT1D extension (not an x1dints product)")
-            table = Table.read(hdul["EXTRACT1D"])
+            hdus = [h for h in hdul if h.name == "EXTRACT1D"]
+            first = hdus[0].header
+            same = [h for h in hdus
+                    if (h.header.get("SPORDER"), h.header.get("SLTNAME")) == (first.get("SPORDER"), first.get("SLTNAME"))]
+            parts: dict[str, list[Table]] = {}
+            for h in same:
+                parts.setdefault(str(h.header.get("DETECTOR", "") or "").strip().upper(), []).append(Table.read(h))
             header = dict(hdul[0].header)
     except InputFileError:
         raise
     except Exception as exc:
         raise InputFileError(p, f"cannot be read as x1dints ({type(exc).__name__}: {exc})") from None
-    if "WAVELENGTH" not in table.colnames or np.ndim(table["WAVELENGTH"]) != 2:
-        raise InputFileError(p, "EXTRACT1D column WAVELENGTH is not one spectrum per integration (expected jwst 3.0 x1dints rows)")
-    for column in ("FLUX", "FLUX_ERROR"):
-        if column not in table.colnames:
-            raise InputFileError(p, f"EXTRACT1D has no column {column}")
+    pieces = [_read_detector(p, tables) for tables in parts.values()]
+    reference = pieces[0]
+    for detector, piece in zip(list(parts)[1:], pieces[1:], strict=True):
+        if not np.array_equal(piece["int_num"], reference["int_num"]):
+            raise InputFileError(p, f"EXTRACT1D of detector {detector} holds integrations "
+                                    f"{_ranges(piece['int_num'])}, {list(parts)[0] or 'the first'} {_ranges(reference['int_num'])}")
+    meta = {k: header[k] for k in ("INSTRUME", "DETECTOR", "EXP_TYPE", "FILTER", "GRATING", "SUBARRAY", "PROGRAM",
+                                   "OBSERVTN", "TARGPROP", "FILENAME") if k in header}
+    detector = None
+    if len(pieces) > 1:
+        detector = np.concatenate([np.full(q["wave"].size, d, dtype=object) for d, q in zip(parts, pieces, strict=True)])
+        meta["DETECTOR"] = ",".join(parts)
+    return TimeSeries(time=reference["time"], time_column=reference["time_column"], int_num=reference["int_num"],
+                      wavelength=np.concatenate([q["wave"] for q in pieces]),
+                      flux=np.concatenate([q["flux"] for q in pieces], axis=1),
+                      flux_error=np.concatenate([q["flux_error"] for q in pieces], axis=1),
+                      dq=np.concatenate([q["dq"] for q in pieces], axis=1),
+                      npixels=None if any(q["npixels"] is None for q in pieces)
+                      else np.concatenate([q["npixels"] for q in pieces], axis=1),
+                      meta=meta, detector=detector)
+
+
+def _ranges(int_num: np.ndarray) -> str:
+    return f"{int(int_num.min())}-{int(int_num.max())} ({int_num.size})" if int_num.size else "none"
+
+
+def _read_detector(p: Path, tables: list[Table]) -> dict[str, Any]:
+    """The integrations of one detector: its tables (segments) joined row by row, sorted by ``INT_NUM``."""
+    for table in tables:
+        if "WAVELENGTH" not in table.colnames or np.ndim(table["WAVELENGTH"]) != 2:
+            raise InputFileError(p, "EXTRACT1D column WAVELENGTH is not one spectrum per integration (expected jwst 3.0 x1dints rows)")
+        for column in ("FLUX", "FLUX_ERROR"):
+            if column not in table.colnames:
+                raise InputFileError(p, f"EXTRACT1D has no column {column}")
+    widths = {np.shape(t["WAVELENGTH"])[1] for t in tables}
+    if len(widths) > 1:
+        raise InputFileError(p, "EXTRACT1D integrations are on different wavelength grids")
+    table = tables[0] if len(tables) == 1 else _vstack(tables)
     if len(table) < 3:
         raise InputFileError(p, f"EXTRACT1D has {len(table)} integration(s); a light curve needs at least 3")
     nint = len(table)
@@ -226,12 +285,17 @@ def read_x1dints(path: str | Path) -> TimeSeries:
                 break
     dq = np.asarray(table["DQ"], dtype=np.int64)[order] if "DQ" in table.colnames else np.zeros(wave.shape, np.int64)
     npixels = np.asarray(table["NPIXELS"], dtype=float)[order] if "NPIXELS" in table.colnames else None
-    meta = {k: header[k] for k in ("INSTRUME", "DETECTOR", "EXP_TYPE", "FILTER", "GRATING", "SUBARRAY", "PROGRAM",
-                                   "OBSERVTN", "TARGPROP", "FILENAME") if k in header}
-    return TimeSeries(time=time, time_column=time_column, int_num=int_num[order], wavelength=np.asarray(reference),
-                      flux=np.asarray(table["FLUX"], dtype=float)[order],
-                      flux_error=np.asarray(table["FLUX_ERROR"], dtype=float)[order], dq=dq, npixels=npixels,
-                      meta=meta)
+    return {"time": time, "time_column": time_column, "int_num": int_num[order], "wave": np.asarray(reference),
+            "flux": np.asarray(table["FLUX"], dtype=float)[order],
+            "flux_error": np.asarray(table["FLUX_ERROR"], dtype=float)[order], "dq": dq, "npixels": npixels}
+
+
+def _vstack(tables: list[Table]) -> Table:
+    """Tables of one detector (segments of an exposure) as one, the columns they all have."""
+    from astropy.table import vstack
+
+    common = [c for c in tables[0].colnames if all(c in t.colnames for t in tables)]
+    return vstack([t[common] for t in tables], metadata_conflicts="silent")
 
 
 # ---------------------------------------------------------------------- science
@@ -334,15 +398,26 @@ def transit_depth(flux: np.ndarray, error: np.ndarray, baseline: np.ndarray) -> 
     return 1.0 - mean, np.maximum(propagated, scatter)
 
 
-def channels(valid: np.ndarray, nbins: int) -> list[np.ndarray]:
+def channels(valid: np.ndarray, nbins: int, segments: np.ndarray | None = None) -> list[np.ndarray]:
     """Split the valid wavelength points into ``nbins`` channels of equal counts (indices in grid order).
 
     Fewer channels are made when there are fewer valid points than ``nbins``.
+    With ``segments`` (a label per point, e.g. the detector), no channel
+    spans two segments: each segment gets a share of the ``nbins`` channels
+    in proportion to its valid points (at least one), split in equal counts.
     """
     index = np.flatnonzero(valid)
     if index.size == 0:
         return []
-    return [part for part in np.array_split(index, min(nbins, index.size)) if part.size]
+    if segments is None or len(set(np.asarray(segments)[index])) < 2:
+        return [part for part in np.array_split(index, min(nbins, index.size)) if part.size]
+    labels = list(dict.fromkeys(np.asarray(segments)[index]))
+    members = [index[np.asarray(segments)[index] == label] for label in labels]
+    counts = np.array([m.size for m in members], float)
+    share = np.maximum(1, np.floor(max(nbins, len(labels)) * counts / counts.sum())).astype(int)
+    while share.sum() < max(nbins, len(labels)):  # largest remainder first
+        share[np.argmax(max(nbins, len(labels)) * counts / counts.sum() - share)] += 1
+    return [part for m, k in zip(members, share, strict=True) for part in np.array_split(m, min(k, m.size)) if part.size]
 
 
 def usable(ts: TimeSeries, baseline: np.ndarray, options: TimeSeriesOptions | Mapping[str, Any] | None = None) -> np.ndarray:
@@ -384,7 +459,11 @@ def _curves(ts: TimeSeries, groups: list[np.ndarray], baseline: np.ndarray, orde
                     if np.sum(np.clip(oot[g], 0, None)) > 0 else ts.wavelength[g].mean() for g in groups])
     lo = np.array([ts.wavelength[g].min() for g in groups])
     hi = np.array([ts.wavelength[g].max() for g in groups])
-    return LightCurves(ts.time, flux, error, raw, baseline, lo, hi, mid, np.array([g.size for g in groups]), depth, depth_error)
+    detector = None
+    if ts.detector is not None:
+        detector = np.array([",".join(dict.fromkeys(ts.detector[g])) for g in groups])
+    return LightCurves(ts.time, flux, error, raw, baseline, lo, hi, mid, np.array([g.size for g in groups]), depth,
+                       depth_error, detector)
 
 
 def white_light(ts: TimeSeries, options: TimeSeriesOptions | Mapping[str, Any] | None = None) -> LightCurves:
@@ -410,7 +489,22 @@ def spectroscopic_light_curves(ts: TimeSeries, options: TimeSeriesOptions | Mapp
     """
     o = TimeSeriesOptions.resolve(options)
     baseline = baseline_mask(ts.int_num, o)
-    return _curves(ts, channels(_usable_or_raise(ts, baseline, o), o.bins), baseline, o.baseline_order)
+    return _curves(ts, channels(_usable_or_raise(ts, baseline, o), o.bins, ts.detector), baseline, o.baseline_order)
+
+
+def detector_light_curves(ts: TimeSeries, options: TimeSeriesOptions | Mapping[str, Any] | None = None) -> LightCurves | None:
+    """One white-light curve per detector (a channel each) when the product holds several, else None.
+
+    Detectors have their own systematics: their depths side by side show
+    whether they agree.
+    """
+    if ts.detector is None:
+        return None
+    o = TimeSeriesOptions.resolve(options)
+    baseline = baseline_mask(ts.int_num, o)
+    mask = _usable_or_raise(ts, baseline, o)
+    groups = [np.flatnonzero(mask & (ts.detector == d)) for d in ts.detectors]
+    return _curves(ts, [g for g in groups if g.size], baseline, o.baseline_order)
 
 
 def mean_spectrum(ts: TimeSeries, baseline: np.ndarray) -> Spectrum:
@@ -433,8 +527,13 @@ def _time_table(curves: LightCurves, column: str) -> Table:
     return table
 
 
-def write_whitelight(path: Path, ts: TimeSeries, lc: LightCurves) -> Path:
-    """White-light curve as ECSV: time, integration, normalised flux, error, raw flux (Jy), baseline flag."""
+def write_whitelight(path: Path, ts: TimeSeries, lc: LightCurves, per_detector: LightCurves | None = None) -> Path:
+    """White-light curve as ECSV: time, integration, normalised flux, error, raw flux (Jy), baseline flag.
+
+    With ``per_detector`` (:func:`detector_light_curves`) each detector's
+    curve is a column ``FLUX_<DETECTOR>`` and its depth ``DEPTH_<DETECTOR>``
+    (``DEPTHERR_<DETECTOR>``) in the metadata.
+    """
     table = _time_table(lc, ts.time_column)
     table["INT_NUM"] = ts.int_num
     table["FLUX"] = lc.flux[:, 0]
@@ -445,6 +544,11 @@ def write_whitelight(path: Path, ts: TimeSeries, lc: LightCurves) -> Path:
     table.meta.update({"TIMECOL": ts.time_column, "DEPTH": float(lc.depth[0]), "DEPTHERR": float(lc.depth_error[0]),
                        "WAVE_LO": float(lc.wave_lo[0]), "WAVE_HI": float(lc.wave_hi[0]), "NPOINTS": int(lc.npoints[0]),
                        **ts.meta})
+    if per_detector is not None and per_detector.detector is not None:
+        for j, det in enumerate(per_detector.detector):
+            table[f"FLUX_{det}"] = per_detector.flux[:, j]
+            table.meta[f"DEPTH_{det}"] = float(per_detector.depth[j])
+            table.meta[f"DEPTHERR_{det}"] = float(per_detector.depth_error[j])
     with atomic_path(path) as tmp:
         table.write(tmp, format="ascii.ecsv")
     return Path(path)
@@ -467,6 +571,8 @@ def speclc_tables(ts: TimeSeries, lc: LightCurves) -> tuple[Table, Table]:
     curves["RAW_FLUX"].unit = "Jy"
     chans = Table({"CHANNEL": np.arange(1, lc.depth.size + 1), "WAVE_LO": lc.wave_lo, "WAVE_HI": lc.wave_hi,
                    "WAVELENGTH": lc.wave_mid, "NPOINTS": lc.npoints, "DEPTH": lc.depth, "DEPTH_ERROR": lc.depth_error})
+    if lc.detector is not None:
+        chans["DETECTOR"] = lc.detector
     for column in ("WAVE_LO", "WAVE_HI", "WAVELENGTH"):
         chans[column].unit = "um"
     return curves, chans
@@ -479,7 +585,7 @@ def write_speclc(fits_path: Path, ecsv_path: Path, ts: TimeSeries, lc: LightCurv
     long = Table()
     long[ts.time_column] = np.repeat(lc.time, nchan)
     long["INT_NUM"] = np.repeat(ts.int_num, nchan)
-    for column in ("CHANNEL", "WAVE_LO", "WAVE_HI", "WAVELENGTH"):
+    for column in ("CHANNEL", "WAVE_LO", "WAVE_HI", "WAVELENGTH") + (("DETECTOR",) if "DETECTOR" in chans.colnames else ()):
         long[column] = np.tile(np.asarray(chans[column]), nint)
         long[column].unit = chans[column].unit
     long["FLUX"] = lc.flux.ravel()
@@ -567,6 +673,7 @@ def build_products(x1dints: str | Path, paths: Mapping[str, Path],
     ts = read_x1dints(x1dints)
     wl = white_light(ts, o)
     slc = spectroscopic_light_curves(ts, o)
+    per_detector = detector_light_curves(ts, o)
     notes = []
     dropped = int((~ts.valid & np.isfinite(ts.wavelength)).sum())
     if dropped:
@@ -576,7 +683,7 @@ def build_products(x1dints: str | Path, paths: Mapping[str, Path],
     if plot:
         plot_whitelight(paths["whitelight_png"], wl, time_label=ts.time_column, title=title)
         plot_speclc(paths["speclc_png"], slc, time_label=ts.time_column, title=f"{source}: {slc.depth.size} channels")
-    write_whitelight(paths["whitelight"], ts, wl)
+    write_whitelight(paths["whitelight"], ts, wl, per_detector)
     oot = mean_spectrum(ts, wl.baseline)
     oot.meta["SRCFILE"] = source
     oot.write_ecsv(paths["oot_spectrum_ecsv"])

@@ -75,6 +75,37 @@ def test_bright_object_on_nrs1_has_data(crds_cache, tmp_path):
     assert no_data_reason(path) == "" == _jwst_says_no_data(model)
 
 
+@pytest.mark.slow  # a real jwst pipeline/step: not in make test-fast
+@pytest.mark.parametrize("exp_type, subarray, slit", [("NRS_BRIGHTOBJ", "SUB2048", "S1600A1"),
+                                                     ("NRS_FIXEDSLIT", "FULL", "S200A1")])
+def test_g140m_puts_no_slit_on_nrs2_by_jwsts_slit_validation(crds_cache, tmp_path, monkeypatch, exp_type, subarray,
+                                                             slit):
+    """A geometric no-data case: the slit is open, but jwst's ``validate_open_slits`` finds that it does not
+    project onto NRS2 inside the setting's wavelength range; the rule gives jwst's own message, and '' on NRS1."""
+    from jwst.assign_wcs import AssignWcsStep, nirspec
+    from jwst.assign_wcs.util import NoDataOnDetectorError
+
+    validated = []
+    original = nirspec.validate_open_slits
+
+    def spy(model, open_slits, reference_files):
+        before = [s.name for s in open_slits]
+        kept = original(model, open_slits, reference_files)
+        validated.append((before, [s.name for s in kept]))
+        return kept
+
+    monkeypatch.setattr(nirspec, "validate_open_slits", spy)
+    path, model = _rate(tmp_path, exp_type, "G140M", "NRS2", subarray=subarray, fixed_slit=slit)
+    with pytest.raises(NoDataOnDetectorError) as jwst_error:
+        AssignWcsStep.call(model)
+    (opened, kept), = validated  # jwst's slit validation removed every open slit
+    assert slit in opened and kept == []
+    assert jwst_error.value.args[-1] == "No open slits fall on detector NRS2."
+    assert no_data_reason(path) == jwst_error.value.args[-1]
+    nrs1, _ = _rate(tmp_path, exp_type, "G140M", "NRS1", subarray=subarray, fixed_slit=slit)
+    assert no_data_reason(nrs1) == ""
+
+
 def test_other_instruments_are_not_checked(tmp_path):
     from stdatamodels.jwst.datamodels import ImageModel
 

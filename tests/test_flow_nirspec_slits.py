@@ -18,10 +18,13 @@ runner; process-pool runs are the IFU/MIRI e2e tests' and the chaos test's).
   product per source, combined over the nods, stitched per source and
   never across sources.
 * Bright-object time series: a point source in S1600A1 (``NRS_BRIGHTOBJ``,
-  SUB2048) dims by a known depth during a box transit: Detector1 ->
-  ``calwebb_spec2`` -> ``calwebb_tso3`` -> jwstspec light curves; the
-  white-light depth within 5 % of the injected one, the out-of-transit
-  spectrum within 2 %.
+  SUB2048, G395H on NRS1 and NRS2: one exposure per detector, the same
+  integrations) dims by a known depth during a box transit: Detector1 ->
+  ``calwebb_spec2`` per detector -> one ``calwebb_tso3`` of both (jwst's
+  ``tso3`` rule: one product per setting, not per detector) -> jwstspec
+  light curves over both detectors; the white-light depth (and each
+  detector's) within 5 % of the injected one, the out-of-transit spectrum
+  within 2 %.
 
 The jwst steps no test here reads are switched off in these runs only
 (:data:`OVERRIDES`): Spec2's ``extract_1d`` (jwstspec extracts from the
@@ -243,8 +246,38 @@ def test_bots_every_stage_ran_for_real(bots_run: dict[str, Any]) -> None:
     summary = bots_run["summaries"]["nirspec-bots"]
     assert summary["status"] == "completed"
     states = Counter((t["stage"], t["state"]) for t in summary["tasks"])
-    assert states == {("detector-rule", "ran"): 1, ("stage1", "ran"): 1, ("stage2", "ran"): 1, ("stage3", "ran"): 1,
-                      ("combine", "ran"): 1}, states  # jwst's detector rule finds data on NRS1: it goes on
+    # jwst's detector rule finds data on NRS1 and NRS2 (G395H); one Tso3 of both detectors, one light-curve product
+    assert states == {("detector-rule", "ran"): 2, ("stage1", "ran"): 2, ("stage2", "ran"): 2, ("stage3", "ran"): 1,
+                      ("combine", "ran"): 1}, states
+
+
+def test_tso3_association_is_jwsts_one_product_of_both_detectors(bots_run: dict[str, Any], tmp_path: Path) -> None:
+    """jwst's own tso3 rule (``Asn_Lv3TSO``) on a pool of the two exposures groups them in one product, as the flow does.
+
+    (jwst names it ``jw01234-o010_t001_nirspec_f290lp-g395h-s1600a1-sub2048``; the flow keeps its own
+    ``..._nirspec_g395h-f290lp``, a product name users already have.)"""
+    from jwst.associations import AssociationPool, generate
+    from jwst.associations.lib.rules_level3 import Asn_Lv3TSO
+    from jwst.associations.mkpool import mkpool
+    from jwst.associations.registry import AssociationRegistry
+
+    cfg = bots_run["demo"].configs["nirspec-bots"]
+    obs = cfg.data_dir / cfg.program / f"Obs{cfg.observation}"
+    uncals = sorted(str(p) for p in (obs / "uncal").glob("*_uncal.fits"))
+    assert [Path(u).name.split("_")[3] for u in uncals] == ["nrs1", "nrs2"]
+    mkpool(uncals).write(tmp_path / "pool.csv", format="ascii", delimiter="|")  # as asn_make_pool writes it
+    pool = AssociationPool.read(tmp_path / "pool.csv")
+    registry = AssociationRegistry(include_default=True)
+    (jwst_tso3,) = [a for a in generate(pool, registry, finalize=False) if isinstance(a, Asn_Lv3TSO)]
+    (product,) = jwst_tso3.data["products"]
+    assert sorted(Path(m["expname"]).name for m in product["members"]) == [
+        Path(u).name.replace("_uncal", "_calints") for u in uncals]
+    (asn,) = (obs / "stage3").glob("*tso3*.json")
+    ours = json.loads(asn.read_text())
+    (our_product,) = ours["products"]
+    assert ours["asn_type"] == "tso3"
+    assert sorted(Path(m["expname"]).name for m in our_product["members"]) == sorted(
+        Path(m["expname"]).name for m in product["members"])
 
 
 def test_spec2_gives_per_integration_products_in_jwsts_units(bots_run: dict[str, Any]) -> None:
@@ -254,11 +287,14 @@ def test_spec2_gives_per_integration_products_in_jwsts_units(bots_run: dict[str,
 
     cfg = bots_run["demo"].configs["nirspec-bots"]
     stage2 = cfg.data_dir / cfg.program / f"Obs{cfg.observation}" / "stage2"
-    (calints,) = stage2.glob("*_calints.fits")
-    with dm.open(calints) as m:
-        assert m.meta.exposure.type == "NRS_BRIGHTOBJ" and m.name == "S1600A1"
-        assert m.meta.bunit_data == "MJy" and m.data.shape[0] == BOTS_NINTS
-        assert m.source_type == "POINT" and m.meta.cal_step.photom == "COMPLETE"
+    calints = sorted(stage2.glob("*_calints.fits"))
+    assert len(calints) == 2
+    for detector, path in zip(("NRS1", "NRS2"), calints, strict=True):
+        with dm.open(path) as m:
+            assert m.meta.instrument.detector == detector
+            assert m.meta.exposure.type == "NRS_BRIGHTOBJ" and m.name == "S1600A1"
+            assert m.meta.bunit_data == "MJy" and m.data.shape[0] == BOTS_NINTS
+            assert m.source_type == "POINT" and m.meta.cal_step.photom == "COMPLETE"
 
 
 def test_white_light_depth_within_5_percent_of_the_injected(bots_run: dict[str, Any]) -> None:
@@ -286,3 +322,10 @@ def test_white_light_depth_within_5_percent_of_the_injected(bots_run: dict[str, 
     assert list(wl["BASELINE"]) == list(~inside)
     assert np.allclose(wl["FLUX"][inside], 1 - BOTS_DEPTH, atol=0.1 * BOTS_DEPTH)
     assert np.allclose(wl["FLUX"][~inside], 1.0, atol=0.1 * BOTS_DEPTH)
+    # one time series over both detectors (G395H: NRS1 2.87-4.1, NRS2 4.1-5.27 um), each detector's depth right too
+    assert wl.meta["DETECTOR"] == "NRS1,NRS2" and wl.meta["WAVE_LO"] < 2.9 and wl.meta["WAVE_HI"] > 5.2
+    for detector in ("NRS1", "NRS2"):
+        print(f"nirspec-bots {detector}: depth {wl.meta[f'DEPTH_{detector}']:.5f}")
+        assert abs(wl.meta[f"DEPTH_{detector}"] / BOTS_DEPTH - 1) < 0.05, detector
+    channels = Table.read(product["fits"], hdu="CHANNELS")
+    assert set(channels["DETECTOR"]) == {"NRS1", "NRS2"}

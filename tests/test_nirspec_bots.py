@@ -52,16 +52,24 @@ def test_bots_rejects_a_transit_outside_the_integrations(tmp_path):
 
 
 @pytest.mark.slow  # a real jwst pipeline/step: not in make test-fast
-def test_jwst_opens_only_s1600a1_inside_sub2048(bots):
-    """jwst's assign_wcs on the BOTS rate: one slit, S1600A1, whose bounding box lies inside the 32 rows."""
+@pytest.mark.parametrize("detector", ["NRS1", "NRS2"])
+def test_jwst_opens_only_s1600a1_inside_sub2048(crds_cache, detector):
+    """jwst's assign_wcs on the BOTS rate: one slit, S1600A1, whose bounding box lies inside the 32 rows.
+
+    G395H: the spectrum continues onto NRS2 (the longer wavelengths), in the same subarray rows."""
     from jwst.assign_wcs import nirspec
 
-    m = nx.rate_model("NRS_BRIGHTOBJ", subarray="SUB2048", fixed_slit="S1600A1")
+    m = nx.rate_model("NRS_BRIGHTOBJ", detector=detector, subarray="SUB2048", fixed_slit="S1600A1")
     placed = nx.assign_wcs(m)
     slits = nirspec.get_open_slits(placed)
     assert [s.name for s in slits] == ["S1600A1"]
     (x0, x1), (y0, y1) = nirspec.nrs_wcs_set_input(placed, "S1600A1").bounding_box
-    assert 0 <= y0 and y1 <= 31
+    assert 0 <= y0 and y1 <= 31 and x1 - x0 > 2000
+    lam = nx.slit_pixels(placed, "S1600A1")["lam"]
+    if detector == "NRS2":
+        assert lam.min() > 4.0 and lam.max() == pytest.approx(5.27, abs=0.02)  # G395H's long end
+    else:
+        assert lam.min() == pytest.approx(2.87, abs=0.02) and lam.max() < 4.1
     # the pointing reference is the slit: jwst's extract_2d puts the target at its centre
     assert nx.source_position_in_slit(placed, "S1600A1", 0.0, 0.0) == pytest.approx(0.0, abs=1e-6)
 

@@ -221,3 +221,71 @@ def test_products_written_and_readable(tmp_path: Path) -> None:
     assert np.allclose(spectra[IN_TRANSIT.start].flux.to_value("Jy"), star * (1 - depth_of(wave)), rtol=1e-3)
     for png in (paths["whitelight_png"], paths["speclc_png"]):
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def _split_x1dints(src: Path, out: Path, *, by: str, detectors: tuple[str, str] = ("NRS1", "NRS2"),
+                   drop_rows: int = 0) -> None:
+    """``src`` rewritten as two EXTRACT1D tables: its wavelength halves on two detectors (``by="detector"``,
+    as Tso3 writes a NIRSpec G395H exposure on NRS1 and NRS2) or its integration halves on one (``by="segment"``)."""
+    with fits.open(src) as hdul:
+        table = Table.read(hdul["EXTRACT1D"])
+        primary = hdul[0].copy()
+    half = NWAVE // 2 if by == "detector" else NINT // 2
+    parts = []
+    for k in range(2):
+        part = Table()
+        rows = slice(None) if by == "detector" else slice(k * half, (k + 1) * half)
+        for name in table.colnames:
+            column = table[name][rows]
+            if by == "detector" and np.ndim(column) == 2:
+                column = column[:, :half] if k == 0 else column[:, half:]
+            part[name] = column
+        if k == 1 and drop_rows:
+            part = part[drop_rows:]
+        hdu = fits.table_to_hdu(part)
+        hdu.name = "EXTRACT1D"
+        hdu.header.update({"SPORDER": 1, "SLTNAME": "S1600A1",
+                           "DETECTOR": detectors[k] if by == "detector" else detectors[0]})
+        parts.append(hdu)
+    fits.HDUList([primary, *parts]).writeto(out)
+
+
+def test_two_detectors_are_one_time_series_with_channels_per_detector(tmp_path: Path) -> None:
+    """NRS1 + NRS2 in one Tso3 product (jwst's tso3 rule): joined along wavelength, no channel spans both."""
+    src = tmp_path / "one_x1dints.fits"
+    wave, star, _ = write_x1dints(src, descending=False)
+    two = tmp_path / "jw01234-o010_t001_nirspec_g395h-f290lp_x1dints.fits"
+    _split_x1dints(src, two, by="detector")
+    one, ts = read_x1dints(src), read_x1dints(two)
+    np.testing.assert_array_equal(ts.wavelength, one.wavelength)
+    np.testing.assert_array_equal(ts.flux, one.flux)
+    assert ts.detectors == ["NRS1", "NRS2"] and list(ts.detector[:NWAVE // 2]) == ["NRS1"] * (NWAVE // 2)
+    assert ts.meta["DETECTOR"] == "NRS1,NRS2" and one.detector is None
+    options = {"bins": 5, "baseline_integrations": [[1, 14], [27, 40]]}
+    slc = spectroscopic_light_curves(ts, options)
+    assert list(slc.detector) == ["NRS1"] * 3 + ["NRS2"] * 2 or list(slc.detector) == ["NRS1"] * 2 + ["NRS2"] * 3
+    assert np.all(slc.wave_hi[slc.detector == "NRS1"] < slc.wave_lo[slc.detector == "NRS2"].min())
+    assert np.allclose(slc.depth, depth_of(slc.wave_mid), rtol=0.05)
+    paths = Layout(tmp_path / "data", "01234").timeseries_paths("010", two)
+    record = build_products(two, paths, options, plot=False).record()
+    wl = Table.read(paths["whitelight"], format="ascii.ecsv")
+    for det, points in (("NRS1", slice(0, NWAVE // 2)), ("NRS2", slice(NWAVE // 2, None))):
+        assert wl.meta[f"DEPTH_{det}"] == pytest.approx(white_truth(wave[points], star[points], ts.valid[points]), rel=0.05)
+        assert f"FLUX_{det}" in wl.colnames
+    assert wl.meta["DEPTH"] == pytest.approx(record["depth"])
+    assert list(Table.read(paths["speclc"], hdu="CHANNELS")["DETECTOR"]) == list(slc.detector)
+
+
+def test_segments_of_one_detector_are_joined_and_detectors_must_agree(tmp_path: Path) -> None:
+    src = tmp_path / "one_x1dints.fits"
+    write_x1dints(src, descending=False)
+    segmented = tmp_path / "seg_x1dints.fits"
+    _split_x1dints(src, segmented, by="segment")
+    ts, one = read_x1dints(segmented), read_x1dints(src)
+    np.testing.assert_array_equal(ts.int_num, one.int_num)
+    np.testing.assert_array_equal(ts.flux, one.flux)
+    assert ts.detector is None
+    short = tmp_path / "short_x1dints.fits"
+    _split_x1dints(src, short, by="detector", drop_rows=5)
+    with pytest.raises(InputFileError, match=r"short_x1dints.fits: EXTRACT1D of detector NRS2 holds integrations \d+-\d+ \(35\), NRS1 1-40 \(40\)"):
+        read_x1dints(short)

@@ -20,9 +20,11 @@
   jwst's LRS WCS on the toy references of
   :mod:`jwstspec.synthetic.miri_lrs_model`;
 * ``raw/nirspec/``, obs 010 (``nirspec-bots``): a NIRSpec bright-object
-  time series (``NRS_BRIGHTOBJ``, S1600A1, G395H/F290LP, NRS1, SUB2048,
+  time series (``NRS_BRIGHTOBJ``, S1600A1, G395H/F290LP, SUB2048,
   :data:`BOTS_NINTS` integrations with a grey box transit of depth
-  :data:`BOTS_DEPTH`) as uncal ramps placed with the model's WCS;
+  :data:`BOTS_DEPTH`) on NRS1 and NRS2 (the G395H spectrum continues onto
+  NRS2: one exposure per detector, the same integrations) as uncal ramps
+  placed with the model's WCS;
 * ``raw/nirspec/``, obs 008 (``nirspec-mos``): NIRSpec MOS (G395H/F290LP,
   NRS1, SUBS200A1), two sources (a bright and a faint one) in two
   3-shutter slitlets, a 3-point nod, as uncal ramps placed with the model's
@@ -58,8 +60,10 @@ combine; slitless Detector1 -> Spec2 -> Tso3 -> light curves (its
 ``demo_truth.json`` record has ``depth_ratio``, the white-light depth over
 the injected one).
 
-The bright-object time series runs Detector1 -> ``calwebb_spec2`` ->
-``calwebb_tso3`` -> light curves (:mod:`jwstspec.timeseries`), with
+The bright-object time series runs Detector1 -> ``calwebb_spec2`` per
+detector -> one ``calwebb_tso3`` of both detectors (jwst's ``tso3``
+association rule groups NRS1 and NRS2 in one product) -> light curves
+(:mod:`jwstspec.timeseries`: one time series over both detectors), with
 ``depth_ratio`` in its ``demo_truth.json`` record like the LRS time series.
 
 Running the generated configurations through the Prefect flow is
@@ -114,8 +118,8 @@ FS_SCALE = 1.0e5
 LRS_TSO_NINTS, LRS_TSO_TRANSIT, LRS_TSO_SCALE = 24, (8, 16), 20.0
 #: MIRI LRS slit: extraction half-width (pixels) of the demo
 LRS_RADIUS_PX = 7
-#: NIRSpec bright-object time series: S1600A1, G395H/F290LP on NRS1, SUB2048
-BOTS_SUBARRAY = "SUB2048"
+#: NIRSpec bright-object time series: S1600A1, G395H/F290LP on NRS1 and NRS2, SUB2048
+BOTS_SUBARRAY, BOTS_DETECTORS = "SUB2048", ("NRS1", "NRS2")
 #: integrations, the box transit (first and last integration inside, 0-based) and its depth (grey)
 BOTS_NINTS, BOTS_TRANSIT, BOTS_DEPTH = 16, (5, 10), 0.01
 #: the BOTS source is this many times :func:`~jwstspec.synthetic.nirspec_exposures.point_source_jy` (1000 Jy at
@@ -212,7 +216,8 @@ def _write_references(crds_path: Path, branches: tuple[str, ...] | None) -> Path
 
         entries += list(write_nirspec_references(crds_path))
         entries += list(write_nirspec_references(crds_path, subarray=_fs_subarray()))  # fixed slit, NRS1
-        entries += list(write_nirspec_references(crds_path, subarray=_model_subarray(BOTS_SUBARRAY)))  # BOTS, NRS1
+        for det in BOTS_DETECTORS:  # BOTS
+            entries += list(write_nirspec_references(crds_path, subarray=_model_subarray(BOTS_SUBARRAY), detector=det))
         from jwstspec.synthetic.nirspec_exposures import IFU_NGROUPS
 
         for det in IFU_DETECTORS:  # the IFU: full frame, IFU_NGROUPS groups
@@ -231,8 +236,8 @@ def _write_references(crds_path: Path, branches: tuple[str, ...] | None) -> Path
 
 
 #: version of the demo's CRDS cache content: a cache without this version's stamp is written again
-#: (2: the apcorr references)
-REFERENCES_VERSION = 2
+#: (2: the apcorr references; 3: the BOTS NRS2 Detector1 references, G140M across NRS1 only)
+REFERENCES_VERSION = 3
 
 
 def references_stamp(crds_path: Path) -> Path:
@@ -295,15 +300,23 @@ def bots_baseline() -> list[list[int]]:
     return [[1, first], [last + 2, BOTS_NINTS]]
 
 
-def _nirspec_bots(raw: Path, layout: Any) -> Any:
-    """The bright-object time series: one uncal exposure of :data:`BOTS_NINTS` integrations."""
+def _nirspec_bots(raw: Path, layout: Any) -> list[Any]:
+    """The bright-object time series: one uncal exposure of :data:`BOTS_NINTS` integrations per detector.
+
+    As on the telescope, NRS1 and NRS2 record the same integrations of one
+    exposure (the same transit); each detector's ramps are placed with the
+    model's WCS for that detector.
+    """
     from jwstspec.synthetic.nirspec_exposures import bots_uncal
 
-    name = f"jw{PROGRAM}{NIRSPEC_BOTS_OBS}001_04101_00001_nrs1_uncal.fits"
-    exp = bots_uncal(raw / "nirspec" / name, subarray=BOTS_SUBARRAY, truth=bots_truth_jy, nints=BOTS_NINTS,
-                     transit=BOTS_TRANSIT, depth=BOTS_DEPTH, seed=200, program=PROGRAM, observation=NIRSPEC_BOTS_OBS)
-    _place([exp.path], layout.uncal_dir(NIRSPEC_BOTS_OBS))
-    return exp
+    exps = []
+    for k, det in enumerate(BOTS_DETECTORS):
+        name = f"jw{PROGRAM}{NIRSPEC_BOTS_OBS}001_04101_00001_{det.lower()}_uncal.fits"
+        exps.append(bots_uncal(raw / "nirspec" / name, detector=det, subarray=BOTS_SUBARRAY, truth=bots_truth_jy,
+                               nints=BOTS_NINTS, transit=BOTS_TRANSIT, depth=BOTS_DEPTH, seed=200 + k, program=PROGRAM,
+                               observation=NIRSPEC_BOTS_OBS))
+    _place([e.path for e in exps], layout.uncal_dir(NIRSPEC_BOTS_OBS))
+    return exps
 
 
 def _nirspec_mos(raw: Path, layout: Any) -> list[Path]:

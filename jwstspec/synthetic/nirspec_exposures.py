@@ -144,7 +144,7 @@ def assign_wcs(model: Any) -> Any:
 
 
 #: emission lines of :func:`point_source_jy`: (centre, sigma) in micron
-LINES_UM = ((3.60, 0.003), (4.70, 0.003), (1.40, 0.0012))
+LINES_UM = ((3.60, 0.003), (4.70, 0.003), (1.40, 0.006))
 
 
 def point_source_jy(wavelength_um: np.ndarray) -> np.ndarray:
@@ -153,7 +153,7 @@ def point_source_jy(wavelength_um: np.ndarray) -> np.ndarray:
     1 mJy at 4 micron rising as lambda^0.5, with Gaussian emission lines of
     peak twice the continuum where the model puts them on the detectors:
     3.60 micron (G395H, NRS1) and 4.70 micron (G395H, NRS2), sigma 3 nm
-    (about 5 pixels), and 1.40 micron (G140M, NRS1), sigma 1.2 nm.
+    (about 5 pixels), and 1.40 micron (G140M, NRS1), sigma 6 nm (about 3 pixels).
     """
     w = np.asarray(wavelength_um, float)
     lines = sum(2.0 * np.exp(-0.5 * ((w - c) / s) ** 2) for c, s in LINES_UM)

@@ -26,8 +26,12 @@ Geometry (linear, no distortion)
   point solved (:func:`dispersion_solution`) so that, through jwst's own
   grating equation, the slit centre puts the grating's lower wavelength at
   DMS column 20 of NRS1 and its upper wavelength at column 2027 of NRS2
-  (G395H: the spectrum spans both detectors) or of NRS1 (G140M: the
-  first-order range 0.97-1.89 um fits on NRS1).  The zero point lives in
+  (G395H: the spectrum spans both detectors) or of NRS1 (G140M: the whole
+  F100LP range of the real ``wavelengthrange`` reference, 0.97-5.0 um,
+  fits on NRS1, so that jwst's own slit validation finds no fixed slit on
+  NRS2, as its association rules expect of the A slits with a
+  medium-resolution grating: the M grating disperses ~3.5 times less than
+  the toy's G395H, ~2 nm per pixel).  The zero point lives in
   the camera reference, which is therefore matched on GRATING: in jwst's
   unfolded grating frame the disperser angles (``theta_x/y/z``) rotate the
   incoming and the outgoing beam alike and cannot shift the spectrum, and
@@ -76,7 +80,7 @@ from jwstspec.fileio import atomic_path, atomic_write_text
 from jwstspec.synthetic.crds_cache import RefEntry, reference_dir
 
 #: bump when the model changes: a cache written by another version is rewritten
-MODEL_VERSION = "4"
+MODEL_VERSION = "5"
 STAMP = f".jwstspec-nirspec-model-v{MODEL_VERSION}"
 
 PIX = 18e-6  # m, detector pixel
@@ -124,7 +128,10 @@ class Setting:
 
 SETTINGS = {
     "G395H": Setting("G395H", "F290LP", 2.87e-6, 5.27e-6, "NRS2"),
-    "G140M": Setting("G140M", "F100LP", 0.97e-6, 1.89e-6, "NRS1"),
+    # the upper end of the wavelengthrange reference (F100LP_G140M: 0.97-5.0 um), not the 1.89 um of the
+    # nominal band: jwst's slit validation projects the whole reference range, and only then does no fixed
+    # slit reach NRS2 (NoDataOnDetectorError), as on the telescope
+    "G140M": Setting("G140M", "F100LP", 0.97e-6, 5.0e-6, "NRS1"),
 }
 
 #: fixed slits: name -> (row in quadrant 5, MSA y in m, width ", length ")
