@@ -3,7 +3,8 @@
 End to end: one small synthetic MIRI MRS observation (1 dither, one
 exposure, no background; Detector1 without jump -> Spec2 with an EMSM cube
 -> extraction -> combine -> stitch, a one-worker process pool) runs once
-uninterrupted (the reference).
+uninterrupted (the reference).  Every command talks to the test process's
+embedded API (``PREFECT_API_URL``), as to a user's own server.
 While the reference runs Detector1, a second ``jwstspec run`` on the same
 data must stop at the run lock (exit 5).  A second copy is started and its
 whole process group gets SIGKILL while Spec2 has its staging directory open
@@ -27,6 +28,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -62,8 +64,23 @@ def _staging_in(directory: Path, stages: str = "stage[123]"):
     return check
 
 
+@pytest.fixture
+def one_api() -> Iterator[None]:
+    """The test process's embedded API, for every ``jwstspec run`` below (``PREFECT_API_URL`` in their environment).
+
+    The kills are about files and processes: each command starting its own API (a new database for each
+    data directory, 10-20 CPU-s a start, six starts) adds time and no kill point.  The API is not in the
+    commands' process groups, so it outlives their kills as a user's own server would.
+    """
+    from flows.runtime import configure_environment, embedded_prefect
+
+    configure_environment()
+    with embedded_prefect():
+        yield
+
+
 @pytest.mark.e2e
-def test_kill_during_spec2_extraction_combine_then_finish(tmp_path: Path, crds_cache: Path) -> None:
+def test_kill_during_spec2_extraction_combine_then_finish(tmp_path: Path, crds_cache: Path, one_api: None) -> None:
     config, template = prepare(tmp_path / "gen", n_dithers=1, crds_path=crds_cache)
     # The kills are about files and processes, not science: they land in Spec2, extraction and combine.
     # Stage 3 and the 2-D residual-fringe step add time, not kill points; Detector1's jump step and
