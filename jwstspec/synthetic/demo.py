@@ -619,6 +619,9 @@ def build_demo(root: str | Path, *, n_dithers: int = 2, crds_path: Path | None =
         "stage1": {"bkg_subtract": "asn"},
         # the MIRI MRS defaults run: residual_fringe (2-D, ~16 s CPU per exposure: only the ~16 columns
         # with S/N >= 10 after the background subtraction are fitted) and the 1-D [combine] defringe
+        # jwstspec extracts the Stage 2 and Stage 3 cubes and corrects the leak in combine: Stage 3 skips
+        # jwst's own extract_1d (and with it jwst's spectral_leak on its x1d); a user's run keeps both
+        "stage3": {"steps": {"extract_1d": {"skip": True}}},
         "extract": {"stage": "stage2", "method": "aperture", "radius": "4px"},
         "combine": {"spectral_leak": True},
     })
@@ -642,7 +645,10 @@ def build_demo(root: str | Path, *, n_dithers: int = 2, crds_path: Path | None =
             "stage2": {"steps": {"cube_build": {"skip": True}, "extract_1d": {"skip": True}}},
             # cube_build takes its wavelength range from the cubepar reference (G395H: both detectors,
             # 2.87-5.27 um); the demo observes NRS1 alone, so the cube ends where NRS1's data end
-            "stage3": {"steps": {"cube_build": {"wavemax": ifu_cube_wavemax(crds)}}},
+            # jwstspec extracts the Stage 3 cube: jwst's own extract_1d is not needed (a user's run keeps it);
+            # with one dither (the default demo) jwst's outlier_detection skips itself after reading the cube
+            "stage3": {"steps": {"cube_build": {"wavemax": ifu_cube_wavemax(crds)}, "extract_1d": {"skip": True},
+                                 **({"outlier_detection": {"skip": True}} if ifu_dithers == 1 else {})}},
             "extract": {"stage": "stage3", "method": "aperture", "radius": "6px", "bkg_annulus": ["8px", "11px"]},
         })
     if "nirspec-fs" in names:
