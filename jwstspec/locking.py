@@ -1,4 +1,4 @@
-"""One run at a time per observation: an advisory lock on the data directory.
+"""One run at a time per observation (an advisory lock on the data directory), and process-wide set-ups shared by blocks.
 
 Two runs started on the same data directory and observation would write the
 same products; the second one stops at once with a clear message
@@ -13,7 +13,9 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
 
 from jwstspec.errors import LockError
 from jwstspec.layout import Layout
@@ -55,3 +57,37 @@ def check_free(layout: Layout, observation: str) -> None:
     """
     with run_lock(layout, observation):
         pass
+
+
+def shared_setup(setup: Callable[[], Any], teardown: Callable[[], Any]) -> Callable[[], contextlib.AbstractContextManager[None]]:
+    """A context manager whose nested and concurrent blocks share one process-wide set-up.
+
+    Parameters
+    ----------
+    setup, teardown : callable
+        Called (under a lock) when the first block starts and when the last
+        one still open ends.
+
+    Returns
+    -------
+    callable
+        A function returning the context manager (use ``with block():``).
+    """
+    lock = threading.Lock()
+    depth = [0]
+
+    @contextlib.contextmanager
+    def block() -> Iterator[None]:
+        with lock:
+            depth[0] += 1
+            if depth[0] == 1:
+                setup()
+        try:
+            yield
+        finally:
+            with lock:
+                depth[0] -= 1
+                if depth[0] == 0:
+                    teardown()
+
+    return block

@@ -11,7 +11,7 @@ from jwstspec.config import validate_config
 from jwstspec.errors import LockError
 from jwstspec.fileio import atomic_path, atomic_write_text, remove_stale_temporaries, sha256sum
 from jwstspec.layout import Layout
-from jwstspec.locking import check_free, run_lock
+from jwstspec.locking import check_free, run_lock, shared_setup
 
 
 def test_atomic_path_renames_only_on_success(tmp_path: Path) -> None:
@@ -76,3 +76,30 @@ def test_second_run_on_same_observation_is_refused(tmp_path: Path) -> None:
     with run_lock(Layout.from_config(cfg), "001"):  # released when the holder ends
         pass
     check_free(Layout.from_config(cfg), "001")
+
+
+def test_shared_setup_runs_once_for_nested_and_concurrent_blocks() -> None:
+    import threading
+
+    calls: list[str] = []
+    block = shared_setup(lambda: calls.append("setup"), lambda: calls.append("teardown"))
+    inside, release = threading.Event(), threading.Event()
+
+    def other() -> None:
+        with block():
+            inside.set()
+            release.wait(10)
+
+    t = threading.Thread(target=other)
+    with block():
+        with block():
+            assert calls == ["setup"]
+        t.start()
+        assert inside.wait(10)
+    assert calls == ["setup"]  # the other thread's block is still open
+    release.set()
+    t.join(10)
+    assert calls == ["setup", "teardown"]
+    with block():
+        pass
+    assert calls == ["setup", "teardown", "setup", "teardown"]

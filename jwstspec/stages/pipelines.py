@@ -22,7 +22,6 @@ import logging
 import os
 import shutil
 import tempfile
-import threading
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -30,6 +29,7 @@ from typing import Any
 
 from jwstspec.errors import InputFileError, StageError
 from jwstspec.fileio import TMP_PREFIX, writer_lock
+from jwstspec.locking import shared_setup
 
 log = logging.getLogger(__name__)
 
@@ -60,8 +60,12 @@ def exposure_log(log_file: Path | None, level: int = logging.INFO) -> Iterator[N
         handler.close()
 
 
-_frozen = {"depth": 0}
-_frozen_lock = threading.Lock()
+def _freeze() -> None:
+    gc.collect()  # earlier garbage is not kept alive by the freeze
+    gc.freeze()
+
+
+_frozen = shared_setup(_freeze, gc.unfreeze)
 
 
 @contextlib.contextmanager
@@ -76,20 +80,10 @@ def frozen_heap() -> Iterator[None]:
     those passes; what the pipeline makes is still collected.  One full
     pass runs first, so earlier garbage is not kept alive, and the objects
     are unfrozen when the outermost block ends (nested and concurrent
-    blocks share one freeze).
+    blocks share one freeze: :func:`jwstspec.locking.shared_setup`).
     """
-    with _frozen_lock:
-        _frozen["depth"] += 1
-        if _frozen["depth"] == 1:
-            gc.collect()
-            gc.freeze()
-    try:
+    with _frozen():
         yield
-    finally:
-        with _frozen_lock:
-            _frozen["depth"] -= 1
-            if _frozen["depth"] == 0:
-                gc.unfreeze()
 
 
 @contextlib.contextmanager

@@ -14,11 +14,27 @@ from __future__ import annotations
 
 import contextlib
 import os
-import threading
 from collections.abc import Iterator
 
-_lock = threading.Lock()
-_depth = {"n": 0, "saved": None}
+from jwstspec.locking import shared_setup
+
+_saved: dict[str, str | None] = {}
+
+
+def _switch_off() -> None:
+    _saved["value"] = os.environ.get("VALIDATE_ON_ASSIGNMENT")
+    os.environ["VALIDATE_ON_ASSIGNMENT"] = "false"
+
+
+def _restore() -> None:
+    value = _saved.pop("value", None)
+    if value is None:
+        os.environ.pop("VALIDATE_ON_ASSIGNMENT", None)
+    else:
+        os.environ["VALIDATE_ON_ASSIGNMENT"] = value
+
+
+_unvalidated = shared_setup(_switch_off, _restore)
 
 
 @contextlib.contextmanager
@@ -27,21 +43,9 @@ def assignment_unvalidated() -> Iterator[None]:
 
     Sets ``VALIDATE_ON_ASSIGNMENT=false`` for the block (read when a model
     is created; a copy of a model made inside the block is created inside
-    it too) and restores the previous value afterwards; nested blocks share
-    one setting.  Saving still validates.
+    it too) and restores the previous value afterwards; nested and
+    concurrent blocks share one setting (:func:`jwstspec.locking.shared_setup`).
+    Saving still validates.
     """
-    with _lock:
-        if _depth["n"] == 0:
-            _depth["saved"] = os.environ.get("VALIDATE_ON_ASSIGNMENT")
-            os.environ["VALIDATE_ON_ASSIGNMENT"] = "false"
-        _depth["n"] += 1
-    try:
+    with _unvalidated():
         yield
-    finally:
-        with _lock:
-            _depth["n"] -= 1
-            if _depth["n"] == 0:
-                if _depth["saved"] is None:
-                    os.environ.pop("VALIDATE_ON_ASSIGNMENT", None)
-                else:
-                    os.environ["VALIDATE_ON_ASSIGNMENT"] = _depth["saved"]

@@ -617,11 +617,11 @@ def build_demo(root: str | Path, *, n_dithers: int = 2, crds_path: Path | None =
         "instrument": "miri",
         "download": {"enabled": False},
         "stage1": {"bkg_subtract": "asn"},
-        # the MIRI MRS defaults run: residual_fringe (2-D, ~16 s CPU per exposure: only the ~16 columns
-        # with S/N >= 10 after the background subtraction are fitted) and the 1-D [combine] defringe
         # jwstspec extracts the Stage 2 and Stage 3 cubes and corrects the leak in combine: Stage 3 skips
         # jwst's own extract_1d (and with it jwst's spectral_leak on its x1d); a user's run keeps both
         "stage3": {"steps": {"extract_1d": {"skip": True}}},
+        # the MIRI MRS defaults run: residual_fringe (2-D, ~16 s CPU per exposure: only the ~16 columns
+        # with S/N >= 10 after the background subtraction are fitted) and the 1-D [combine] defringe
         "extract": {"stage": "stage2", "method": "aperture", "radius": "4px"},
         "combine": {"spectral_leak": True},
     })
