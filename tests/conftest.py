@@ -68,7 +68,8 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 
 #: the test files that take longest (CPU seconds on 2 cores, session 10: 430, 330, 262, 200), started first
-LONGEST_FIRST = ("test_flow_nirspec_ifu.py", "test_flow_e2e.py", "test_chaos.py", "test_flow_nirspec_slits.py")
+LONGEST_FIRST = ("test_flow_nirspec_ifu.py", "test_flow_miri_program.py", "test_flow_e2e.py", "test_chaos.py",
+                 "test_flow_nirspec_slits.py")
 
 
 @pytest.hookimpl(tryfirst=True)  # before ``-m`` selects: ``-m "not slow"`` must also leave out the e2e tests

@@ -21,22 +21,13 @@ from jwstspec.corrections import (
 from jwstspec.errors import ConfigError, InputFileError
 from jwstspec.spectrum import DQ_FLAGS, Spectrum
 from jwstspec.synthetic.spectra import (
-    FRINGE_PERIOD_CM,
+    fringe_amplitude,
     leak_pair,
     leak_table_rows,
     mrs_fringed_spectrum,
     mrs_line_forest,
     write_leak_table,
 )
-
-
-def fringe_amplitude(wave: np.ndarray, ratio: np.ndarray) -> float:
-    """Amplitude of the MRS-period sinusoid in ``ratio - 1`` (least squares)."""
-    s = 1e4 / wave
-    a = np.vstack([np.sin(2 * np.pi * s / FRINGE_PERIOD_CM), np.cos(2 * np.pi * s / FRINGE_PERIOD_CM),
-                   np.ones_like(s)]).T
-    c, *_ = np.linalg.lstsq(a, ratio - 1, rcond=None)
-    return float(np.hypot(c[0], c[1]))
 
 
 def test_segments_and_channels() -> None:
@@ -181,13 +172,18 @@ def test_leak_table_errors(tmp_path: Path) -> None:
 
 
 def test_leak_table_from_crds_context(crds_cache: Path) -> None:
-    """The synthetic cache registers an mrsptcorr reference (all-zero leak) for MIR_MRS."""
+    """The synthetic cache registers an mrsptcorr reference (the toy model's 1B -> 3A leak) for MIR_MRS."""
+    from jwstspec.synthetic.miri_mrs import leak_fraction
+
     table = load_leak_table(None)
     assert "mrsptcorr" in Path(table.source).name
-    assert table.wavelength.size > 2 and np.all(table.frac_leak == 0)
+    assert table.wavelength.size > 2
+    np.testing.assert_allclose(table.frac_leak, leak_fraction(table.wavelength), rtol=1e-5, atol=1e-9)
     pair = leak_pair()
     out = spectral_leak(pair.ch1b, pair.ch3a, table)
-    np.testing.assert_allclose(out.flux, pair.ch3a.flux)
+    far = np.abs(pair.ch3a.wavelength - 12.2) > 1.2  # leak_fraction < 1e-7 there
+    np.testing.assert_allclose(out.flux[far], pair.ch3a.flux[far])
+    assert np.all(out.flux[~far] <= pair.ch3a.flux[~far]) and np.any(out.flux < pair.ch3a.flux)
 
 
 def test_leak_table_rows_cover_part_of_3a() -> None:

@@ -117,12 +117,12 @@ def test_overrides_reach_the_named_configuration_and_its_file(tmp_path: Path, cr
     patch = {"stage3": {"steps": {"outlier_detection": {"skip": True}}}, "extract": {"radius": "3px"}}
     built = demo.build_demo(tmp_path / "demo", crds_path=crds, branches=("miri",), overrides={"miri": patch})
     for cfg in (built.configs["miri"], load_config(built.config_files["miri"])):
-        assert cfg.stage3.steps == {"outlier_detection": {"skip": True}, "extract_1d": {"skip": True}}  # + the demo's own
+        assert cfg.stage3.steps == {"outlier_detection": {"skip": True}, **demo.MRS_STAGE3_SKIPS}  # + the demo's own
         assert cfg.extract.method == "aperture"  # the rest of the table is kept
         assert cfg.extract.radius == "3px" and cfg.extract.radius != "4px"
     # options the demo left to the flow stay unset (the flow decides them, e.g. whether the nods were subtracted)
     assert "nod_subtracted" not in built.configs["miri"].extract.model_fields_set
     assert built.configs["miri"].extract.model_fields_set >= {"radius", "method"}
-    assert built.configs["miri-stage3"].stage3.steps == {"extract_1d": {"skip": True}}  # only the named configuration
+    assert built.configs["miri-stage3"].stage3.steps == demo.MRS_STAGE3_SKIPS  # only the named configuration
     with pytest.raises(ValueError, match="no configuration 'nirspec-fs'"):
         demo.build_demo(tmp_path / "demo", crds_path=crds, branches=("miri",), overrides={"nirspec-fs": {}})

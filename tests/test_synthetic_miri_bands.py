@@ -77,8 +77,33 @@ def test_flux_bookkeeping_in_every_band(detector: str, band: str) -> None:
     for ch in mm.mrs_channels(detector, band):
         lam = ch.wavelength(lam_y)
         flux_jy = (total - bkg)[:, mm._slice_columns(ch)].sum(axis=1) * ch.pixel_solid_angle * 1e6
-        np.testing.assert_allclose(flux_jy, mm.source_spectrum_jy(lam), rtol=5e-3)
+        np.testing.assert_allclose(flux_jy, mm.observed_spectrum_jy(lam, ch.channel, band), rtol=5e-3)
     assert np.all(total[mm.slice_map(detector) == 0] == 0)
+
+
+def test_channel_3a_carries_the_1b_leak_that_jwsts_table_removes() -> None:
+    """3A records the source plus the leak fraction of the source at half the wavelength; jwst's rule removes it.
+
+    The correction is jwst's ``spectral_leak`` rule as :func:`jwstspec.corrections.spectral_leak` applies it,
+    with the synthetic ``mrsptcorr`` table, on noiseless 1B and 3A spectra of the scene.
+    """
+    from jwstspec.corrections import LeakTable, spectral_leak
+    from jwstspec.spectrum import Spectrum
+
+    (ch3,) = [c for c in mm.mrs_channels("MIRIFULONG", "SHORT") if c.channel == "3"]
+    (ch1,) = [c for c in mm.mrs_channels("MIRIFUSHORT", "MEDIUM") if c.channel == "1"]
+    w3 = np.linspace(ch3.wmin, ch3.wmax, 400)
+    w1 = np.linspace(ch1.wmin, ch1.wmax, 400)
+    excess = mm.observed_spectrum_jy(w3, "3", "SHORT") / mm.source_spectrum_jy(w3) - 1
+    assert 0.01 < excess.max() < 0.03 and abs(w3[excess.argmax()] - mm.LEAK_CENTRE_UM) < 0.02
+    assert np.all(mm.observed_spectrum_jy(w3, "3", "MEDIUM") == mm.source_spectrum_jy(w3))  # 3B: no leak
+    pt = mm._calib_models()["mrsptcorr"].leakcor_table
+    table = LeakTable(np.asarray(pt["wavelength"], float), np.asarray(pt["frac_leak"], float),
+                      np.asarray(pt["err_leak"], float), "synthetic mrsptcorr")
+    ones = np.ones_like(w3)
+    s1 = Spectrum(w1, mm.observed_spectrum_jy(w1, "1", "MEDIUM"), 0.01 * ones, meta={"CHANNEL": "1", "BAND": "MEDIUM"})
+    s3 = Spectrum(w3, mm.observed_spectrum_jy(w3, "3", "SHORT"), 0.01 * ones, meta={"CHANNEL": "3", "BAND": "SHORT"})
+    np.testing.assert_allclose(spectral_leak(s1, s3, table).flux, mm.source_spectrum_jy(w3), rtol=2e-4)
 
 
 @pytest.mark.slow

@@ -14,6 +14,12 @@
 * ``raw/nirspec/``, obs 005 (``nirspec-fs``): a NIRSpec fixed-slit point
   source (S200A1, G395H/F290LP, NRS1, SUBS200A1, 2-point nod) as uncal
   ramps placed with the synthetic NIRSpec model's own WCS;
+* ``raw/miri/``, obs 011 (``miri-mrs-full``): a realistic MIRI MRS program,
+  all three grating settings (SHORT, MEDIUM, LONG) on both detectors, the
+  twelve sub-bands 4.9-27.9 um (:data:`MRS_FULL_DITHERS` science dither,
+  obs 012: :data:`MRS_FULL_BACKGROUNDS` background exposure per setting
+  and detector), with a :data:`MRS_FULL_FRINGE` residual fringe and the
+  1B -> 3A spectral leak (:func:`~jwstspec.synthetic.miri_mrs.leak_fraction`);
 * ``raw/miri/``, obs 006 (``miri-lrs``): a MIRI LRS fixed-slit point source
   (P750L, FULL, 2-point nod) and obs 007 (``miri-lrs-tso``): a slitless
   time series with a transit (SLITLESSPRISM), as uncal ramps placed with
@@ -88,16 +94,26 @@ log = logging.getLogger("jwstspec.demo")
 
 PROGRAM = "01234"
 MIRI_OBS, MIRI_BKG_OBS = "001", "002"
+#: background exposures of the MIRI MRS observation (``asn`` background: jwst averages them; one keeps the demo short)
+MIRI_BACKGROUNDS = 1
 NIRSPEC_OBS, NIRSPEC_BKG_OBS = "003", "004"
 NIRSPEC_FS_OBS = "005"
 LRS_OBS, LRS_TSO_OBS = "006", "007"
 NIRSPEC_BOTS_OBS = "010"
 NIRSPEC_MOS_OBS = "008"
+MRS_FULL_OBS, MRS_FULL_BKG_OBS = "011", "012"
+#: the twelve-band MRS program: science dithers and background exposures per setting and detector (6 Detector1
+#: runs each), and the amplitude of the residual fringe its exposures carry (removed by residual_fringe + defringe)
+MRS_FULL_DITHERS, MRS_FULL_BACKGROUNDS, MRS_FULL_FRINGE = 1, 1, 0.05
+#: Stage 3 steps the MRS demo runs skip: jwstspec extracts the cubes (jwst's extract_1d) and corrects the leak on
+#: its own spectra in combine (jwst's spectral_leak works on extract_1d's x1d only and warns without one)
+MRS_STAGE3_SKIPS = {"extract_1d": {"skip": True}, "spectral_leak": {"skip": True}}
 CONTEXT = "jwst_0000.pmap"
 
 #: the demo's observations by the name ``jwstspec demo --only`` takes -> the configurations that run them
 OBSERVATIONS: dict[str, tuple[str, ...]] = {
     "miri-mrs": ("miri", "miri-stage3"),
+    "miri-mrs-full": ("miri-full",),
     "nirspec-ifu": ("nirspec",),
     "nirspec-fs": ("nirspec-fs",),
     "miri-lrs": ("miri-lrs",),
@@ -205,10 +221,13 @@ def _write_references(crds_path: Path, branches: tuple[str, ...] | None) -> Path
     from jwstspec.synthetic.miri_mrs import write_miri_references
 
     crds_path = Path(crds_path)
-    entries = list(write_miri_references(crds_path)) + list(write_lrs_references(crds_path)) if "miri-mrs" in names else []
-    if "miri-mrs" in names:
+    miri = any(n.startswith("miri") for n in names)
+    entries = list(write_miri_references(crds_path)) + list(write_lrs_references(crds_path)) if miri else []
+    if miri:
         from jwstspec.synthetic.miri_lrs_model import write_lrs_model_references
+        from jwstspec.synthetic.miri_mrs import write_mrs_program_references
 
+        entries += write_mrs_program_references(crds_path)  # the other eleven MRS sub-bands
         entries += write_lrs_model_references(crds_path)  # the toy LRS slit/slitless instrument
     if any(n.startswith("nirspec") for n in names):
         from jwstspec.synthetic.nirspec import write_nirspec_references
@@ -225,7 +244,7 @@ def _write_references(crds_path: Path, branches: tuple[str, ...] | None) -> Path
         entries += write_nirspec_model(crds_path)  # optical model + Stage 2 calibration (written once per cache)
     from jwstspec.synthetic.demo_apcorr import write_apcorr_references
 
-    instruments = (("MIRI",) if "miri-mrs" in names else ()) + (("NIRSPEC",) if any(n.startswith("nirspec") for n in names) else ())
+    instruments = (("MIRI",) if miri else ()) + (("NIRSPEC",) if any(n.startswith("nirspec") for n in names) else ())
     entries += write_apcorr_references(crds_path, instruments)  # point-source aperture corrections of the injected PSFs
     write_crds_cache(crds_path, entries, context=CONTEXT)
     if branches is None:
@@ -236,8 +255,9 @@ def _write_references(crds_path: Path, branches: tuple[str, ...] | None) -> Path
 
 
 #: version of the demo's CRDS cache content: a cache without this version's stamp is written again
-#: (2: the apcorr references; 3: the BOTS NRS2 Detector1 references, G140M across NRS1 only)
-REFERENCES_VERSION = 3
+#: (2: the apcorr references; 3: the BOTS NRS2 Detector1 references, G140M across NRS1 only; 4: the twelve MRS
+#: sub-bands, the 1B -> 3A leak in mrsptcorr)
+REFERENCES_VERSION = 4
 
 
 def references_stamp(crds_path: Path) -> Path:
@@ -488,11 +508,20 @@ def _generate(raw: Path, data: Path, crds: Path, layout: Any, n_dithers: int, na
     truth: dict[str, Any] = {}
     if name == "miri-mrs":
         # raw files go straight into the layout's uncal directories (what Stage 0 would do)
-        mrs = make_mrs_program(raw / "miri", crds, n_dithers=n_dithers, n_background=2, program=PROGRAM,
+        mrs = make_mrs_program(raw / "miri", crds, n_dithers=n_dithers, n_background=MIRI_BACKGROUNDS, program=PROGRAM,
                                sci_obs=MIRI_OBS, bkg_obs=MIRI_BKG_OBS)
         for obs, paths in mrs.uncal.items():
             _place(paths, layout.uncal_dir(obs))
         truth["miri"] = mrs
+    if name == "miri-mrs-full":
+        from jwstspec.synthetic.miri_mrs import DETECTOR_CHANNELS, SETTINGS
+
+        mrs = make_mrs_program(raw / "miri", crds, n_dithers=MRS_FULL_DITHERS, n_background=MRS_FULL_BACKGROUNDS,
+                               program=PROGRAM, sci_obs=MRS_FULL_OBS, bkg_obs=MRS_FULL_BKG_OBS,
+                               detectors=tuple(DETECTOR_CHANNELS), settings=SETTINGS, fringe=MRS_FULL_FRINGE)
+        for obs, paths in mrs.uncal.items():
+            _place(paths, layout.uncal_dir(obs))
+        truth["miri-full"] = mrs
     if name == "nirspec-ifu":
         from jwstspec.synthetic.crds_cache import activate
 
@@ -618,8 +647,8 @@ def build_demo(root: str | Path, *, n_dithers: int = 2, crds_path: Path | None =
         "download": {"enabled": False},
         "stage1": {"bkg_subtract": "asn"},
         # jwstspec extracts the Stage 2 and Stage 3 cubes and corrects the leak in combine: Stage 3 skips
-        # jwst's own extract_1d (and with it jwst's spectral_leak on its x1d); a user's run keeps both
-        "stage3": {"steps": {"extract_1d": {"skip": True}}},
+        # jwst's own extract_1d and its spectral_leak (which needs that x1d); a user's run keeps both
+        "stage3": {"steps": MRS_STAGE3_SKIPS},
         # the MIRI MRS defaults run: residual_fringe (2-D, ~16 s CPU per exposure: only the ~16 columns
         # with S/N >= 10 after the background subtraction are fitted) and the 1-D [combine] defringe
         "extract": {"stage": "stage2", "method": "aperture", "radius": "4px"},
@@ -631,6 +660,22 @@ def build_demo(root: str | Path, *, n_dithers: int = 2, crds_path: Path | None =
             **configs["miri"].model_dump(mode="json"),
             "extract": {"stage": "stage3", "method": "aperture", "radius": "4px", "variant": "stage3"},
             "combine": {"variant": "stage3", "spectral_leak": True},
+        })
+    if "miri-mrs-full" in names:
+        # the MIRI MRS defaults, as a user's run has them: residual_fringe (2-D) in Stage 2, the 1-D defringe
+        # and the spectral leak in combine; spectra from the two-channel Stage 2 cubes, cut per sub-band
+        configs["miri-full"] = validate_config({
+            **common,
+            "observation": MRS_FULL_OBS,
+            "background_observation": MRS_FULL_BKG_OBS,
+            "instrument": "miri",
+            "download": {"enabled": False},
+            "stage1": {"bkg_subtract": "asn"},
+            # one dither: jwst's outlier_detection would skip itself after reading the exposure
+            "stage3": {"steps": {**MRS_STAGE3_SKIPS, **({"outlier_detection": {"skip": True}} if MRS_FULL_DITHERS == 1 else {})}},
+            # 6 px: 0.78" in the ch1/2 cubes (0.13" spaxels), 1.2" in the ch3/4 cubes (0.2"), ~2 FWHM at 4C's 28 um;
+            # at 4 px the aperture correction does 10 % of channel 4's flux and the model's 1-2 % error shows
+            "extract": {"stage": "stage2", "method": "aperture", "radius": "6px"},
         })
     if "nirspec-ifu" in names:
         configs["nirspec"] = validate_config({
@@ -741,11 +786,19 @@ def aperture_corrected(spec: Any) -> bool:
 
 
 def _miri_truth(spec: Any) -> np.ndarray:
-    """MIRI MRS: the whole injected source when aperture-corrected, else inside the spectrum's aperture (``RADIUS`` x ``PIXSCALE``)."""
-    if aperture_corrected(spec):
-        from jwstspec.synthetic.miri_mrs import source_spectrum_jy
+    """MIRI MRS: the whole injected source when aperture-corrected, else inside the spectrum's aperture (``RADIUS`` x ``PIXSCALE``).
 
-        return source_spectrum_jy(np.asarray(spec.wavelength, float))
+    A channel 3A spectrum (``CHANNEL`` 3, ``BAND`` SHORT) not corrected for
+    the spectral leak (no ``LEAKCORR = T``) is compared with what 3A records,
+    the source plus the 1B leak (:func:`~jwstspec.synthetic.miri_mrs.observed_spectrum_jy`).
+    """
+    if aperture_corrected(spec):
+        from jwstspec.synthetic.miri_mrs import observed_spectrum_jy, source_spectrum_jy
+
+        w = np.asarray(spec.wavelength, float)
+        if not spec.meta.get("LEAKCORR") and (str(spec.meta.get("CHANNEL")), spec.meta.get("BAND")) == ("3", "SHORT"):
+            return observed_spectrum_jy(w, "3", "SHORT")
+        return source_spectrum_jy(w)
     try:
         radius_arcsec = float(spec.meta["RADIUS"]) * float(spec.meta["PIXSCALE"])
     except (KeyError, TypeError, ValueError):
@@ -808,7 +861,7 @@ def timeseries_truth_record(record: dict[str, Any], transit: Any, truth: Any = N
 
 def truth_of(config_name: str) -> Any:
     """The injected truth of a demo configuration: spectrum -> flux (Jy) on its wavelengths."""
-    truths = {"miri": _miri_truth, "miri-stage3": _miri_truth, "nirspec": _nirspec_ifu_truth,
+    truths = {"miri": _miri_truth, "miri-stage3": _miri_truth, "miri-full": _miri_truth, "nirspec": _nirspec_ifu_truth,
               "nirspec-fs": lambda spec: fs_truth_jy(spec.wavelength), "miri-lrs": lrs_truth_jy,
               "miri-lrs-tso": lrs_tso_truth_jy, "nirspec-bots": bots_truth_jy, "nirspec-mos": mos_truth}
     try:

@@ -64,6 +64,13 @@ def demo_sigma(generator: Any) -> float:
 MRS_SPAXEL = {"1": 0.13, "2": 0.17, "3": 0.20, "4": 0.35}
 
 
+def _toy_channels() -> list[Any]:
+    """The toy MRS model's twelve sub-bands (:func:`jwstspec.synthetic.miri_mrs.mrs_channels`)."""
+    from jwstspec.synthetic.miri_mrs import DETECTOR_CHANNELS, SETTINGS, mrs_channels
+
+    return [c for det in DETECTOR_CHANNELS for band in SETTINGS for c in mrs_channels(det, band)]
+
+
 def mrs_effective_sigma(wavelength_um: np.ndarray) -> np.ndarray:
     """Width (arcsec) of the MRS point source as it arrives in a cube: the injected PSF broadened by the sampling.
 
@@ -72,15 +79,16 @@ def mrs_effective_sigma(wavelength_um: np.ndarray) -> np.ndarray:
     the variance of the PSF (the pixel along the slice, the slice across
     it, the channel's default spaxel).  Measured on the demo's Stage 3
     ch1/ch2 cubes, the enclosed flux at 1.5-3 spaxels fits this within
-    ~1.5 %, where the injected Gaussian alone gave 80-97 % of it.
-    Wavelengths of channels the toy model lacks: the injected PSF alone.
+    ~1.5 %, where the injected Gaussian alone gave 80-97 % of it.  All
+    twelve sub-bands of the toy (:func:`_toy_channels`); outside them the
+    injected PSF alone.
     """
-    from jwstspec.synthetic.miri_mrs import CHANNELS, psf_sigma_arcsec
+    from jwstspec.synthetic.miri_mrs import psf_sigma_arcsec
 
     w = np.asarray(wavelength_um, float)
     var = psf_sigma_arcsec(w) ** 2
     extra = np.zeros_like(w)
-    for ch in CHANNELS:
+    for ch in _toy_channels():
         box = (ch.alpha_scale**2 + ch.slice_width**2 + MRS_SPAXEL[ch.channel[0]] ** 2) / 12.0
         extra = np.where((w >= min(ch.wmin, ch.wmax)) & (w <= max(ch.wmin, ch.wmax)), np.maximum(extra, box), extra)
     return np.sqrt(var + extra)
@@ -88,9 +96,8 @@ def mrs_effective_sigma(wavelength_um: np.ndarray) -> np.ndarray:
 
 def _mrs(refdir: Path) -> RefEntry:
     from jwstspec.synthetic.apcorr_refs import write_ifu_apcorr
-    from jwstspec.synthetic.miri_mrs import CHANNELS
 
-    edges = np.concatenate([[min(c.wmin, c.wmax) - 1e-3, max(c.wmin, c.wmax) + 1e-3] for c in CHANNELS])
+    edges = np.concatenate([[min(c.wmin, c.wmax) - 1e-3, max(c.wmin, c.wmax) + 1e-3] for c in _toy_channels()])
     wave = np.unique(np.concatenate([np.linspace(4.8, 29.0, 243), edges]))  # steps at the toy's band edges
     name = f"jwst_miri_apcorr_{_TAG}_mrs.asdf"
     write_ifu_apcorr(refdir / name, wave, mrs_effective_sigma(wave), radii_arcsec=_RADII, instrument="MIRI",

@@ -206,6 +206,36 @@ def source_spectrum_jy(wavelength_um: np.ndarray) -> np.ndarray:
     return cont * (1.0 + lines)
 
 
+#: The synthetic spectral leak: a Gaussian bump of the ``mrsptcorr`` leak fraction (peak, centre and
+#: sigma in micron) around 12.2 um, where channel 1B's second order (6.1 um) falls on channel 3A.
+LEAK_PEAK, LEAK_CENTRE_UM, LEAK_SIGMA_UM = 0.05, 12.2, 0.2
+#: Channel 3A range (micron) of the leak table (jwst corrects 11.55-13.46 um).
+LEAK_TABLE_RANGE = (11.0, 13.5)
+
+
+def leak_fraction(wavelength_um: np.ndarray) -> np.ndarray:
+    """Fraction of the 1B flux at half the wavelength that leaks into channel 3A (the synthetic ``mrsptcorr``)."""
+    w = np.asarray(wavelength_um, dtype=float)
+    return LEAK_PEAK * np.exp(-0.5 * ((w - LEAK_CENTRE_UM) / LEAK_SIGMA_UM) ** 2)
+
+
+def observed_spectrum_jy(wavelength_um: np.ndarray, channel: str, band: str) -> np.ndarray:
+    """The point-source spectrum a sub-band records (Jy): the source, plus the 1B leak in channel 3A.
+
+    Channel 3A (``channel="3"``, ``band="SHORT"``) sees the source at
+    ``wavelength`` plus :func:`leak_fraction` times the source at half the
+    wavelength (channel 1B's second order), as on the telescope; every other
+    sub-band sees :func:`source_spectrum_jy`.  jwst's ``spectral_leak`` (and
+    :func:`jwstspec.corrections.spectral_leak`) subtract the leak again with
+    the synthetic ``mrsptcorr`` table.
+    """
+    w = np.asarray(wavelength_um, dtype=float)
+    flux = source_spectrum_jy(w)
+    if (str(channel), band.upper()) == ("3", "SHORT"):
+        flux = flux + leak_fraction(w) * source_spectrum_jy(w / 2.0)
+    return flux
+
+
 def background_mjysr(wavelength_um: np.ndarray) -> np.ndarray:
     """The uniform sky background surface brightness (MJy/sr)."""
     w = np.asarray(wavelength_um, dtype=float)
@@ -491,9 +521,11 @@ def _calib_models(detector: str = DETECTOR, band: str = BAND):
     x1d.meta.subpixels = 10
 
     pt = MirMrsPtCorrModel()
-    pt.leakcor_table = np.array([(w, 0.0, 0.0) for w in np.linspace(11.0, 13.5, 26)],
+    leak_wave = np.linspace(*LEAK_TABLE_RANGE, 51)
+    pt.leakcor_table = np.array([(w, f, 0.0) for w, f in zip(leak_wave, leak_fraction(leak_wave), strict=True)],
                                 dtype=[("wavelength", "f4"), ("frac_leak", "f4"), ("err_leak", "f4")])
-    _set_ref_meta(pt, "mrsptcorr", "Synthetic MRS spectral-leak table: no leak", subarray=False, band=False)
+    _set_ref_meta(pt, "mrsptcorr", f"Synthetic MRS spectral-leak table: 1B into 3A, peak {LEAK_PEAK} at "
+                  f"{LEAK_CENTRE_UM} um", subarray=False, band=False)
     pt.meta.instrument.detector = "N/A"
     return {"flat": flat, "fringe": fringe, "photom": photom, "extract1d": x1d, "mrsptcorr": pt,
             "fringefreq": fringefreq_model()}
@@ -887,7 +919,7 @@ def scene_rate(m, wcs_refs, *, source: bool, ra0: float = SOURCE_RA, dec0: float
             sig = psf_sigma_arcsec(lam)[:, None]
             pa = _box_fraction(-a_off[idx][None, :], ch.alpha_scale, sig)
             pb = _box_fraction(-b_off[idx][None, :], ch.slice_width, sig)
-            sb = sb + source_spectrum_jy(lam)[:, None] * 1e-6 * pa * pb / ch.pixel_solid_angle
+            sb = sb + observed_spectrum_jy(lam, ch.channel, ch.band)[:, None] * 1e-6 * pa * pb / ch.pixel_solid_angle
         if fringe:
             sb = sb * fringe_factor(lam, fringe)[:, None]
         rate[:, cols] = sb / PHOTOM_SENS
@@ -908,7 +940,7 @@ def _wcs_ref_paths(crds_path: Path | None, detector: str = DETECTOR, band: str =
 def make_mrs_uncal(path: Path, *, kind: str, dither: int, program: str = "01234", observation: str = "001",
                    n_dithers: int = 4, ngroups: int = DEFAULT_NGROUPS, crds_path: Path | None = None,
                    exposure: int | None = None, seed: int | None = None, detector: str = DETECTOR,
-                   band: str = BAND) -> Path:
+                   band: str = BAND, fringe: float = 0.0) -> Path:
     """Write one synthetic MRS ``uncal`` exposure (default MIRIFUSHORT, channel 12, SHORT).
 
     Parameters
@@ -940,6 +972,9 @@ def make_mrs_uncal(path: Path, *, kind: str, dither: int, program: str = "01234"
         Detector (``MIRIFUSHORT``, ``MIRIFULONG``) and grating setting
         (``SHORT``, ``MEDIUM``, ``LONG``); other than MIRIFUSHORT SHORT the
         references of :func:`write_mrs_program_references`.
+    fringe : float
+        Amplitude of a residual fringe on every slice pixel (source and sky;
+        see :func:`scene_rate`), e.g. 0.05 for 5 %; 0: none.
 
     Returns
     -------
@@ -969,7 +1004,7 @@ def make_mrs_uncal(path: Path, *, kind: str, dither: int, program: str = "01234"
     _set_exposure_meta(m, kind=kind, program=program, observation=observation, exposure=exposure,
                        ngroups=ngroups, ra_ref=ra_ref, dec_ref=dec_ref, dither=dither, n_dithers=n_dithers,
                        offset=offset, detector=detector, band=band, activity=_activity(path))
-    rate = scene_rate(m, _wcs_ref_paths(crds_path, detector, band), source=kind == "science")
+    rate = scene_rate(m, _wcs_ref_paths(crds_path, detector, band), source=kind == "science", fringe=fringe)
 
     if seed is None:
         seed = int.from_bytes(hashlib.sha256(path.name.encode()).digest()[:4], "little")
@@ -1040,7 +1075,7 @@ def make_mrs_rate(path: Path, *, dither: int = 1, background: bool = True, fring
 def make_mrs_program(root: Path, crds_path: Path, *, n_dithers: int = 4, n_background: int = 2,
                      program: str = "01234", sci_obs: str = "001", bkg_obs: str = "002",
                      ngroups: int = DEFAULT_NGROUPS, detectors: tuple[str, ...] = (DETECTOR,),
-                     settings: tuple[str, ...] = (BAND,)) -> MrsProgram:
+                     settings: tuple[str, ...] = (BAND,), fringe: float = 0.0) -> MrsProgram:
     """Write a science observation (``n_dithers`` dithers) and a background observation.
 
     Parameters
@@ -1060,6 +1095,8 @@ def make_mrs_program(root: Path, crds_path: Path, *, n_dithers: int = 4, n_backg
         (activity :data:`SETTING_ACTIVITY` of the setting in the file
         names); other than MIRIFUSHORT SHORT they need
         :func:`write_mrs_program_references`.
+    fringe : float
+        Residual fringe amplitude of every exposure (:func:`make_mrs_uncal`).
 
     Returns
     -------
@@ -1081,12 +1118,12 @@ def make_mrs_program(root: Path, crds_path: Path, *, n_dithers: int = 4, n_backg
             p = root / f"{_exposure_name(program, sci_obs, d, det, act)}_uncal.fits"
             uncal[sci_obs].append(make_mrs_uncal(p, kind="science", dither=d, program=program,
                                                  observation=sci_obs, n_dithers=n_dithers, ngroups=ngroups,
-                                                 crds_path=crds_path, detector=det, band=band))
+                                                 crds_path=crds_path, detector=det, band=band, fringe=fringe))
         for d in range(1, n_background + 1):
             p = root / f"{_exposure_name(program, bkg_obs, d, det, act)}_uncal.fits"
             uncal[bkg_obs].append(make_mrs_uncal(p, kind="background", dither=d, program=program,
                                                  observation=bkg_obs, n_dithers=n_background, ngroups=ngroups,
-                                                 crds_path=crds_path, detector=det, band=band))
+                                                 crds_path=crds_path, detector=det, band=band, fringe=fringe))
     return MrsProgram(program=program, sci_obs=sci_obs, bkg_obs=bkg_obs, uncal=uncal, source_ra=SOURCE_RA,
                       source_dec=SOURCE_DEC, channels=channels, dither_offsets=list(DITHER_OFFSETS[:n_dithers]))
 

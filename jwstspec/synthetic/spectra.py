@@ -130,6 +130,22 @@ def fringe(wavelength: np.ndarray, amplitude: float, *, period_cm: float = FRING
     return 1.0 + amplitude * np.sin(2 * np.pi * sigma / period_cm + phase)
 
 
+def fringe_amplitude(wavelength: np.ndarray, ratio: np.ndarray, *, period_cm: float = FRINGE_PERIOD_CM) -> float:
+    """Amplitude of the fringe of :func:`fringe` left in ``ratio`` (observed / truth): a least-squares sinusoid.
+
+    ``ratio - 1`` is fitted with ``a sin(2π σ / P) + b cos(2π σ / P) + c``
+    (σ = 10⁴/λ in cm⁻¹, any phase); returns ``hypot(a, b)``, e.g. 0.05 for
+    an untouched 5 % fringe.  Non-finite points are left out.
+    """
+    w, r = np.asarray(wavelength, dtype=float), np.asarray(ratio, dtype=float)
+    ok = np.isfinite(w) & np.isfinite(r) & (w > 0)
+    sigma = 1e4 / w[ok]
+    phase = 2 * np.pi * sigma / period_cm
+    design = np.vstack([np.sin(phase), np.cos(phase), np.ones_like(sigma)]).T
+    coef, *_ = np.linalg.lstsq(design, r[ok] - 1, rcond=None)
+    return float(np.hypot(coef[0], coef[1]))
+
+
 @dataclasses.dataclass
 class FringedSpectrum:
     """An MRS-like spectrum with a known injected fringe.
