@@ -536,8 +536,14 @@ MRS_SLICES = {1: 21, 2: 17, 3: 16, 4: 12}
 #: Residual-fringe frequency table of the synthetic ``fringefreq`` reference, per slice:
 #: (ffreq, dffreq, min_nfringes, max_nfringes, min_snr, pgram_res) for the detector fringe and the
 #: channel 3/4 dichroic fringe (0 = none in channels 1/2).  The values are jwst's 1-D defaults
-#: (``jwst.residual_fringe.utils.FFREQ_1D``, ``DFFREQ_1D``, ``MAX_NFRINGES_1D``), so the 2-D step
-#: looks for the same fringe as the 1-D correction.
+#: (``jwst.residual_fringe.utils.FFREQ_1D``, ``DFFREQ_1D``, ``MAX_NFRINGES_1D``; ``pgram_res`` the 1-D
+#: correction's periodogram step), so the 2-D step looks for the same fringe as the 1-D correction.
+#: ``min_snr`` sets the step's cost: it fits every column whose S/N (DER_SNR along the column)
+#: reaches ``min_snr[0]`` (0.6-1 CPU-s a column, ~3 s when it takes several sines; half of it the
+#: Lomb-Scargle scan of ``2 dffreq / pgram_res`` periods) and adds the dichroic fringe where the S/N
+#: exceeds ``min_snr[1]``.  A background-subtracted toy exposure has 19-31 such columns (5 bands measured);
+#: without it every sky column of MIRIFULONG MEDIUM passes (560 columns, ~380 CPU-s: the toy sky's
+#: median column S/N is 12 and 16 in 3B and 4B, 7 and 9 in 1B and 2B).  The toy scene has no dichroic fringe.
 FRINGEFREQ_ROW = {
     "short": ((2.9, 0.0), (1.5, 0.15), (1, 1), (10, 15), (10.0, 150.0), (0.001, 0.001)),
     "long": ((2.9, 0.4), (1.5, 0.15), (1, 1), (10, 15), (10.0, 150.0), (0.001, 0.001)),
