@@ -120,12 +120,15 @@ def _one_prefect_api_per_process() -> Iterator[None]:
     """Every test module's ``embedded_prefect()`` in this process uses one API server, started on first use.
 
     A server start costs ~10 CPU-s (20 on a new database); ~15 modules run flows.  Each module still gets
-    its own ``embedded_prefect`` block (settings, warm worker pools); the database is shared, so tests read
-    what their own flow runs made by id.
+    its own ``embedded_prefect`` block (settings); the database is shared, so tests read what their own
+    flow runs made by id.  The process pool's workers are shared the same way (``warm_process_pools`` for
+    the session): a module whose flows use the same pool settings (workers, CRDS environment, log level)
+    as the module before it finds them started, past spawn and imports (~4 CPU-s a worker); other
+    settings replace the pool, a failed flow run shuts it down.
     """
-    from flows.runtime import shared_embedded_api
+    from flows.runtime import shared_embedded_api, warm_process_pools
 
-    with shared_embedded_api():
+    with shared_embedded_api(), warm_process_pools():
         yield
 
 

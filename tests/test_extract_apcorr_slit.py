@@ -23,6 +23,7 @@ import pytest
 from jwstspec.errors import InputFileError
 from jwstspec.extract import apcorr as ap
 from jwstspec.extract.apcorr import find_reference, read_slit_table, slit_correction
+from jwstspec.stages.pipelines import frozen_heap
 from jwstspec.synthetic.apcorr_refs import gaussian_slit_apcorr, write_slit_apcorr
 
 GRID = np.linspace(2.8, 5.3, 15)
@@ -184,8 +185,9 @@ def _jwst_flux(s2d: Path, apcorr: Path, on: bool, tmp_path: Path) -> tuple[np.nd
         "reftype": "EXTRACT1D", "instrument": "NIRSPEC", "telescope": "JWST",
         "apertures": [{"id": "ANY", "region_type": "target", "disp_axis": 1, "ystart": ROW_LO, "ystop": ROW_HI,
                        "use_source_posn": False, "bkg_order": 0}]}))
-    x1d = Extract1dStep.call(str(s2d), override_extract1d=str(ref), override_apcorr=str(apcorr), override_psf="N/A",
-                             apply_apcorr=on, subtract_background=False)
+    with frozen_heap():
+        x1d = Extract1dStep.call(str(s2d), override_extract1d=str(ref), override_apcorr=str(apcorr),
+                                 override_psf="N/A", apply_apcorr=on, subtract_background=False)
     table = x1d.spec[0].spec_table
     return np.asarray(table["WAVELENGTH"], float), np.asarray(table["FLUX"], float)
 

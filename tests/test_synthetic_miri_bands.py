@@ -16,6 +16,7 @@ import pytest
 
 from jwstspec.bands import MRS_RANGES, mrs_key
 from jwstspec.errors import OptionError
+from jwstspec.stages.pipelines import frozen_heap
 from jwstspec.synthetic import miri_mrs as mm
 
 BANDS = [(det, band) for det in mm.DETECTOR_CHANNELS for band in mm.SETTINGS]
@@ -133,7 +134,8 @@ def test_every_band_references_open_and_assign_wcs_maps_the_slices(program_cache
                     elif reftype != "wavelengthrange":
                         assert ref.meta.instrument.detector == det
             assert opened[name] == cls.__name__, (det, band, reftype, opened[name])
-        out = AssignWcsStep.call(m)
+        with frozen_heap():  # stpipe's gc.collect() passes skip the test process's heap
+            out = AssignWcsStep.call(m)
         assert out.meta.cal_step.assign_wcs == "COMPLETE"
         smap = mm.slice_map(det)
         for ch in mm.mrs_channels(det, band):

@@ -133,13 +133,16 @@ def assign_wcs(model: Any) -> Any:
 
     The WCS is not validated as it is assigned
     (:func:`~jwstspec.synthetic.datamodels.assignment_unvalidated`: ~70 % of
-    an IFU ``assign_wcs``); it is jwst's own transform all the same.
+    an IFU ``assign_wcs``); it is jwst's own transform all the same.  The
+    step's ``gc.collect()`` passes skip the caller's heap
+    (:func:`~jwstspec.stages.pipelines.frozen_heap`).
     """
     from jwst.assign_wcs import AssignWcsStep
 
+    from jwstspec.stages.pipelines import frozen_heap
     from jwstspec.synthetic.datamodels import assignment_unvalidated
 
-    with assignment_unvalidated():
+    with assignment_unvalidated(), frozen_heap():
         return AssignWcsStep.call(model)
 
 
