@@ -264,7 +264,8 @@ def embedded_prefect(db_dir: Path | None = None) -> Iterator[str | None]:
         with temporary_settings(settings), warm_process_pools():  # this process
             yield url
     finally:
-        _drain_log_workers()
+        if not shared:  # a shared API keeps its log worker (a warm pool's forwarding thread holds it)
+            _drain_log_workers()
         os.environ.pop("PREFECT_API_URL", None)
         _refresh_prefect_settings()
         if not shared:
@@ -296,6 +297,7 @@ def shared_embedded_api(db_dir: Path | None = None) -> Iterator[None]:
         yield
     finally:
         server, _shared = _shared, outer
+        _drain_log_workers()
         with contextlib.suppress(Exception):
             server.stop()
 
