@@ -329,7 +329,8 @@ def _stage1(run: Run, plan: planning.RunPlan, crds_context: str) -> dict[Path, A
             if _stage(config, "stage1"):
                 rate = run.submit(clean1f_task, "stage1", exp.name, rate=rate, output=str(corr),
                                   method=config.readnoise_method, window=config.stage1.readnoise_window,
-                                  clip_sigma=config.stage1.readnoise_clip_sigma, crds_context=crds_context)
+                                  clip_sigma=config.stage1.readnoise_clip_sigma, crds_context=crds_context,
+                                  footprint_dir=str(layout.footprint_dir))
             else:
                 rate = corr
         rates[exp.path] = rate

@@ -120,12 +120,14 @@ def detector1_task(uncal: str, output_dir: str, steps: dict[str, dict[str, Any]]
 
 
 @task(name="clean1f", cache_policy=CACHE, result_serializer="json")
-def clean1f_task(rate: str, output: str, method: str, window: int, clip_sigma: float, crds_context: str) -> str:
+def clean1f_task(rate: str, output: str, method: str, window: int, clip_sigma: float, crds_context: str,
+                 footprint_dir: str) -> str:
     """NIRSpec 1/f correction of one rate file (``pipeline``: jwst's step, with the run's CRDS context)."""
     use_context(crds_context)
     from jwstspec.stages.clean1f import clean_1f
 
-    return str(clean_1f(Path(rate), Path(output), method=method, window=window, clip_sigma=clip_sigma))  # type: ignore[arg-type]
+    return str(clean_1f(Path(rate), Path(output), method=method, window=window, clip_sigma=clip_sigma,  # type: ignore[arg-type]
+                        footprint_dir=Path(footprint_dir)))
 
 
 @task(name="pixel-background", cache_policy=CACHE, result_serializer="json")

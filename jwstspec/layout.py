@@ -15,6 +15,7 @@
             logs/                      one log file per exposure and stage
     <data_dir>/.jwstspec/
         cache/                         Prefect task-result storage (cache)
+        footprints/                    NIRSpec IFU slice footprints of the 1/f masks (one per setting and detector)
         locks/                         run locks
         prefect/                       the embedded Prefect API's database
 
@@ -174,6 +175,16 @@ class Layout:
     def cache_dir(self) -> Path:
         """Where Prefect persists task results (the cache)."""
         return self.internal_dir / "cache"
+
+    @property
+    def footprint_dir(self) -> Path:
+        """NIRSpec IFU slice footprints of the 1/f sky masks, shared by every observation of the data directory.
+
+        Each file is keyed by what the footprint depends on (setting, detector, references:
+        :mod:`jwstspec.stages.clean1f`), so the science, imprint and background exposures of a setting pay
+        for one ``assign_wcs``, whichever process corrects them.
+        """
+        return self.internal_dir / "footprints"
 
     @property
     def lock_dir(self) -> Path:

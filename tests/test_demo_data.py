@@ -22,7 +22,7 @@ def fake_generate(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     calls: list[int] = []
 
     def generate(raw: Path, data: Path, crds: Path, layout: Any, n_dithers: int, name: str,
-                 ifu_dithers: int = 2) -> dict:
+                 ifu_dithers: int = 2, ifu_detectors: tuple[str, ...] = ("NRS1",)) -> dict:
         calls.append(n_dithers)
         raw_file = raw / "miri" / "jw01234001001_03101_00001_mirifushort_uncal.fits"
         raw_file.write_bytes(b"ramp" * 100)  # written anew each time, as the real generator does

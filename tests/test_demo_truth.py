@@ -76,6 +76,46 @@ def test_ifu_dither_count_is_checked_before_anything_is_written(tmp_path):
     assert 1 <= sd.DEFAULT_DEMO_IFU_DITHERS < len(sd.IFU_DITHERS)  # the default demo's one cut, --only observes all
 
 
+@pytest.mark.parametrize("detectors", [(), ("NRS3",), ("NRS1", "MIRIFUSHORT")])
+def test_ifu_detectors_are_checked_before_anything_is_written(tmp_path, detectors):
+    from jwstspec.layout import Layout
+
+    layout = Layout(tmp_path / "data", sd.PROGRAM)
+    with pytest.raises(OptionError, match=r"ifu_detectors: .*must be some of NRS1, NRS2"):
+        sd._nirspec_ifu(tmp_path / "raw", layout, 1, detectors)
+    assert not any(tmp_path.rglob("*.fits"))
+    assert set(sd.DEFAULT_DEMO_IFU_DETECTORS) < set(sd.IFU_DETECTORS)  # the default demo's other cut
+
+
+def test_a_smaller_ifu_observation_removes_the_files_of_a_larger_one(tmp_path):
+    """Files of dithers and detectors beyond the observation asked for (left by an earlier demo in the same
+    directory) go, raw and placed copies, so the flow finds exactly that observation."""
+    from jwstspec.layout import Layout
+
+    layout = Layout(tmp_path / "data", sd.PROGRAM)
+    every = [(obs, name) for det in sd.IFU_DETECTORS for obs, name in sd._ifu_exposure_names(det)]
+    assert len(every) == len(set(every)) == len(sd.IFU_DETECTORS) * (len(sd.IFU_DITHERS) + 2)
+    for obs, name in every:
+        for directory in (tmp_path / "raw" / "nirspec", layout.uncal_dir(obs)):
+            directory.mkdir(parents=True, exist_ok=True)
+            (directory / name).write_bytes(b"ramp")
+    kept = set(sd._ifu_exposure_names("NRS1", 1))
+
+    def no_writing(*args, **kwargs):
+        raise AssertionError("stops before writing")
+
+    import jwstspec.synthetic.nirspec_exposures as nx
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(nx, "ifu_uncal", no_writing)
+        mp.setattr(nx, "msa_leak_rate", lambda: None)
+        with pytest.raises(AssertionError, match="stops before writing"):
+            sd._nirspec_ifu(tmp_path / "raw", layout, 1, ("NRS1",))
+    for obs, name in every:
+        present = [(d / name).exists() for d in (tmp_path / "raw" / "nirspec", layout.uncal_dir(obs))]
+        assert present == [(obs, name) in kept] * 2, name
+
+
 def test_demo_cli_refuses_an_unknown_observation_in_one_line(tmp_path, capsys):
     from jwstspec.cli import main
 

@@ -1,13 +1,15 @@
 """NIRSpec IFU through the flow for real (issue 13): the demo's ``nirspec-ifu`` observation.
 
-A point source of known spectrum (G395H/F290LP, NRS1, full frame, 2
-dithers; uncal ramps placed with the synthetic NIRSpec model's own WCS), a
-leakcal/imprint exposure and a dedicated background go through Detector1
+A point source of known spectrum (G395H/F290LP, NRS1 and NRS2, full
+frame, 2 dithers; uncal ramps placed with the synthetic NIRSpec model's own
+WCS for each detector), a leakcal/imprint exposure and a dedicated
+background per detector go through Detector1
 -> 1/f -> the real ``calwebb_spec2`` (background and imprint as members of
 each exposure's association) -> ``calwebb_spec3`` (one cube of both
-dithers) -> jwstspec extraction -> combine.  The final spectrum must give
-the injected flux back (median within 2 %), the emission line at its
-injected wavelength (to a tenth of a resolution element), and
+dithers and both detectors) -> jwstspec extraction -> combine.  The final
+spectrum must give the injected flux back (median within 2 %, on each
+detector's part), the emission lines at their injected wavelengths (to a
+tenth of a resolution element; 3.60 micron on NRS1, 4.70 on NRS2), and
 ``demo_truth.json`` must say so.
 
 The flow's rule for the imprint (leakcal) exposure (issue 13, item 3) is
@@ -21,8 +23,9 @@ cancels.
 The run's own products also check what needs a real ``assign_wcs``: each
 dither's cal holds the injected surface brightness where Spec2's WCS puts
 each pixel (the exposures were written with the cached pixel map), the 30
-slices land inside the real ``wavelengthrange``, and the one slice
-footprint the run's 1/f masks shared is jwst's own for the second dither.
+slices land inside the real ``wavelengthrange`` on each detector, and the
+one slice footprint per detector the run's 1/f masks shared is jwst's own
+for the second dither.
 
 Steps nothing here checks are switched off in this test's configuration
 only (Detector1 ``jump``: no cosmic rays are injected; Stage 3
@@ -66,9 +69,16 @@ def ifu_run(tmp_path_factory: pytest.TempPathFactory, crds_cache: Path) -> dict[
 OVERRIDES = {"nirspec": {"stage1": {"steps": {"jump": {"skip": True}}},
                          "stage3": {"steps": {"outlier_detection": {"skip": True}, "extract_1d": {"skip": True},
                                               "cube_build": {"weighting": "emsm"}}}}}
-SCIENCE = [f"jw01234003001_03101_0000{k}_nrs1" for k in (1, 2)]
-IMPRINT = "jw01234003001_03103_00001_nrs1"
-BACKGROUND = "jw01234004001_03101_00001_nrs1"
+DETECTORS = ("nrs1", "nrs2")
+SCIENCE = [f"jw01234003001_03101_0000{k}_{d}" for d in DETECTORS for k in (1, 2)]
+
+
+def _imprint(detector: str) -> str:
+    return f"jw01234003001_03103_00001_{detector}"
+
+
+def _background(detector: str) -> str:
+    return f"jw01234004001_03101_00001_{detector}"
 
 
 def _associations(directory: Path) -> dict[str, Any]:
@@ -114,9 +124,9 @@ def test_every_stage_ran_for_real_and_the_imprint_is_no_dither(ifu_run: dict[str
     assert not [t for t in summary["tasks"] if t["state"] == "failed"]
     assert not any("synthetic" in n.lower() for n in summary["notes"])  # no stand-in cubes any more
     states = Counter((t["stage"], t["state"]) for t in summary["tasks"])
-    assert states[("stage2", "ran")] == 2 and states[("stage3", "ran")] == 1  # the 2 dithers, one Stage 3
+    assert states[("stage2", "ran")] == 4 and states[("stage3", "ran")] == 1  # 2 dithers x 2 detectors, one Stage 3
     stage1 = Counter(t["task"] for t in summary["tasks"] if t["stage"] == "stage1")
-    assert stage1[IMPRINT] >= 1  # Detector1 ran on the imprint exposure
+    assert all(stage1[_imprint(d)] >= 1 for d in DETECTORS)  # Detector1 ran on the imprint exposures
     assert not [t for t in summary["tasks"] if t["stage"] == "stage2" and "03103" in t["task"]]
     assert sorted(ifu_run["asns"]) == sorted(f"{n}_spec2_asn.json" for n in SCIENCE)  # no association of its own
 
@@ -129,8 +139,10 @@ def test_every_science_association_holds_the_imprint_as_imprint_member(ifu_run: 
         members, level2 = asns[f"{name}_spec2_asn.json"]
         science = [m for m, t in members if t == "science"]
         assert len(science) == 1 and science[0].startswith(name)
-        assert [m.startswith(IMPRINT) for m, t in members if t == "imprint"] == [True]
-        assert [m.startswith(BACKGROUND) for m, t in members if t == "background"] == ([True] if method == "asn" else [])
+        detector = name.rsplit("_", 1)[1]  # the imprint and background of the science exposure's own detector
+        assert [m.startswith(_imprint(detector)) for m, t in members if t == "imprint"] == [True]
+        assert ([m.startswith(_background(detector)) for m, t in members if t == "background"]
+                == ([True] if method == "asn" else []))
         # what calwebb_spec2 itself makes of the association: one science exposure, the imprint apart
         assert level2["science"] == 1 and level2["imprint"] == 1
 
@@ -147,7 +159,7 @@ def test_spec2_subtracted_background_and_imprint(ifu_run: dict[str, Any]) -> Non
     from astropy.io import fits
 
     cal = sorted((_obs(ifu_run) / "stage2").glob("*_cal.fits"))
-    assert [p.name for p in cal] == [f"jw01234003001_03101_0000{k}_nrs1_cal.fits" for k in (1, 2)]
+    assert [p.name for p in cal] == [f"{n}_cal.fits" for n in sorted(SCIENCE)]
     for path in cal:  # jwst's cal_step keywords (imprint, bkg_subtract, photom) and units
         with fits.open(path) as hdul:
             head = hdul[0].header
@@ -157,15 +169,17 @@ def test_spec2_subtracted_background_and_imprint(ifu_run: dict[str, Any]) -> Non
     assert len(s3d) == 1
     with fits.open(s3d[0]) as hdul:
         assert hdul["SCI"].header["BUNIT"] == "MJy/sr"
-        cube, cdelt3 = hdul["SCI"].data, hdul["SCI"].header["CDELT3"]
+        cube, head = hdul["SCI"].data, hdul["SCI"].header
         assert cube.ndim == 3 and np.isfinite(cube).any()
-        # the demo's cube ends where NRS1's data end (cube_build's wavemax), not at the grating's 5.27 um
-        last = np.flatnonzero(np.isfinite(cube).any(axis=(1, 2)))[-1]
-        assert (cube.shape[0] - 1 - last) * cdelt3 < 0.02, (cube.shape, last)
+        # one cube of both detectors: planes with data on either side of the G395H detector gap (~4.1 um)
+        lam = head["CRVAL3"] + (np.arange(cube.shape[0]) + 1 - head["CRPIX3"]) * head["CDELT3"]
+        filled = lam[np.isfinite(cube).any(axis=(1, 2))]
+        assert filled.min() < 3.0 and filled.max() > 5.1, (filled.min(), filled.max())
 
 
+@pytest.mark.parametrize("detector", DETECTORS)
 def test_cal_pixels_hold_the_injected_surface_brightness_where_jwsts_wcs_puts_them(
-        ifu_run: dict[str, Any], crds_cache: Path) -> None:
+        ifu_run: dict[str, Any], crds_cache: Path, detector: str) -> None:
     """Each dither's cal (MJy/sr) near the source is the injected scene at the sky position of jwst's WCS.
 
     The exposures were written with the cached pixel map (no ``assign_wcs`` of their own): the map is
@@ -179,10 +193,10 @@ def test_cal_pixels_hold_the_injected_surface_brightness_where_jwsts_wcs_puts_th
     from jwstspec.synthetic import nirspec_model as nm
     from jwstspec.synthetic.demo import IFU_DITHERS, IFU_SIGMA_ARCSEC, ifu_truth_jy
 
-    pix = nx.ifu_pixel_map("G395H", "NRS1", crds_path=crds_cache)
+    pix = nx.ifu_pixel_map("G395H", detector.upper(), crds_path=crds_cache)
     positions = []
     for k, offset in enumerate(IFU_DITHERS, start=1):
-        with dm.open(_obs(ifu_run) / "stage2" / f"jw01234003001_03101_0000{k}_nrs1_cal.fits") as model:
+        with dm.open(_obs(ifu_run) / "stage2" / f"jw01234003001_03101_0000{k}_{detector}_cal.fits") as model:
             assert model.meta.bunit_data == "MJy/sr" and model.meta.dither.x_offset == pytest.approx(offset[0])
             mra, mdec = nx.ifu_sky(model, pix)  # where the writer put each pixel for this pointing
             target_ra, target_dec = model.meta.target.ra, model.meta.target.dec
@@ -214,26 +228,32 @@ def test_cal_pixels_hold_the_injected_surface_brightness_where_jwsts_wcs_puts_th
     assert np.median((dec2[i2] - dec1[i1]) * 3600) == pytest.approx(d_dec, abs=1e-3)
 
 
-def test_the_1f_footprint_was_computed_once_and_is_jwsts_own_for_the_second_dither(ifu_run: dict[str, Any]) -> None:
-    """The four exposures' 1/f sky masks share one slice footprint (one ``assign_wcs`` for the run, made for
-    the first exposure corrected): it equals the footprint of Spec2's own WCS for the second dither's pointing."""
+def test_the_1f_footprint_was_computed_once_per_detector_and_is_jwsts_own_for_the_second_dither(
+        ifu_run: dict[str, Any]) -> None:
+    """The four exposures of a detector (two dithers, the imprint, the background observation's) share one 1/f
+    slice footprint (one ``assign_wcs`` per detector for the run, made for its first exposure corrected, kept in
+    the layout's ``footprint_dir``): it equals the footprint of Spec2's own WCS for that detector's second
+    dither."""
     from stdatamodels.jwst import datamodels as dm
 
+    from jwstspec.layout import Layout
     from jwstspec.stages import clean1f
 
-    files = sorted((_obs(ifu_run) / "stage1" / clean1f.FOOTPRINT_DIR).glob("ifu-*.npy"))
-    assert len(files) == 1
-    shared = np.unpackbits(np.load(files[0]), count=2048 * 2048).reshape(2048, 2048).astype(bool)
-    assert not list((_obs(ifu_run).parent / "Obs004" / "stage1").glob(f"{clean1f.FOOTPRINT_DIR}/ifu-*.npy"))
-    with dm.open(_obs(ifu_run) / "stage2" / "jw01234003001_03101_00002_nrs1_cal.fits") as cal:
-        own = clean1f._lit_from_wcs_uncached(cal, (2048, 2048))
-    assert shared.sum() > 0.2 * shared.size
-    np.testing.assert_array_equal(own, shared)
+    files = sorted(Layout.from_config(ifu_run["demo"].configs["nirspec"]).footprint_dir.glob("ifu-*.npy"))
+    assert len(files) == len(DETECTORS)  # science, imprint and background observations alike
+    shared = [np.unpackbits(np.load(f), count=2048 * 2048).reshape(2048, 2048).astype(bool) for f in files]
+    assert not list(_obs(ifu_run).parent.glob(f"Obs*/stage1/{clean1f.FOOTPRINT_DIR}"))
+    for detector in DETECTORS:
+        with dm.open(_obs(ifu_run) / "stage2" / f"jw01234003001_03101_00002_{detector}_cal.fits") as cal:
+            own = clean1f._lit_from_wcs_uncached(cal, (2048, 2048))
+        assert own.sum() > 0.2 * own.size
+        assert sum(np.array_equal(own, lit) for lit in shared) == 1, detector
 
 
-def test_the_slices_land_inside_the_wavelengthrange(ifu_run: dict[str, Any]) -> None:
-    """G395H on NRS1, as Spec2's ``assign_wcs`` placed them: all 30 slices, separate, inside the range of
-    the real ``wavelengthrange`` reference (the model's other settings: ``test_nirspec_model.py``)."""
+@pytest.mark.parametrize("detector", DETECTORS)
+def test_the_slices_land_inside_the_wavelengthrange(ifu_run: dict[str, Any], detector: str) -> None:
+    """G395H on each detector, as Spec2's ``assign_wcs`` placed them: all 30 slices, separate, inside the range
+    of the real ``wavelengthrange`` reference (the model's other settings: ``test_nirspec_model.py``)."""
     from stdatamodels.jwst import datamodels as dm
     from stdatamodels.jwst.datamodels import WavelengthrangeModel
 
@@ -241,7 +261,7 @@ def test_the_slices_land_inside_the_wavelengthrange(ifu_run: dict[str, Any]) -> 
 
     with WavelengthrangeModel(str(nm.wavelengthrange_source())) as wr:
         lo_hi = np.array(wr.wavelengthrange[list(wr.waverange_selector).index("F290LP_G395H")]) * 1e6
-    with dm.open(_obs(ifu_run) / "stage2" / "jw01234003001_03101_00001_nrs1_cal.fits") as cal:
+    with dm.open(_obs(ifu_run) / "stage2" / f"jw01234003001_03101_00001_{detector}_cal.fits") as cal:
         regions = np.asarray(cal.regions)
         labels = np.unique(regions)
         assert list(labels[labels > 0]) == list(range(1, nm.NSLICE + 1))
@@ -255,32 +275,35 @@ def test_the_slices_land_inside_the_wavelengthrange(ifu_run: dict[str, Any]) -> 
     assert all(not (rows[k] & rows[k + 1]) for k in range(nm.NSLICE - 1))
 
 
-def test_final_spectrum_gives_the_injected_source_back(ifu_run: dict[str, Any]) -> None:
-    from jwstspec.synthetic.demo import truth_of
+def test_final_spectrum_gives_the_injected_source_back(ifu_run: dict[str, Any], crds_cache: Path) -> None:
+    from jwstspec.synthetic.demo import ifu_cube_wavemax, truth_of
     from jwstspec.synthetic.nirspec_exposures import LINES_UM
 
     summary = ifu_run["summaries"]["nirspec"]
     products = {k: v for k, v in summary["products"].items() if k != "stitched"}
     assert products
     truth = truth_of("nirspec")
+    nrs1_end = ifu_cube_wavemax(crds_cache, ("NRS1",))  # where NRS1's data end (micron)
     for record in products.values():
         spec = read_spectrum(record["fits"])
         assert spec.meta["APCORR"] is True  # the cache's G395H/F290LP apcorr: compared with the whole source
         assert spec.meta["APCORREF"] == "jwst_nirspec_apcorr_synth_ifu_g395h_f290lp.asdf"
         good = np.isfinite(spec.flux) & (spec.dq == 0)
-        assert good.sum() > 500
         w, f = np.asarray(spec.wavelength[good], float), np.asarray(spec.flux[good], float)
-        expected = truth(spec)[good]
-        assert np.median(f / expected) == pytest.approx(1.0, abs=0.02)
-        # the 3.60 micron line (NRS1): flux-weighted centre of the excess over the continuum
-        centre, sigma = LINES_UM[0]
-        near = np.abs(w - centre) < 4 * sigma
-        side = ~near & (np.abs(w - centre) < 10 * sigma)
-        lineless = np.interp(w[near], w[side], f[side])  # the continuum under the line
-        excess = f[near] - lineless
-        measured = np.sum(w[near] * excess) / np.sum(excess)
+        ratio = f / truth(spec)[good]
+        for part in (w < nrs1_end, w > nrs1_end):  # NRS1's part and NRS2's, each at the injected flux
+            assert part.sum() > 500
+            assert np.median(ratio[part]) == pytest.approx(1.0, abs=0.02)
+        # the 3.60 micron line (NRS1) and the 4.70 micron line (NRS2): flux-weighted centre of the excess
+        # over the continuum
         resolution_element = 2 * np.median(np.diff(w))
-        assert abs(measured - centre) < 0.1 * resolution_element, (measured, centre, resolution_element)
+        for centre, sigma in LINES_UM[:2]:
+            near = np.abs(w - centre) < 4 * sigma
+            side = ~near & (np.abs(w - centre) < 10 * sigma)
+            lineless = np.interp(w[near], w[side], f[side])  # the continuum under the line
+            excess = f[near] - lineless
+            measured = np.sum(w[near] * excess) / np.sum(excess)
+            assert abs(measured - centre) < 0.1 * resolution_element, (measured, centre, resolution_element)
 
 
 def test_demo_truth_file_says_within_2_percent(ifu_run: dict[str, Any]) -> None:

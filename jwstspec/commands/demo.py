@@ -35,7 +35,13 @@ def run(args: argparse.Namespace) -> int:
     """Run ``jwstspec demo``; return the exit code."""
     if args.dithers < 1:
         raise OptionError("--dithers", "must be at least 1")
-    from jwstspec.synthetic.demo import DEFAULT_DEMO_IFU_DITHERS, IFU_DITHERS, parse_only
+    from jwstspec.synthetic.demo import (
+        DEFAULT_DEMO_IFU_DETECTORS,
+        DEFAULT_DEMO_IFU_DITHERS,
+        IFU_DETECTORS,
+        IFU_DITHERS,
+        parse_only,
+    )
 
     observations = parse_only(args.only)  # an unknown name: one line, exit 2, before anything is written
     out = Path(args.output)
@@ -47,8 +53,10 @@ def run(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     result = run_demo(out, n_dithers=args.dithers, task_runner=args.task_runner, workers=args.workers, verbose=args.verbose,
                       branches=observations,
-                      # the default demo observes the NIRSpec IFU at one dither (its time budget), --only at both
-                      ifu_dithers=DEFAULT_DEMO_IFU_DITHERS if args.only is None else len(IFU_DITHERS))
+                      # the default demo observes the NIRSpec IFU at one dither on NRS1 (its time budget), --only
+                      # at both dithers on both detectors
+                      ifu_dithers=DEFAULT_DEMO_IFU_DITHERS if args.only is None else len(IFU_DITHERS),
+                      ifu_detectors=DEFAULT_DEMO_IFU_DETECTORS if args.only is None else IFU_DETECTORS)
     demo = result["demo"]
     print()
     print(f"jwstspec demo finished in {time.perf_counter() - t0:.0f} s "

@@ -549,7 +549,8 @@ def _read_user_mask(mask_path: Path, shape: tuple[int, ...]) -> np.ndarray:
 
 
 def clean_1f(rate_path: Path, output_path: Path, *, method: Method, mask_path: Path | None = None, window: int = 201,
-             clip_sigma: float = 3.0, margin: int = 2, step_options: dict[str, Any] | None = None) -> Path:
+             clip_sigma: float = 3.0, margin: int = 2, step_options: dict[str, Any] | None = None,
+             footprint_dir: Path | None = None) -> Path:
     """Correct one rate/rateints file for 1/f noise; write ``output_path`` atomically.
 
     Parameters
@@ -572,6 +573,10 @@ def clean_1f(rate_path: Path, output_path: Path, *, method: Method, mask_path: P
     step_options : dict, optional
         ``pipeline`` method: CleanFlickerNoiseStep parameters, over
         :data:`PIPELINE_STEP_OPTIONS` (``user_mask`` is always ours).
+    footprint_dir : Path, optional
+        Where NIRSpec IFU slice footprints are shared with other processes
+        and observations (:func:`sky_mask`); default ``FOOTPRINT_DIR``
+        beside ``output_path``.
 
     Returns
     -------
@@ -614,7 +619,7 @@ def clean_1f(rate_path: Path, output_path: Path, *, method: Method, mask_path: P
         if mask_path is not None:
             usable = _read_user_mask(Path(mask_path), data.shape[-2:]) & np.all(np.isfinite(data.reshape(-1, *data.shape[-2:])), axis=0)
         else:
-            usable = sky_mask(model, margin, footprint_dir=output_path.parent / FOOTPRINT_DIR)
+            usable = sky_mask(model, margin, footprint_dir=footprint_dir or output_path.parent / FOOTPRINT_DIR)
         finite_before = np.isfinite(data)
         output_path.parent.mkdir(parents=True, exist_ok=True)
         if method == "pipeline":

@@ -49,11 +49,12 @@ the local CRDS cache, NIRSpec's optical model from
 
 * MIRI MRS: uncal -> Detector1 -> Spec2 (background association) -> Spec3
   -> extraction per dither -> combine;
-* NIRSpec IFU (G395H/F290LP, NRS1): uncal -> Detector1 -> 1/f ->
+* NIRSpec IFU (G395H/F290LP, NRS1 and NRS2; the default demo NRS1 alone):
+  uncal -> Detector1 -> 1/f ->
   ``calwebb_spec2`` (a level-2 association: the background exposure and
   the imprint exposure as ``imprint`` member, which ``imprint_subtract``
   removes from science and background) -> ``calwebb_spec3`` (one cube of
-  both dithers) -> extraction -> combine.  Stage 2 writes no cube
+  both dithers and detectors) -> extraction -> combine.  Stage 2 writes no cube
   (``cube_build`` and ``extract_1d`` skipped there: the spectrum comes
   from the Stage 3 cube, and Stage 2's cube was the largest cost of the
   branch);
@@ -141,14 +142,18 @@ BOTS_NINTS, BOTS_TRANSIT, BOTS_DEPTH = 16, (5, 10), 0.01
 #: the BOTS source is this many times :func:`~jwstspec.synthetic.nirspec_exposures.point_source_jy` (1000 Jy at
 #: 4 micron, ~40 % of saturation in 5 groups): photon noise ~0.015 % of the white light per integration (gain 1)
 BOTS_SCALE = 1.0e6
-#: NIRSpec IFU: G395H/F290LP on NRS1, full frame; telescope offsets (RA, Dec arcsec) of the 2 dithers from the target
-IFU_GRATING, IFU_DETECTORS = "G395H", ("NRS1",)
+#: NIRSpec IFU: G395H/F290LP on NRS1 and NRS2 (the G395H spectrum continues onto NRS2 past ~4.1 micron), full
+#: frame; telescope offsets (RA, Dec arcsec) of the 2 dithers from the target
+IFU_GRATING, IFU_DETECTORS = "G395H", ("NRS1", "NRS2")
 IFU_DITHERS = ((-0.075, -0.075), (0.075, 0.075))
 #: IFU dithers of the default ``jwstspec demo`` (with MIRI MRS): the first of :data:`IFU_DITHERS` alone,
 #: because each full-frame dither costs a Detector1 and a Spec2 pass and a share of Spec3, and the
 #: default demo must stay under 6 minutes on 2 cores; ``--only nirspec-ifu`` (and :func:`build_demo`'s
 #: default) observes both
 DEFAULT_DEMO_IFU_DITHERS = 1
+#: IFU detectors of the default ``jwstspec demo``: NRS1 alone, for the same reason (each detector doubles every
+#: exposure's Detector1 and Spec2); ``--only nirspec-ifu`` (and :func:`build_demo`'s default) observes both
+DEFAULT_DEMO_IFU_DETECTORS = ("NRS1",)
 #: the IFU point source is this many times :func:`~jwstspec.synthetic.nirspec_exposures.point_source_jy`
 #: (1000 Jy at 4 micron: ~1000 DN in the brightest pixel in 3 groups, with this model's photom)
 IFU_SCALE = 1.0e6
@@ -256,8 +261,8 @@ def _write_references(crds_path: Path, branches: tuple[str, ...] | None) -> Path
 
 #: version of the demo's CRDS cache content: a cache without this version's stamp is written again
 #: (2: the apcorr references; 3: the BOTS NRS2 Detector1 references, G140M across NRS1 only; 4: the twelve MRS
-#: sub-bands, the 1B -> 3A leak in mrsptcorr)
-REFERENCES_VERSION = 4
+#: sub-bands, the 1B -> 3A leak in mrsptcorr; 5: the IFU's NRS2 full-frame Detector1 references)
+REFERENCES_VERSION = 5
 
 
 def references_stamp(crds_path: Path) -> Path:
@@ -369,23 +374,23 @@ def ifu_truth_jy(wavelength_um: np.ndarray) -> np.ndarray:
     return IFU_SCALE * point_source_jy(wavelength_um)
 
 
-def ifu_cube_wavemax(crds: Path) -> float:
-    """Longest wavelength (micron) the demo's IFU detectors see, rounded up to 0.01 micron.
+def ifu_cube_wavemax(crds: Path, detectors: tuple[str, ...] = IFU_DETECTORS) -> float:
+    """Longest wavelength (micron) the IFU ``detectors`` see, rounded up to 0.01 micron.
 
     ``cube_build`` takes a NIRSpec cube's wavelength range from the
     ``cubepar`` reference, which spans the whole grating (G395H/F290LP:
-    2.87-5.27 micron over NRS1 and NRS2).  The demo observes
-    :data:`IFU_DETECTORS` only (NRS1 reaches ~4.1 micron), so without a
-    ``wavemax`` about half the Stage 3 cube's planes stay empty and still
-    cost ``cube_build`` and ``extract_1d`` their time.  The value is read
-    from the pixel map the exposures are placed with (jwst's own WCS,
-    cached beside the model).
+    2.87-5.27 micron over NRS1 and NRS2).  The default demo observes NRS1
+    only (:data:`DEFAULT_DEMO_IFU_DETECTORS`: NRS1 reaches ~4.1 micron), so
+    without a ``wavemax`` about half the Stage 3 cube's planes stay empty
+    and still cost ``cube_build`` and ``extract_1d`` their time.  The value
+    is read from the pixel map the exposures are placed with (jwst's own
+    WCS, cached beside the model).
     """
     from jwstspec.synthetic.crds_cache import activate
     from jwstspec.synthetic.nirspec_exposures import ifu_pixel_map
 
     activate(crds, CONTEXT)  # a missing map is made again with assign_wcs on this cache's model
-    top = max(float(ifu_pixel_map(IFU_GRATING, det, crds_path=crds)["lam"].max()) for det in IFU_DETECTORS)
+    top = max(float(ifu_pixel_map(IFU_GRATING, det, crds_path=crds)["lam"].max()) for det in detectors)
     return float(np.ceil(top * 100) / 100)
 
 
@@ -393,46 +398,57 @@ def _ifu_sky(wavelength_um: np.ndarray) -> np.ndarray:
     return np.full(np.shape(wavelength_um), IFU_SKY_MJYSR)
 
 
-def _ifu_science_name(k: int, detector: str) -> str:
-    return f"jw{PROGRAM}{NIRSPEC_OBS}001_03101_0000{k}_{detector.lower()}_uncal.fits"
+def _ifu_exposure_names(detector: str, n_dithers: int = len(IFU_DITHERS)) -> list[tuple[str, str]]:
+    """``[(observation, uncal file name)]`` of the IFU observation on ``detector``.
 
-
-def _nirspec_ifu(raw: Path, layout: Any, n_dithers: int = len(IFU_DITHERS)) -> list[Path]:
-    """The IFU observation: ``n_dithers`` dithers, a leakcal (imprint) exposure and a background.
-
-    The dithers are the first ``n_dithers`` of :data:`IFU_DITHERS`; every
-    exposure is placed by the model's WCS.
-
-    Science exposures of dithers beyond ``n_dithers`` left by an earlier
-    demo in the same directory are removed (raw and placed copies), so the
-    flow finds exactly this observation.
+    The first ``n_dithers`` science dithers, then the leakcal (imprint)
+    exposure of the pointing and the background exposure.
     """
+    d = detector.lower()
+    return ([(NIRSPEC_OBS, f"jw{PROGRAM}{NIRSPEC_OBS}001_03101_0000{k}_{d}_uncal.fits") for k in range(1, n_dithers + 1)]
+            + [(NIRSPEC_OBS, f"jw{PROGRAM}{NIRSPEC_OBS}001_03103_00001_{d}_uncal.fits"),
+               (NIRSPEC_BKG_OBS, f"jw{PROGRAM}{NIRSPEC_BKG_OBS}001_03101_00001_{d}_uncal.fits")])
+
+
+def _nirspec_ifu(raw: Path, layout: Any, n_dithers: int = len(IFU_DITHERS),
+                 detectors: tuple[str, ...] = IFU_DETECTORS) -> list[Path]:
+    """The IFU observation on ``detectors``: ``n_dithers`` dithers, a leakcal (imprint) exposure and a background.
+
+    The dithers are the first ``n_dithers`` of :data:`IFU_DITHERS`, on each
+    of ``detectors`` (of :data:`IFU_DETECTORS`); every exposure is placed by
+    the model's WCS for its detector.
+
+    Exposures beyond this observation left by an earlier demo in the same
+    directory (further dithers, another detector) are removed (raw and
+    placed copies), so the flow finds exactly this observation.
+    """
+    from jwstspec.errors import OptionError
     from jwstspec.synthetic.nirspec_exposures import ifu_uncal, msa_leak_rate
 
     if not 1 <= n_dithers <= len(IFU_DITHERS):
-        from jwstspec.errors import OptionError
-
         raise OptionError("ifu_dithers", f"{n_dithers} must be 1..{len(IFU_DITHERS)}")
+    if not detectors or not set(detectors) <= set(IFU_DETECTORS):
+        raise OptionError("ifu_detectors", f"{', '.join(detectors) or 'none'}: must be some of {', '.join(IFU_DETECTORS)}")
     for det in IFU_DETECTORS:
-        for k in range(n_dithers + 1, len(IFU_DITHERS) + 1):
-            for directory in (raw / "nirspec", layout.uncal_dir(NIRSPEC_OBS)):
-                (directory / _ifu_science_name(k, det)).unlink(missing_ok=True)
+        keep = set(_ifu_exposure_names(det, n_dithers)) if det in detectors else set()
+        for obs, name in set(_ifu_exposure_names(det)) - keep:
+            for directory in (raw / "nirspec", layout.uncal_dir(obs)):
+                (directory / name).unlink(missing_ok=True)
     leak = msa_leak_rate()
     science, background = [], []
-    for det in IFU_DETECTORS:
-        d = det.lower()
-        for k, offset in enumerate(IFU_DITHERS[:n_dithers], start=1):
-            name = _ifu_science_name(k, det)
+    for det in detectors:
+        names = _ifu_exposure_names(det, n_dithers)
+        s0 = 100 * IFU_DETECTORS.index(det)  # each detector its own noise
+        for k, (offset, (_, name)) in enumerate(zip(IFU_DITHERS, names[:n_dithers], strict=False), start=1):
             science.append(ifu_uncal(raw / "nirspec" / name, kind="science", grating=IFU_GRATING, detector=det,
                                      truth=ifu_truth_jy, pointing_offset_arcsec=offset, sigma_arcsec=IFU_SIGMA_ARCSEC,
-                                     sky_mjysr=_ifu_sky, leak=leak, seed=200 + k, program=PROGRAM,
+                                     sky_mjysr=_ifu_sky, leak=leak, seed=s0 + 200 + k, program=PROGRAM,
                                      observation=NIRSPEC_OBS, exposure=k, nod=k).path)
-        name = f"jw{PROGRAM}{NIRSPEC_OBS}001_03103_00001_{d}_uncal.fits"  # the leakcal of this pointing
-        science.append(ifu_uncal(raw / "nirspec" / name, kind="imprint", grating=IFU_GRATING, detector=det,
-                                 leak=leak, seed=210, program=PROGRAM, observation=NIRSPEC_OBS, exposure=1, nod=1).path)
-        name = f"jw{PROGRAM}{NIRSPEC_BKG_OBS}001_03101_00001_{d}_uncal.fits"
-        background.append(ifu_uncal(raw / "nirspec" / name, kind="background", grating=IFU_GRATING, detector=det,
-                                    sky_mjysr=_ifu_sky, leak=leak, seed=220, program=PROGRAM,
+        (_, imprint), (_, bkg) = names[n_dithers:]
+        science.append(ifu_uncal(raw / "nirspec" / imprint, kind="imprint", grating=IFU_GRATING, detector=det,
+                                 leak=leak, seed=s0 + 210, program=PROGRAM, observation=NIRSPEC_OBS, exposure=1, nod=1).path)
+        background.append(ifu_uncal(raw / "nirspec" / bkg, kind="background", grating=IFU_GRATING, detector=det,
+                                    sky_mjysr=_ifu_sky, leak=leak, seed=s0 + 220, program=PROGRAM,
                                     observation=NIRSPEC_BKG_OBS, exposure=1, nod=1).path)
     _place(science, layout.uncal_dir(NIRSPEC_OBS))
     _place(background, layout.uncal_dir(NIRSPEC_BKG_OBS))
@@ -501,7 +517,7 @@ def stamp_matches(stamp_file: Path, root: Path, key: str) -> bool:
 
 
 def _generate(raw: Path, data: Path, crds: Path, layout: Any, n_dithers: int, name: str,
-              ifu_dithers: int = len(IFU_DITHERS)) -> dict[str, Any]:
+              ifu_dithers: int = len(IFU_DITHERS), ifu_detectors: tuple[str, ...] = IFU_DETECTORS) -> dict[str, Any]:
     """Write the synthetic raw files of observation ``name`` into the layout; return its truth."""
     from jwstspec.synthetic.miri_mrs import make_mrs_program
 
@@ -526,7 +542,7 @@ def _generate(raw: Path, data: Path, crds: Path, layout: Any, n_dithers: int, na
         from jwstspec.synthetic.crds_cache import activate
 
         activate(crds, CONTEXT)  # the exposures are placed with the model in this cache (pixel map cached there)
-        truth["nirspec"] = _nirspec_ifu(raw, layout, ifu_dithers)
+        truth["nirspec"] = _nirspec_ifu(raw, layout, ifu_dithers, ifu_detectors)
     if name in ("miri-lrs", "miri-lrs-tso"):
         from jwstspec.synthetic import miri_lrs_model as lm
         from jwstspec.synthetic.crds_cache import activate
@@ -568,7 +584,8 @@ def data_dir(root: str | Path) -> Path:
 
 def build_demo(root: str | Path, *, n_dithers: int = 2, crds_path: Path | None = None, task_runner: str = "process",
                workers: int | None = None, branches: tuple[str, ...] | None = None, verbose: bool = False,
-               ifu_dithers: int = len(IFU_DITHERS), overrides: dict[str, dict[str, Any]] | None = None) -> Demo:
+               ifu_dithers: int = len(IFU_DITHERS), ifu_detectors: tuple[str, ...] = IFU_DETECTORS,
+               overrides: dict[str, dict[str, Any]] | None = None) -> Demo:
     """Generate the demo observations, references and configurations.
 
     Parameters
@@ -581,6 +598,9 @@ def build_demo(root: str | Path, *, n_dithers: int = 2, crds_path: Path | None =
         NIRSpec IFU dither positions, 1 or 2 (the first ``ifu_dithers`` of
         :data:`IFU_DITHERS`; ``jwstspec demo`` without ``--only`` uses
         :data:`DEFAULT_DEMO_IFU_DITHERS`).
+    ifu_detectors : tuple of str
+        NIRSpec IFU detectors, some of :data:`IFU_DETECTORS` (``jwstspec
+        demo`` without ``--only``: :data:`DEFAULT_DEMO_IFU_DETECTORS`).
     crds_path : Path, optional
         Existing local CRDS cache to (re)use; default ``<root>/crds``.
     task_runner, workers, verbose
@@ -615,7 +635,8 @@ def build_demo(root: str | Path, *, n_dithers: int = 2, crds_path: Path | None =
     # a second `jwstspec demo` in the same directory reuses the generated files (checked by identity:
     # sizes and mtimes), so the flow finds unchanged inputs and serves every task from its cache
     for name in names:
-        key = {"miri-mrs": f"{name}-{n_dithers}", "nirspec-ifu": f"{name}-{ifu_dithers}"}.get(name, name)
+        ifu = f"{name}-{ifu_dithers}-{'-'.join(ifu_detectors).lower()}"
+        key = {"miri-mrs": f"{name}-{n_dithers}", "nirspec-ifu": ifu}.get(name, name)
         stamp = root / f".generated-{key}"
         if stamp.is_file() and stamp.read_text() == "generated\n":
             continue  # written before the identity stamp: the files are kept as they are
@@ -626,7 +647,7 @@ def build_demo(root: str | Path, *, n_dithers: int = 2, crds_path: Path | None =
 
             stamp.unlink(missing_ok=True)
             before = data_files(root, data)
-            truth.update(_generate(raw, data, crds, layout, n_dithers, name, ifu_dithers))
+            truth.update(_generate(raw, data, crds, layout, n_dithers, name, ifu_dithers, tuple(ifu_detectors)))
             written = [p for p, ident in data_files(root, data).items() if before.get(p) != ident]
             atomic_write_text(stamp, json.dumps(data_stamp(root, written, key), indent=1))
     truth["pixel_arcsec"] = {"miri": 0.13, "nirspec": 0.1}
@@ -678,6 +699,8 @@ def build_demo(root: str | Path, *, n_dithers: int = 2, crds_path: Path | None =
             "extract": {"stage": "stage2", "method": "aperture", "radius": "6px"},
         })
     if "nirspec-ifu" in names:
+        both = set(ifu_detectors) == set(IFU_DETECTORS)
+        ifu_wave_range = {} if both else {"wavemax": ifu_cube_wavemax(crds, tuple(ifu_detectors))}
         configs["nirspec"] = validate_config({
             **common,
             "observation": NIRSPEC_OBS,
@@ -689,10 +712,10 @@ def build_demo(root: str | Path, *, n_dithers: int = 2, crds_path: Path | None =
             # the spectrum is extracted from the Stage 3 cube (all dithers): Stage 2 builds no cube of its own
             "stage2": {"steps": {"cube_build": {"skip": True}, "extract_1d": {"skip": True}}},
             # cube_build takes its wavelength range from the cubepar reference (G395H: both detectors,
-            # 2.87-5.27 um); the demo observes NRS1 alone, so the cube ends where NRS1's data end
+            # 2.87-5.27 um); the default demo observes NRS1 alone, so its cube ends where NRS1's data end
             # jwstspec extracts the Stage 3 cube: jwst's own extract_1d is not needed (a user's run keeps it);
             # with one dither (the default demo) jwst's outlier_detection skips itself after reading the cube
-            "stage3": {"steps": {"cube_build": {"wavemax": ifu_cube_wavemax(crds)}, "extract_1d": {"skip": True},
+            "stage3": {"steps": {"cube_build": ifu_wave_range, "extract_1d": {"skip": True},
                                  **({"outlier_detection": {"skip": True}} if ifu_dithers == 1 else {})}},
             "extract": {"stage": "stage3", "method": "aperture", "radius": "6px", "bkg_annulus": ["8px", "11px"]},
         })
