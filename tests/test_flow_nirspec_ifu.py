@@ -251,6 +251,28 @@ def test_the_1f_footprint_was_computed_once_per_detector_and_is_jwsts_own_for_th
 
 
 @pytest.mark.parametrize("detector", DETECTORS)
+def test_the_1f_correction_removes_the_injected_stripes(ifu_run: dict[str, Any], detector: str) -> None:
+    """Outside the slices (as Spec2's WCS puts them, a margin around), each column's median holds the injected
+    1/f stripe in Detector1's rate and next to nothing after the flow's 1/f correction."""
+    from astropy.io import fits
+    from scipy.ndimage import binary_dilation
+    from stdatamodels.jwst import datamodels as dm
+
+    from jwstspec.synthetic.demo import NIRSPEC_STRIPE_SIGMA
+    from tests.stripes import column_stripes
+
+    name = f"jw01234003001_03101_00001_{detector}"
+    with dm.open(_obs(ifu_run) / "stage2" / f"{name}_cal.fits") as cal:
+        dark = ~binary_dilation(np.asarray(cal.regions) > 0, iterations=4)
+    dark[:4], dark[-4:], dark[:, :4], dark[:, -4:] = False, False, False, False  # the reference pixels
+    stage1 = _obs(ifu_run) / "stage1"
+    before = column_stripes(fits.getdata(stage1 / f"{name}_rate.fits", "SCI"), dark)
+    after = column_stripes(fits.getdata(stage1 / f"{name}_ratecorr.fits", "SCI"), dark)
+    assert before > 0.5 * NIRSPEC_STRIPE_SIGMA, before  # the injected per-column offsets (0.7 sigma rms)
+    assert after < 0.15 * before, (before, after)
+
+
+@pytest.mark.parametrize("detector", DETECTORS)
 def test_the_slices_land_inside_the_wavelengthrange(ifu_run: dict[str, Any], detector: str) -> None:
     """G395H on each detector, as Spec2's ``assign_wcs`` placed them: all 30 slices, separate, inside the range
     of the real ``wavelengthrange`` reference (the model's other settings: ``test_nirspec_model.py``)."""

@@ -246,8 +246,9 @@ def test_bots_every_stage_ran_for_real(bots_run: dict[str, Any]) -> None:
     summary = bots_run["summaries"]["nirspec-bots"]
     assert summary["status"] == "completed"
     states = Counter((t["stage"], t["state"]) for t in summary["tasks"])
-    # jwst's detector rule finds data on NRS1 and NRS2 (G395H); one Tso3 of both detectors, one light-curve product
-    assert states == {("detector-rule", "ran"): 2, ("stage1", "ran"): 2, ("stage2", "ran"): 2, ("stage3", "ran"): 1,
+    # jwst's detector rule finds data on NRS1 and NRS2 (G395H); Detector1 and the 1/f correction per detector,
+    # one Tso3 of both detectors, one light-curve product
+    assert states == {("detector-rule", "ran"): 2, ("stage1", "ran"): 4, ("stage2", "ran"): 2, ("stage3", "ran"): 1,
                       ("combine", "ran"): 1}, states
 
 
@@ -295,6 +296,32 @@ def test_spec2_gives_per_integration_products_in_jwsts_units(bots_run: dict[str,
             assert m.meta.exposure.type == "NRS_BRIGHTOBJ" and m.name == "S1600A1"
             assert m.meta.bunit_data == "MJy" and m.data.shape[0] == BOTS_NINTS
             assert m.source_type == "POINT" and m.meta.cal_step.photom == "COMPLETE"
+
+
+@pytest.mark.parametrize("detector", ["nrs1", "nrs2"])
+def test_bots_1f_correction_removes_the_injected_stripes(bots_run: dict[str, Any], detector: str) -> None:
+    """The NIRSpec default 1/f correction runs on each BOTS rateints (jwst's clean_flicker_noise, one model per
+    integration): away from the source's trace each column's median holds the injected stripe before it and
+    next to nothing after it, in every integration."""
+    from astropy.io import fits
+    from scipy.ndimage import binary_dilation
+
+    from jwstspec.synthetic.demo import NIRSPEC_STRIPE_SIGMA
+    from tests.stripes import column_stripes
+
+    cfg = bots_run["demo"].configs["nirspec-bots"]
+    assert cfg.readnoise_method == "pipeline"
+    stage1 = cfg.data_dir / cfg.program / f"Obs{cfg.observation}" / "stage1"
+    name = f"jw{cfg.program}{cfg.observation}001_04101_00001_{detector}"
+    rate = fits.getdata(stage1 / f"{name}_rateints.fits", "SCI")
+    with fits.open(stage1 / f"{name}_rateintscorr.fits") as corr:
+        assert corr[0].header["S_CLNFNS"] == "COMPLETE"
+        corrected = corr["SCI"].data
+    dark = ~binary_dilation(np.nanmedian(rate, axis=0) > 3 * NIRSPEC_STRIPE_SIGMA, iterations=3)
+    dark[:, :4], dark[:, -4:] = False, False  # the reference columns
+    before, after = column_stripes(rate, dark), column_stripes(corrected, dark)
+    assert before > 0.5 * NIRSPEC_STRIPE_SIGMA, before
+    assert after < 0.5 * before, (before, after)  # jwst fits each column on the ~6 rows the slit leaves dark
 
 
 def test_white_light_depth_within_5_percent_of_the_injected(bots_run: dict[str, Any]) -> None:

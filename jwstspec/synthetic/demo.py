@@ -146,6 +146,10 @@ BOTS_SCALE = 1.0e6
 #: frame; telescope offsets (RA, Dec arcsec) of the 2 dithers from the target
 IFU_GRATING, IFU_DETECTORS = "G395H", ("NRS1", "NRS2")
 IFU_DITHERS = ((-0.075, -0.075), (0.075, 0.075))
+#: 1/f stripes (DN/s) in the NIRSpec IFU and BOTS exposures, the flow's 1/f correction (``clean_flicker_noise``)
+#: removes them: per column an offset and a drift along it, about the per-pixel rate noise of a 3-group ramp
+#: (0.33 DN/s), so a column's stripe stands far above the noise of its median
+NIRSPEC_STRIPE_SIGMA = 0.4
 #: IFU dithers of the default ``jwstspec demo`` (with MIRI MRS): the first of :data:`IFU_DITHERS` alone,
 #: because each full-frame dither costs a Detector1 and a Spec2 pass and a share of Spec3, and the
 #: default demo must stay under 6 minutes on 2 cores; ``--only nirspec-ifu`` (and :func:`build_demo`'s
@@ -338,7 +342,8 @@ def _nirspec_bots(raw: Path, layout: Any) -> list[Any]:
     for k, det in enumerate(BOTS_DETECTORS):
         name = f"jw{PROGRAM}{NIRSPEC_BOTS_OBS}001_04101_00001_{det.lower()}_uncal.fits"
         exps.append(bots_uncal(raw / "nirspec" / name, detector=det, subarray=BOTS_SUBARRAY, truth=bots_truth_jy,
-                               nints=BOTS_NINTS, transit=BOTS_TRANSIT, depth=BOTS_DEPTH, seed=200 + k, program=PROGRAM,
+                               nints=BOTS_NINTS, transit=BOTS_TRANSIT, depth=BOTS_DEPTH, seed=200 + k,
+                               stripe_sigma=NIRSPEC_STRIPE_SIGMA, program=PROGRAM,
                                observation=NIRSPEC_BOTS_OBS))
     _place([e.path for e in exps], layout.uncal_dir(NIRSPEC_BOTS_OBS))
     return exps
@@ -442,13 +447,15 @@ def _nirspec_ifu(raw: Path, layout: Any, n_dithers: int = len(IFU_DITHERS),
         for k, (offset, (_, name)) in enumerate(zip(IFU_DITHERS, names[:n_dithers], strict=False), start=1):
             science.append(ifu_uncal(raw / "nirspec" / name, kind="science", grating=IFU_GRATING, detector=det,
                                      truth=ifu_truth_jy, pointing_offset_arcsec=offset, sigma_arcsec=IFU_SIGMA_ARCSEC,
-                                     sky_mjysr=_ifu_sky, leak=leak, seed=s0 + 200 + k, program=PROGRAM,
+                                     sky_mjysr=_ifu_sky, leak=leak, seed=s0 + 200 + k, stripe_sigma=NIRSPEC_STRIPE_SIGMA,
+                                     program=PROGRAM,
                                      observation=NIRSPEC_OBS, exposure=k, nod=k).path)
         (_, imprint), (_, bkg) = names[n_dithers:]
         science.append(ifu_uncal(raw / "nirspec" / imprint, kind="imprint", grating=IFU_GRATING, detector=det,
-                                 leak=leak, seed=s0 + 210, program=PROGRAM, observation=NIRSPEC_OBS, exposure=1, nod=1).path)
+                                 leak=leak, seed=s0 + 210, stripe_sigma=NIRSPEC_STRIPE_SIGMA, program=PROGRAM, observation=NIRSPEC_OBS, exposure=1, nod=1).path)
         background.append(ifu_uncal(raw / "nirspec" / bkg, kind="background", grating=IFU_GRATING, detector=det,
-                                    sky_mjysr=_ifu_sky, leak=leak, seed=s0 + 220, program=PROGRAM,
+                                    sky_mjysr=_ifu_sky, leak=leak, seed=s0 + 220, stripe_sigma=NIRSPEC_STRIPE_SIGMA,
+                                    program=PROGRAM,
                                     observation=NIRSPEC_BKG_OBS, exposure=1, nod=1).path)
     _place(science, layout.uncal_dir(NIRSPEC_OBS))
     _place(background, layout.uncal_dir(NIRSPEC_BKG_OBS))
@@ -473,7 +480,8 @@ def _place(paths: list[Path], directory: Path) -> None:
 
 
 #: identity of the demo's generated data; change it when the generators change what they write
-DATA_VERSION = 1
+#: (2: 1/f stripes in the NIRSpec IFU and BOTS exposures)
+DATA_VERSION = 2
 
 
 def _identity(path: Path) -> list[int]:
@@ -749,7 +757,7 @@ def build_demo(root: str | Path, *, n_dithers: int = 2, crds_path: Path | None =
             "mode": "slit",
             "tso": True,
             "download": {"enabled": False},
-            "stage1": {"readnoise_correct": "none"},
+            # the NIRSpec default 1/f correction (jwst's clean_flicker_noise on each rateints, the slit masked)
             "timeseries": {"bins": 8, "baseline_integrations": bots_baseline()},
         })
     if "miri-lrs-tso" in names:

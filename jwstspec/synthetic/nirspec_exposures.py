@@ -369,7 +369,7 @@ def fixed_slit_uncal(path: str | Path, *, grating: str = "G395H", detector: str 
 
 
 def write_uncal(model: Any, path: str | Path, *, ngroups: int, seed: int = 0, int_scale: Any = None,
-                int_times: Any = None) -> Path:
+                int_times: Any = None, stripe_sigma: float = 0.0) -> Path:
     """Write the ramps (``Level1bModel``) whose Detector1 rate is ``model.data`` (DN/s).
 
     Bias, gain and read noise are those of the synthetic Detector1
@@ -392,6 +392,11 @@ def write_uncal(model: Any, path: str | Path, *, ngroups: int, seed: int = 0, in
         (``NINTS = len(int_scale)``); default one integration.
     int_times : numpy.ndarray, optional
         The ``INT_TIMES`` table of a time series (:func:`int_times_table`).
+    stripe_sigma : float
+        1/f stripes (DN/s) added to each integration's rate: per column an
+        offset plus a smooth drift along the column
+        (:func:`jwstspec.synthetic.nirspec.stripes`), new in every
+        integration; 0 (default) adds none.
 
     Returns
     -------
@@ -409,10 +414,14 @@ def write_uncal(model: Any, path: str | Path, *, ngroups: int, seed: int = 0, in
     rate[..., rate.shape[-1] - nrs.REF_COLUMNS:] = 0.0
     t = GROUP_TIME * np.arange(1, ngroups + 1)
     increments = np.diff(rate[None] * t[:, None, None], axis=0, prepend=0.0)
+    # drawn only when asked for: the noise of exposures without stripes stays what it was
+    stripe = nrs.stripes(rng, scale.size, rate.shape, stripe_sigma) if stripe_sigma > 0 else None
     data = np.empty((scale.size, ngroups) + rate.shape, np.uint16)
     for i, s in enumerate(scale):
         inc = increments * s
         shot = rng.normal(size=inc.shape) * np.sqrt(inc / nrs.GAIN)
+        if stripe is not None:  # read-out stripes (DN/s, either sign): no photon noise of their own
+            inc = inc + stripe[i][None] * np.diff(t, prepend=0.0)[:, None, None]
         ramps = nrs.BIAS + np.cumsum(inc + shot, axis=0) + rng.normal(0, nrs.READ_NOISE, inc.shape)
         data[i] = np.clip(np.round(ramps), 0, 65535)
     m = Level1bModel(data=data)
@@ -484,7 +493,8 @@ class TimeSeriesExposure:
 
 def bots_uncal(path: str | Path, *, grating: str = "G395H", detector: str = "NRS1", subarray: str = "SUB2048",
                truth: Any = None, nints: int = 16, transit: tuple[int, int] = (6, 11), depth: float = 0.01,
-               sigma_arcsec: float = 0.12, ngroups: int | None = None, seed: int = 0, **meta: Any) -> TimeSeriesExposure:
+               sigma_arcsec: float = 0.12, ngroups: int | None = None, seed: int = 0, stripe_sigma: float = 0.0,
+               **meta: Any) -> TimeSeriesExposure:
     """Write a NIRSpec bright-object time series (``NRS_BRIGHTOBJ``, S1600A1) as uncal ramps, placed by jwst's WCS.
 
     The point source sits where jwst's ``extract_2d`` puts the target (the
@@ -506,6 +516,8 @@ def bots_uncal(path: str | Path, *, grating: str = "G395H", detector: str = "NRS
         Transit depth (fraction of the flux).
     ngroups : int, optional
         Groups per integration (default that of the Detector1 references).
+    stripe_sigma : float
+        1/f stripes (DN/s) in every integration (:func:`write_uncal`).
     **meta
         Passed to :func:`rate_model` (program, observation, exposure...).
 
@@ -534,7 +546,8 @@ def bots_uncal(path: str | Path, *, grating: str = "G395H", detector: str = "NRS
     in_transit = (np.arange(nints) >= transit[0]) & (np.arange(nints) <= transit[1])
     exp = TimeSeriesExposure(Path(path), truth, depth, in_transit, grating, detector, subarray)
     times = int_times_table(nints, float(model.meta.exposure.start_time), ngroups)
-    write_uncal(model, path, ngroups=ngroups, seed=seed, int_scale=exp.scale(), int_times=times)
+    write_uncal(model, path, ngroups=ngroups, seed=seed, int_scale=exp.scale(), int_times=times,
+                stripe_sigma=stripe_sigma)
     model.close()
     return exp
 
@@ -704,7 +717,7 @@ def msa_leak_rate(shape: tuple[int, int] = (nm.NPIX, nm.NPIX), rate: float = 0.5
 def ifu_uncal(path: str | Path, *, kind: str = "science", grating: str = "G395H", detector: str = "NRS1",
               truth: Any = None, pointing_offset_arcsec: tuple[float, float] = (0.0, 0.0), sigma_arcsec: float = 0.15,
               sky_mjysr: Any = None, leak: np.ndarray | None = None, ngroups: int = IFU_NGROUPS, seed: int = 0,
-              **meta: Any) -> SlitExposure:
+              stripe_sigma: float = 0.0, **meta: Any) -> SlitExposure:
     """Write a NIRSpec IFU **uncal** exposure (full-frame ramps) placed by jwst's IFU WCS.
 
     Parameters
@@ -724,6 +737,8 @@ def ifu_uncal(path: str | Path, *, kind: str = "science", grating: str = "G395H"
     ngroups, seed
         Groups per integration (the Detector1 references of the full frame
         must have as many) and the noise seed.
+    stripe_sigma : float
+        1/f stripes (DN/s) on the whole detector (:func:`write_uncal`).
     **meta
         Passed to :func:`rate_model` (program, observation, exposure, nod...).
 
@@ -747,6 +762,6 @@ def ifu_uncal(path: str | Path, *, kind: str = "science", grating: str = "G395H"
     model.meta.exposure.imprint = kind == "imprint"
     if leak is not None:
         model.data += leak.astype(np.float32)
-    write_uncal(model, path, ngroups=ngroups, seed=seed)
+    write_uncal(model, path, ngroups=ngroups, seed=seed, stripe_sigma=stripe_sigma)
     model.close()
     return SlitExposure(Path(path), "IFU", "POINT", truth, 0.0, grating, detector)
