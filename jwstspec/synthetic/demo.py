@@ -480,8 +480,8 @@ def _place(paths: list[Path], directory: Path) -> None:
 
 
 #: identity of the demo's generated data; change it when the generators change what they write
-#: (2: 1/f stripes in the NIRSpec IFU and BOTS exposures)
-DATA_VERSION = 2
+#: (2: 1/f stripes in the NIRSpec IFU and BOTS exposures; 3: fixed-slit and MOS nods move the pointing)
+DATA_VERSION = 3
 
 
 def _identity(path: Path) -> list[int]:

@@ -253,6 +253,30 @@ def source_position_in_slit(model: Any, slit: str, x_offset: float, y_offset: fl
     return float(ypos) * nm.FIXED_SLITS[slit][3]
 
 
+def point_at_target(model: Any, placed: Any, slit: str | int, y_slit: float, lam_um: float) -> None:
+    """Move ``model``'s pointing so that the slit point where the source sits sees the target's sky position.
+
+    A nod or dither moves the telescope, and the target stays where it is
+    on the sky: the source then sits at another place in the slit, and
+    Stage 3 resamples the exposures onto one sky grid, source on source.
+    ``placed`` is ``model`` through ``assign_wcs`` with the pointing as it
+    is; the slit-frame point ``(0, y_slit)`` of ``slit`` (``y_slit`` in
+    slit-frame units: the slit length, a MOS shutter height) sees some sky
+    position there, and the pointing (``wcsinfo.ra_ref``/``dec_ref``,
+    ``ra_v1``/``dec_v1``) moves by its difference from the target's.  What
+    the detector sees does not change (the slits' pixels, the source's
+    place in them), only which sky position each pixel sees.
+    """
+    from jwst.assign_wcs import nirspec
+
+    to_sky = nirspec.nrs_wcs_set_input(placed, slit).get_transform("slit_frame", "world")
+    ra, dec, _ = to_sky(0.0, y_slit, lam_um * 1e-6)  # slit_frame wavelengths are in metres
+    w, target = model.meta.wcsinfo, model.meta.target
+    d_ra, d_dec = float(target.ra) - float(ra), float(target.dec) - float(dec)
+    w.ra_ref, w.dec_ref = w.ra_ref + d_ra, w.dec_ref + d_dec
+    w.ra_v1, w.dec_v1 = w.ra_v1 + d_ra, w.dec_v1 + d_dec
+
+
 def _fixed_slit_model(*, grating: str, detector: str, subarray: str, slit: str, source_type: str, truth: Any,
                       position_arcsec: float | None, sigma_arcsec: float, nod_offset_arcsec: float | None,
                       **meta: Any) -> tuple[Any, SlitExposure, dict[str, np.ndarray]]:
@@ -271,8 +295,9 @@ def _fixed_slit_model(*, grating: str, detector: str, subarray: str, slit: str, 
     if position_arcsec is None:
         position_arcsec = source_position_in_slit(placed, slit, model.meta.dither.x_offset, model.meta.dither.y_offset)
     pix = slit_pixels(placed, slit)
-    placed.close()
     length = nm.FIXED_SLITS[slit][3]
+    point_at_target(model, placed, slit, position_arcsec / length, float(np.median(pix["lam"])))
+    placed.close()
     rate = slit_rate(pix, grating, source_type, truth, length, position_arcsec, sigma_arcsec)
     model.data[pix["y"], pix["x"]] += rate.astype(np.float32)
     return model, SlitExposure(Path(), slit, source_type, truth, position_arcsec, grating, detector), pix

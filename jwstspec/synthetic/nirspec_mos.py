@@ -187,6 +187,7 @@ def _mos_model(msa_file: Path, *, nod: int, sources: Sequence[MosSource], gratin
     step.input_dir = str(Path(msa_file).parent)  # where MSAMETFL is opened (as for a Stage 2 input beside it)
     placed = step.run(model.copy())
     try:
+        pointed = False
         for s in sources:
             name = int(s.slitlet_id)  # jwst names MOS slits by their (integer) slitlet id
             if not _has_slit(placed, name):
@@ -200,6 +201,9 @@ def _mos_model(msa_file: Path, *, nod: int, sources: Sequence[MosSource], gratin
             sens = nm.sensitivity(grating, pix["lam"])
             rate = s.truth(pix["lam"]) * 1e-6 * (prof / colsum[pix["x"]]) / sens
             model.data[pix["y"], pix["x"]] += (rate + sky).astype(np.float32)
+            if not pointed:  # the nod moved the telescope: the first source stays at the target's sky position
+                nx.point_at_target(model, placed, name, 0.0, float(np.median(pix["lam"])))
+                pointed = True
     finally:
         placed.close()
     return model
