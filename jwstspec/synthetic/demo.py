@@ -32,7 +32,7 @@
   NRS2: one exposure per detector, the same integrations) as uncal ramps
   placed with the model's WCS;
 * ``raw/nirspec/``, obs 008 (``nirspec-mos``): NIRSpec MOS (G395H/F290LP,
-  NRS1, SUBS200A1), two sources (a bright and a faint one) in two
+  NRS1 and NRS2, SUBS200A1), two sources (a bright and a faint one) in two
   3-shutter slitlets, a 3-point nod, as uncal ramps placed with the model's
   WCS, and their MSA metadata file (:mod:`jwstspec.synthetic.nirspec_mos`);
 * ``data/``: the data directory the runs write into;
@@ -135,6 +135,9 @@ FS_SCALE = 1.0e5
 LRS_TSO_NINTS, LRS_TSO_TRANSIT, LRS_TSO_SCALE = 24, (8, 16), 20.0
 #: MIRI LRS slit: extraction half-width (pixels) of the demo
 LRS_RADIUS_PX = 7
+#: NIRSpec MOS: G395H/F290LP on NRS1 and NRS2 (each slitlet's spectrum continues onto NRS2), SUBS200A1 (the
+#: rows of the demo's two slitlets on both detectors)
+MOS_DETECTORS = ("NRS1", "NRS2")
 #: NIRSpec bright-object time series: S1600A1, G395H/F290LP on NRS1 and NRS2, SUB2048
 BOTS_SUBARRAY, BOTS_DETECTORS = "SUB2048", ("NRS1", "NRS2")
 #: integrations, the box transit (first and last integration inside, 0-based) and its depth (grey)
@@ -243,7 +246,8 @@ def _write_references(crds_path: Path, branches: tuple[str, ...] | None) -> Path
         from jwstspec.synthetic.nirspec_model import write_nirspec_model
 
         entries += list(write_nirspec_references(crds_path))
-        entries += list(write_nirspec_references(crds_path, subarray=_fs_subarray()))  # fixed slit, NRS1
+        entries += list(write_nirspec_references(crds_path, subarray=_fs_subarray()))  # fixed slit and MOS, NRS1
+        entries += list(write_nirspec_references(crds_path, subarray=_fs_subarray(), detector="NRS2"))  # MOS, NRS2
         for det in BOTS_DETECTORS:  # BOTS
             entries += list(write_nirspec_references(crds_path, subarray=_model_subarray(BOTS_SUBARRAY), detector=det))
         from jwstspec.synthetic.nirspec_exposures import IFU_NGROUPS
@@ -265,8 +269,9 @@ def _write_references(crds_path: Path, branches: tuple[str, ...] | None) -> Path
 
 #: version of the demo's CRDS cache content: a cache without this version's stamp is written again
 #: (2: the apcorr references; 3: the BOTS NRS2 Detector1 references, G140M across NRS1 only; 4: the twelve MRS
-#: sub-bands, the 1B -> 3A leak in mrsptcorr; 5: the IFU's NRS2 full-frame Detector1 references)
-REFERENCES_VERSION = 5
+#: sub-bands, the 1B -> 3A leak in mrsptcorr; 5: the IFU's NRS2 full-frame Detector1 references; 6: SUBS200A1
+#: on NRS2 for MOS)
+REFERENCES_VERSION = 6
 
 
 def references_stamp(crds_path: Path) -> Path:
@@ -350,17 +355,18 @@ def _nirspec_bots(raw: Path, layout: Any) -> list[Any]:
 
 
 def _nirspec_mos(raw: Path, layout: Any) -> list[Path]:
-    """The MOS observation: the MSA metadata file and one uncal exposure per nod, placed with it in ``uncal/``."""
+    """The MOS observation: the MSA metadata file and one uncal exposure per nod and detector, placed with it in ``uncal/``."""
     from jwstspec.synthetic.nirspec_mos import DEMO_SOURCES, mos_uncal, write_msa_metadata
 
     msa = write_msa_metadata(raw / "nirspec" / f"jw{PROGRAM}{NIRSPEC_MOS_OBS}001_01_msa.fits", DEMO_SOURCES,
                              program=PROGRAM)
     paths = [msa]
-    for nod in (1, 2, 3):
-        name = f"jw{PROGRAM}{NIRSPEC_MOS_OBS}001_03101_0000{nod}_nrs1_uncal.fits"
-        exp = mos_uncal(raw / "nirspec" / name, msa, nod=nod, seed=200 + nod, program=PROGRAM,
-                        observation=NIRSPEC_MOS_OBS)
-        paths.append(exp.path)
+    for k, det in enumerate(MOS_DETECTORS):  # NRS1 and NRS2 record the same nods
+        for nod in (1, 2, 3):
+            name = f"jw{PROGRAM}{NIRSPEC_MOS_OBS}001_03101_0000{nod}_{det.lower()}_uncal.fits"
+            exp = mos_uncal(raw / "nirspec" / name, msa, nod=nod, detector=det, seed=200 + 10 * k + nod,
+                            program=PROGRAM, observation=NIRSPEC_MOS_OBS)
+            paths.append(exp.path)
     _place(paths, layout.uncal_dir(NIRSPEC_MOS_OBS))
     return paths
 
