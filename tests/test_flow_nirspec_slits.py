@@ -354,30 +354,42 @@ def test_spec2_gives_per_integration_products_in_jwsts_units(bots_run: dict[str,
             assert m.source_type == "POINT" and m.meta.cal_step.photom == "COMPLETE"
 
 
-@pytest.mark.parametrize("detector", ["nrs1", "nrs2"])
-def test_bots_1f_correction_removes_the_injected_stripes(bots_run: dict[str, Any], detector: str) -> None:
-    """The NIRSpec default 1/f correction runs on each BOTS rateints (jwst's clean_flicker_noise, one model per
-    integration): away from the source's trace each column's median holds the injected stripe before it and
-    next to nothing after it, in every integration."""
+@pytest.mark.parametrize(("name", "exposure", "bound"), [
+    ("nirspec-bots", "jw01234010001_04101_00001_nrs1_rateints", 0.3),
+    ("nirspec-bots", "jw01234010001_04101_00001_nrs2_rateints", 0.3),
+    ("nirspec-fs", "jw01234005001_03101_00001_nrs1_rate", 0.5),
+    ("nirspec-mos", "jw01234008001_03101_00001_nrs1_rate", 0.6),
+    ("nirspec-mos", "jw01234008001_03101_00001_nrs2_rate", 0.6),
+])
+def test_1f_correction_removes_the_injected_stripes(slits_run: dict[str, Any], name: str, exposure: str,
+                                                     bound: float) -> None:
+    """The NIRSpec default 1/f correction runs on every slit exposure before the nods are subtracted (jwst's
+    clean_flicker_noise; BOTS: one model per integration): away from the light each column's median holds the
+    injected stripe before it and a fraction of it after it, in every integration.
+
+    jwst fits each column on the rows the slits leave dark (the WCS footprint plus a margin): ~6 of SUB2048's
+    32 rows beside S1600A1, ~20 of SUBS200A1's 64 beside S200A1, ~10 around the two MOS slitlets; the fewer,
+    the more of the stripe stays (measured 0.18, 0.37 and 0.45 of it).
+    """
     from astropy.io import fits
     from scipy.ndimage import binary_dilation
 
     from jwstspec.synthetic.demo import NIRSPEC_STRIPE_SIGMA
     from tests.stripes import column_stripes
 
-    cfg = bots_run["demo"].configs["nirspec-bots"]
+    cfg = slits_run["demo"].configs[name]
     assert cfg.readnoise_method == "pipeline"
     stage1 = cfg.data_dir / cfg.program / f"Obs{cfg.observation}" / "stage1"
-    name = f"jw{cfg.program}{cfg.observation}001_04101_00001_{detector}"
-    rate = fits.getdata(stage1 / f"{name}_rateints.fits", "SCI")
-    with fits.open(stage1 / f"{name}_rateintscorr.fits") as corr:
+    rate = fits.getdata(stage1 / f"{exposure}.fits", "SCI")
+    with fits.open(stage1 / f"{exposure}corr.fits") as corr:
         assert corr[0].header["S_CLNFNS"] == "COMPLETE"
         corrected = corr["SCI"].data
-    dark = ~binary_dilation(np.nanmedian(rate, axis=0) > 3 * NIRSPEC_STRIPE_SIGMA, iterations=3)
+    image = np.nanmedian(rate, axis=0) if rate.ndim == 3 else rate
+    dark = ~binary_dilation(np.abs(image) > 3 * NIRSPEC_STRIPE_SIGMA, iterations=3)
     dark[:, :4], dark[:, -4:] = False, False  # the reference columns
     before, after = column_stripes(rate, dark), column_stripes(corrected, dark)
     assert before > 0.5 * NIRSPEC_STRIPE_SIGMA, before
-    assert after < 0.5 * before, (before, after)  # jwst fits each column on the ~6 rows the slit leaves dark
+    assert after < bound * before, (before, after)
 
 
 def test_white_light_depth_within_5_percent_of_the_injected(bots_run: dict[str, Any]) -> None:

@@ -306,7 +306,7 @@ def _nirspec_fs(raw: Path, layout: Any) -> list[Path]:
     for nod, offset in enumerate(FS_NODS, start=1):
         name = f"jw{PROGRAM}{NIRSPEC_FS_OBS}001_03101_0000{nod}_nrs1_uncal.fits"
         exp = fixed_slit_uncal(raw / "nirspec" / name, slit=FS_SLIT, subarray=FS_SUBARRAY, truth=fs_truth_jy,
-                               nod_offset_arcsec=offset, seed=100 + nod, program=PROGRAM,
+                               nod_offset_arcsec=offset, seed=100 + nod, stripe_sigma=NIRSPEC_STRIPE_SIGMA, program=PROGRAM,
                                observation=NIRSPEC_FS_OBS, exposure=nod, nod=nod)
         paths.append(exp.path)
     _place(paths, layout.uncal_dir(NIRSPEC_FS_OBS))
@@ -365,7 +365,7 @@ def _nirspec_mos(raw: Path, layout: Any) -> list[Path]:
         for nod in (1, 2, 3):
             name = f"jw{PROGRAM}{NIRSPEC_MOS_OBS}001_03101_0000{nod}_{det.lower()}_uncal.fits"
             exp = mos_uncal(raw / "nirspec" / name, msa, nod=nod, detector=det, seed=200 + 10 * k + nod,
-                            program=PROGRAM, observation=NIRSPEC_MOS_OBS)
+                            stripe_sigma=NIRSPEC_STRIPE_SIGMA, program=PROGRAM, observation=NIRSPEC_MOS_OBS)
             paths.append(exp.path)
     _place(paths, layout.uncal_dir(NIRSPEC_MOS_OBS))
     return paths
@@ -486,8 +486,9 @@ def _place(paths: list[Path], directory: Path) -> None:
 
 
 #: identity of the demo's generated data; change it when the generators change what they write
-#: (2: 1/f stripes in the NIRSpec IFU and BOTS exposures; 3: fixed-slit and MOS nods move the pointing)
-DATA_VERSION = 3
+#: (2: 1/f stripes in the NIRSpec IFU and BOTS exposures; 3: fixed-slit and MOS nods move the pointing;
+#: 4: 1/f stripes in the fixed-slit and MOS exposures)
+DATA_VERSION = 4
 
 
 def _identity(path: Path) -> list[int]:
@@ -741,7 +742,7 @@ def build_demo(root: str | Path, *, n_dithers: int = 2, crds_path: Path | None =
             "instrument": "nirspec",
             "mode": "slit",
             "download": {"enabled": False},
-            "stage1": {"readnoise_correct": "none", "bkg_subtract": "pixel"},
+            "stage1": {"bkg_subtract": "pixel"},  # the NIRSpec default 1/f correction, then the nods subtracted
             "extract": {"stage": "stage2", "method": "aperture", "radius": "5px"},
         })
     if "miri-lrs" in names:
@@ -786,7 +787,7 @@ def build_demo(root: str | Path, *, n_dithers: int = 2, crds_path: Path | None =
             "instrument": "nirspec",
             "mode": "slit",
             "download": {"enabled": False},
-            "stage1": {"readnoise_correct": "none", "bkg_subtract": "pixel"},
+            "stage1": {"bkg_subtract": "pixel"},  # the NIRSpec default 1/f correction, then the nods subtracted
             # the other nods' negative traces lie one shutter (5.3 px) from the source: a 3 px aperture keeps
             # them out, and holds a source in the end shutter of its slitlet (4-5 px from the slit image's edge)
             "extract": {"stage": "stage2", "method": "aperture", "radius": "3px"},

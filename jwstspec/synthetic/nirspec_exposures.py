@@ -352,7 +352,8 @@ def fixed_slit_exposure(path: str | Path, *, grating: str = "G395H", detector: s
 def fixed_slit_uncal(path: str | Path, *, grating: str = "G395H", detector: str = "NRS1",
                      subarray: str = "SUBS200A1", slit: str = "S200A1", truth: Any = None,
                      nod_offset_arcsec: float = 0.0, sigma_arcsec: float = 0.12, sky: float = 0.5,
-                     ngroups: int | None = None, seed: int = 0, **meta: Any) -> SlitExposure:
+                     ngroups: int | None = None, seed: int = 0, stripe_sigma: float = 0.0,
+                     **meta: Any) -> SlitExposure:
     """Write a fixed-slit point-source **uncal** exposure (ramps) placed by jwst's WCS.
 
     The count rate is that of :func:`fixed_slit_exposure` (the source where
@@ -370,6 +371,8 @@ def fixed_slit_uncal(path: str | Path, *, grating: str = "G395H", detector: str 
         The nod's dither ``y_offset`` (ideal arcsec).
     ngroups : int, optional
         Groups per integration (default that of the Detector1 references).
+    stripe_sigma : float
+        1/f stripes (DN/s) on the whole subarray (:func:`write_uncal`).
     **meta
         Passed to :func:`rate_model` (program, observation, exposure, nod...).
 
@@ -387,7 +390,7 @@ def fixed_slit_uncal(path: str | Path, *, grating: str = "G395H", detector: str 
                                    sigma_arcsec=sigma_arcsec, nod_offset_arcsec=nod_offset_arcsec,
                                    ngroups=ngroups, **meta)
     model.data[pix["y"], pix["x"]] += np.float32(sky)
-    write_uncal(model, path, ngroups=ngroups, seed=seed)
+    write_uncal(model, path, ngroups=ngroups, seed=seed, stripe_sigma=stripe_sigma)
     model.close()
     exp.path = path
     return exp

@@ -262,7 +262,7 @@ def mos_exposure(path: str | Path, msa_file: str | Path, *, nod: int = 1, source
 def mos_uncal(path: str | Path, msa_file: str | Path, *, nod: int = 1, sources: Sequence[MosSource] = DEMO_SOURCES,
               grating: str = "G395H", detector: str = "NRS1", subarray: str = "SUBS200A1", sigma_arcsec: float = 0.08,
               sky: float = 0.5, ngroups: int | None = None, seed: int = 0, msa_metadata_id: int = 1,
-              **meta: Any) -> MosExposure:
+              stripe_sigma: float = 0.0, **meta: Any) -> MosExposure:
     """Write a MOS **uncal** exposure (ramps) of nod ``nod``: the rate of :func:`mos_exposure` plus ``sky`` (DN/s) on every slitlet.
 
     The profile is narrower than :func:`mos_exposure`'s (0.08 arcsec): the
@@ -273,6 +273,7 @@ def mos_uncal(path: str | Path, msa_file: str | Path, *, nod: int = 1, sources: 
     ``subarray`` and ``detector``); nod subtraction removes the sky.
     ``MSAMETFL`` names ``msa_file``, which must lie beside the exposure
     when this runs (the placement runs jwst's ``assign_wcs`` with it).
+    ``stripe_sigma`` adds 1/f stripes (DN/s, :func:`~jwstspec.synthetic.nirspec_exposures.write_uncal`).
 
     Returns
     -------
@@ -288,7 +289,7 @@ def mos_uncal(path: str | Path, msa_file: str | Path, *, nod: int = 1, sources: 
     model = _mos_model(Path(msa_file), nod=nod, sources=sources, grating=grating, detector=detector, subarray=subarray,
                        sigma_arcsec=sigma_arcsec, msa_metadata_id=msa_metadata_id, sky=sky, exposure=nod,
                        ngroups=ngroups, **meta)
-    nx.write_uncal(model, path, ngroups=ngroups, seed=seed)
+    nx.write_uncal(model, path, ngroups=ngroups, seed=seed, stripe_sigma=stripe_sigma)
     model.close()
     return MosExposure(path, nod, detector, grating, {s.name: s.truth for s in sources},
                        {s.name: s.slitlet_id for s in sources})
