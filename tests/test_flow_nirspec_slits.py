@@ -272,21 +272,28 @@ def test_spec2_gives_point_source_slits_in_mjy_with_the_nods_shutter(mos_run: di
                 assert s.shutter_state == {1: "x11", 2: "1x1", 3: "11x"}[nod]
 
 
-def test_the_bright_sources_line_is_at_its_wavelength(mos_run: dict[str, Any]) -> None:
-    """The 3.60 micron line of the final spectrum within a tenth of a resolution element (two pixels: a shutter).
+@pytest.mark.parametrize("name", ["nirspec-fs", "nirspec-mos"])
+def test_the_line_is_at_its_wavelength(slits_run: dict[str, Any], name: str) -> None:
+    """The 3.60 micron line of the final spectrum (fixed slit; MOS: the bright source) within a tenth of a
+    resolution element (two pixels: a shutter).
 
     The centre is a Gaussian fit to the spectrum minus the injected continuum (a flux-weighted mean over
     the +-0.02 micron window is pulled ~0.1 resolution element by the noise of the line-free points).
     """
     from scipy.optimize import curve_fit
 
+    from jwstspec.synthetic.demo import fs_truth_jy
     from jwstspec.synthetic.nirspec_mos import DEMO_SOURCES
 
-    src = next(s for s in DEMO_SOURCES if s.name == "bright")
-    spec = read_spectrum(mos_run["summaries"]["nirspec-mos"]["products"][f"stitched_{src.slitlet_id}"]["fits"])
+    products = slits_run["summaries"][name]["products"]
+    if name == "nirspec-mos":
+        src = next(s for s in DEMO_SOURCES if s.name == "bright")
+        spec, truth = read_spectrum(products[f"stitched_{src.slitlet_id}"]["fits"]), src.truth
+    else:
+        spec, truth = read_spectrum(products["stitched"]["fits"]), fs_truth_jy
     w, f = spec.wavelength, spec.flux
     near = np.isfinite(f) & (np.abs(w - 3.60) < 0.02)
-    continuum = src.truth(w[near]) / (1 + 2.0 * np.exp(-0.5 * ((w[near] - 3.60) / 0.003) ** 2))
+    continuum = truth(w[near]) / (1 + 2.0 * np.exp(-0.5 * ((w[near] - 3.60) / 0.003) ** 2))
     excess = f[near] - continuum
 
     def gaussian(x: np.ndarray, peak: float, centre: float, sigma: float) -> np.ndarray:
