@@ -672,6 +672,7 @@ def build_demo(root: str | Path, *, n_dithers: int = 2, crds_path: Path | None =
         "mode": "ifu",
         "data_dir": str(data),
         "crds": {"path": str(crds), "server_url": SERVERLESS, "context": CONTEXT},
+        "download": {"enabled": False},  # every observation is generated here (what Stage 0 would fetch)
         "runtime": {"task_runner": task_runner, **({"workers": workers} if workers else {}), **({"verbose": True} if verbose else {})},
     }
     if "miri-mrs" in names:
@@ -680,7 +681,6 @@ def build_demo(root: str | Path, *, n_dithers: int = 2, crds_path: Path | None =
         "observation": MIRI_OBS,
         "background_observation": MIRI_BKG_OBS,
         "instrument": "miri",
-        "download": {"enabled": False},
         "stage1": {"bkg_subtract": "asn"},
         # jwstspec extracts the Stage 2 and Stage 3 cubes and corrects the leak in combine: Stage 3 skips
         # jwst's own extract_1d and its spectral_leak (which needs that x1d); a user's run keeps both
@@ -705,7 +705,6 @@ def build_demo(root: str | Path, *, n_dithers: int = 2, crds_path: Path | None =
             "observation": MRS_FULL_OBS,
             "background_observation": MRS_FULL_BKG_OBS,
             "instrument": "miri",
-            "download": {"enabled": False},
             "stage1": {"bkg_subtract": "asn"},
             # one dither: jwst's outlier_detection would skip itself after reading the exposure
             "stage3": {"steps": {**MRS_STAGE3_SKIPS, **({"outlier_detection": {"skip": True}} if MRS_FULL_DITHERS == 1 else {})}},
@@ -721,7 +720,6 @@ def build_demo(root: str | Path, *, n_dithers: int = 2, crds_path: Path | None =
             "observation": NIRSPEC_OBS,
             "background_observation": NIRSPEC_BKG_OBS,
             "instrument": "nirspec",
-            "download": {"enabled": False},
             # the background and the imprint go to calwebb_spec2 as members of the exposure's association
             "stage1": {"readnoise_correct": "pipeline", "bkg_subtract": "asn"},
             # the spectrum is extracted from the Stage 3 cube (all dithers): Stage 2 builds no cube of its own
@@ -741,7 +739,6 @@ def build_demo(root: str | Path, *, n_dithers: int = 2, crds_path: Path | None =
             "background_observation": NIRSPEC_FS_OBS,  # nod subtraction
             "instrument": "nirspec",
             "mode": "slit",
-            "download": {"enabled": False},
             "stage1": {"bkg_subtract": "pixel"},  # the NIRSpec default 1/f correction, then the nods subtracted
             "extract": {"stage": "stage2", "method": "aperture", "radius": "5px"},
         })
@@ -752,7 +749,6 @@ def build_demo(root: str | Path, *, n_dithers: int = 2, crds_path: Path | None =
             "background_observation": LRS_OBS,  # nod subtraction
             "instrument": "miri",
             "mode": "slit",
-            "download": {"enabled": False},
             "stage1": {"readnoise_correct": "none", "bkg_subtract": "pixel"},
             "extract": {"stage": "stage2", "method": "aperture", "radius": f"{LRS_RADIUS_PX}px"},
         })
@@ -763,7 +759,6 @@ def build_demo(root: str | Path, *, n_dithers: int = 2, crds_path: Path | None =
             "instrument": "nirspec",
             "mode": "slit",
             "tso": True,
-            "download": {"enabled": False},
             # the NIRSpec default 1/f correction (jwst's clean_flicker_noise on each rateints, the slit masked)
             "timeseries": {"bins": 8, "baseline_integrations": bots_baseline()},
         })
@@ -774,7 +769,6 @@ def build_demo(root: str | Path, *, n_dithers: int = 2, crds_path: Path | None =
             "instrument": "miri",
             "mode": "slitless",
             "tso": True,
-            "download": {"enabled": False},
             "stage1": {"readnoise_correct": "none", "bkg_subtract": "none"},
             "timeseries": {"bins": 8, "baseline_integrations": [[1, LRS_TSO_TRANSIT[0]],
                                                                 [LRS_TSO_TRANSIT[1] + 1, LRS_TSO_NINTS]]},
@@ -786,7 +780,6 @@ def build_demo(root: str | Path, *, n_dithers: int = 2, crds_path: Path | None =
             "background_observation": NIRSPEC_MOS_OBS,  # nod subtraction
             "instrument": "nirspec",
             "mode": "slit",
-            "download": {"enabled": False},
             "stage1": {"bkg_subtract": "pixel"},  # the NIRSpec default 1/f correction, then the nods subtracted
             # the other nods' negative traces lie one shutter (5.3 px) from the source: a 3 px aperture keeps
             # them out, and holds a source in the end shutter of its slitlet (4-5 px from the slit image's edge)
