@@ -252,8 +252,13 @@ def test_the_1f_footprint_was_computed_once_per_detector_and_is_jwsts_own_for_th
 
 @pytest.mark.parametrize("detector", DETECTORS)
 def test_the_1f_correction_removes_the_injected_stripes(ifu_run: dict[str, Any], detector: str) -> None:
-    """Outside the slices (as Spec2's WCS puts them, a margin around), each column's median holds the injected
-    1/f stripe in Detector1's rate and next to nothing after the flow's 1/f correction."""
+    """Outside the slices (as Spec2's WCS puts them, a margin around), each column's median holds what
+    Detector1 left of the injected 1/f noise in its rate and next to nothing after the flow's 1/f correction.
+
+    The noise is injected in read order (reference pixels included), so ``refpix``'s side reference pixels
+    take part of the columns' offsets, as on the telescope: measured 0.18-0.19 DN/s left of the 0.35 DN/s
+    injected, 0.0007 after the correction (on these pixels; inside the slices, where jwst has no pixel to fit,
+    the columns' medians keep ~0.06 DN/s)."""
     from astropy.io import fits
     from scipy.ndimage import binary_dilation
     from stdatamodels.jwst import datamodels as dm
@@ -268,7 +273,7 @@ def test_the_1f_correction_removes_the_injected_stripes(ifu_run: dict[str, Any],
     stage1 = _obs(ifu_run) / "stage1"
     before = column_stripes(fits.getdata(stage1 / f"{name}_rate.fits", "SCI"), dark)
     after = column_stripes(fits.getdata(stage1 / f"{name}_ratecorr.fits", "SCI"), dark)
-    assert before > 0.5 * NIRSPEC_STRIPE_SIGMA, before  # the injected per-column offsets (0.7 sigma rms)
+    assert before > 0.3 * NIRSPEC_STRIPE_SIGMA, before  # what refpix left of the injected column offsets
     assert after < 0.15 * before, (before, after)
 
 

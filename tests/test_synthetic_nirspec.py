@@ -79,3 +79,35 @@ def test_detector1_then_1f_recovers_the_injected_rate(crds_cache: Path, tmp_path
         floor = 1.2533 * float(np.median(np.asarray(m.err)[dark])) / np.sqrt(n_sky)
         assert injected > 5 * floor
         assert left <= 0.2 * injected + 2 * floor
+
+
+@pytest.mark.parametrize(("detector", "fastaxis", "slowaxis"), [("NRS1", 2, 1), ("NRS2", -2, -1)])
+def test_readout_1f_is_one_pink_series_in_read_order(detector: str, fastaxis: int, slowaxis: int) -> None:
+    """Full frame: the four outputs read the same series (jwst's own frame transform takes DMS back to the
+    detector's), a detector row is a DMS column, so the columns' means carry the stripes; no power above KNEE."""
+    from jwst.lib.reffile_utils import science_detector_frame_transform
+
+    noise = syn.readout_1f(np.random.default_rng(1), 2, (2048, 2048), 0.4, fastaxis=fastaxis, slowaxis=slowaxis)
+    assert noise.shape == (2, 2048, 2048)
+    assert np.allclose(noise.std(axis=(1, 2)), 0.4, rtol=0.01)  # the series' rms (its row overheads not read)
+    assert not np.allclose(noise[0], noise[1])  # a new series in every integration
+    det = science_detector_frame_transform(noise[0], fastaxis, slowaxis)  # (slow rows, fast columns)
+    strips = det.reshape(2048, 4, 512)
+    assert np.allclose(strips, strips[:, :1])  # the outputs in parallel, common to all four
+    # read order: one output's pixels row after row, ROW_OVERHEAD pixel times between rows; the series back
+    series = np.full((2048, 512 + syn.ROW_OVERHEAD), np.nan)
+    series[:, :512] = strips[:, 0]
+    power = np.abs(np.fft.rfft(np.interp(np.arange(series.size), np.flatnonzero(np.isfinite(series.ravel())),
+                                         series.ravel()[np.isfinite(series.ravel())]))) ** 2
+    freq = np.fft.rfftfreq(series.size)
+    assert power[freq > 2 * syn.KNEE].sum() < 1e-3 * power.sum()
+    # in DMS: stripes along the columns (most of the variance in the columns' means), hardly any along the rows
+    assert noise[0].mean(axis=0).var() > 0.6 * noise[0].var()
+    assert noise[0].mean(axis=1).var() < 0.05 * noise[0].var()
+
+
+def test_readout_1f_on_a_subarray_is_one_output() -> None:
+    noise = syn.readout_1f(np.random.default_rng(2), 1, (32, 2048), 0.4)[0]  # SUB2048: 32 DMS rows
+    assert np.isclose(noise.std(), 0.4, rtol=0.01)
+    # 32 + ROW_OVERHEAD pixel times per column, under half a period at KNEE: each column nearly one offset
+    assert (noise - noise.mean(axis=0)).std() < 0.2 * noise.std()

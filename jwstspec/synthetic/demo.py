@@ -149,9 +149,10 @@ BOTS_SCALE = 1.0e6
 #: frame; telescope offsets (RA, Dec arcsec) of the 2 dithers from the target
 IFU_GRATING, IFU_DETECTORS = "G395H", ("NRS1", "NRS2")
 IFU_DITHERS = ((-0.075, -0.075), (0.075, 0.075))
-#: 1/f stripes (DN/s) in the NIRSpec IFU and BOTS exposures, the flow's 1/f correction (``clean_flicker_noise``)
-#: removes them: per column an offset and a drift along it, about the per-pixel rate noise of a 3-group ramp
-#: (0.33 DN/s), so a column's stripe stands far above the noise of its median
+#: 1/f read-out noise (DN/s rms) in every model-placed NIRSpec exposure (``synthetic.nirspec.readout_1f``: in the
+#: detector's read order, so mostly column stripes in DMS images), about the per-pixel rate noise of a 3-group
+#: ramp (0.33 DN/s): a column's stripe stands far above the noise of its median.  On full frames Detector1's
+#: ``refpix`` takes part of it (its side reference pixels see it), the flow's 1/f correction the rest
 NIRSPEC_STRIPE_SIGMA = 0.4
 #: IFU dithers of the default ``jwstspec demo`` (with MIRI MRS): the first of :data:`IFU_DITHERS` alone,
 #: because each full-frame dither costs a Detector1 and a Spec2 pass and a share of Spec3, and the
@@ -487,8 +488,8 @@ def _place(paths: list[Path], directory: Path) -> None:
 
 #: identity of the demo's generated data; change it when the generators change what they write
 #: (2: 1/f stripes in the NIRSpec IFU and BOTS exposures; 3: fixed-slit and MOS nods move the pointing;
-#: 4: 1/f stripes in the fixed-slit and MOS exposures)
-DATA_VERSION = 4
+#: 4: 1/f stripes in the fixed-slit and MOS exposures; 5: the 1/f noise in the read order, reference pixels included)
+DATA_VERSION = 5
 
 
 def _identity(path: Path) -> list[int]:

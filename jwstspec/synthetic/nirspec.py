@@ -8,9 +8,12 @@ dispersion along x).  Its count rate is known:
   whose slice depends on the nod position;
 * ``mode="fs"``: one fixed-slit trace with sky along the slit and the
   source at a nod-dependent position along the slit;
-* 1/f read-noise stripes along the columns: per column a constant offset
-  plus a smooth drift along the column, different per column, per
-  integration and per exposure (zero in the 4 reference columns each side).
+* 1/f read-noise stripes along the columns (:func:`stripes`, of the rate
+  images here): per column a constant offset plus a smooth drift along the
+  column, different per column, per integration and per exposure (zero in
+  the 4 reference columns each side).  The model-placed exposures of
+  :mod:`jwstspec.synthetic.nirspec_exposures` get :func:`readout_1f`
+  instead, the noise in the detector's read order.
 
 :func:`expected_rate` is the noiseless rate without stripes, the truth for
 Detector1, the 1/f correction and the background subtraction;
@@ -155,6 +158,71 @@ def stripes(rng: np.random.Generator, nints: int = NINTS, shape: tuple[int, int]
     out[:, :, :REF_COLUMNS] = 0.0  # the reference columns carry no signal
     out[:, :, nx - REF_COLUMNS:] = 0.0
     return out
+
+
+#: Pixel times between two rows of one output (the line overhead of the SIDECAR read-out), in read order
+ROW_OVERHEAD = 12
+#: Outputs (amplifiers) reading a full frame in parallel; NIRSpec subarrays are read through one
+FULL_FRAME_OUTPUTS = 4
+#: Highest frequency of the 1/f noise (cycles per pixel time: 1 kHz at 10 us per pixel); above it the white
+#: read noise (``READ_NOISE``) is the noise, and a 1/f spectrum carried on to the pixel rate would add more
+#: white noise than the read noise itself at the rates of these exposures
+KNEE = 0.01
+
+
+def readout_1f(rng: np.random.Generator, nints: int, shape: tuple[int, int], sigma: float, *,
+               fastaxis: int = 2, slowaxis: int = 1, outputs: int | None = None) -> np.ndarray:
+    """1/f read-out noise (DN/s) as the detector reads it, ``(nints, ny, nx)`` in DMS orientation.
+
+    One 1/f (pink) time series per integration, up to :data:`KNEE`, in read order: the
+    outputs read their strips of each detector row in parallel, pixel after
+    pixel along the fast axis, with :data:`ROW_OVERHEAD` pixel times between
+    rows, so the noise is common to the outputs (what jwst's
+    ``clean_flicker_noise`` assumes with ``fit_by_channel = False``).  The
+    array is mapped to DMS orientation by jwst's own
+    ``detector_science_frame_transform`` from the exposure's ``FASTAXIS``
+    and ``SLOWAXIS``: in NIRSpec DMS images each detector row is a column,
+    so the low frequencies make the column stripes (and a smooth gradient
+    across the columns), the higher ones vary along a column.  Reference
+    pixels carry it too (it is electronic), as they do on the telescope;
+    Detector1's ``refpix`` takes the part its side reference pixels see.
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+        Random numbers.
+    nints : int
+        Integrations (a new series each).
+    shape : tuple of int
+        ``(ny, nx)`` in DMS orientation.
+    sigma : float
+        Root-mean-square of each integration's series (DN/s; the image's
+        own rms is within ~1 % of it).
+    fastaxis, slowaxis : int
+        The exposure's ``FASTAXIS``/``SLOWAXIS`` (NRS1: 2, 1; NRS2: -2, -1).
+    outputs : int, optional
+        Outputs reading in parallel; default 4 for a 2048 x 2048 frame, else 1.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(nints, ny, nx)`` float64.
+    """
+    from jwst.lib.reffile_utils import detector_science_frame_transform, science_detector_frame_transform
+
+    nslow, nfast = science_detector_frame_transform(np.empty(shape, np.int8), fastaxis, slowaxis).shape
+    outputs = outputs or (FULL_FRAME_OUTPUTS if tuple(shape) == (2048, 2048) else 1)
+    width = nfast // outputs
+    n = nslow * (width + ROW_OVERHEAD)
+    freq = np.fft.rfftfreq(n)
+    amplitude = np.zeros_like(freq)
+    amplitude[1:] = freq[1:] ** -0.5  # power ~ 1/f, no constant term
+    amplitude[freq > KNEE] = 0.0
+    spectrum = amplitude * (rng.normal(size=(nints, freq.size)) + 1j * rng.normal(size=(nints, freq.size)))
+    series = np.fft.irfft(spectrum, n=n, axis=-1)
+    series *= sigma / series.std(axis=-1, keepdims=True)
+    time = np.arange(nslow)[:, None] * (width + ROW_OVERHEAD) + (np.arange(nfast) % width)[None, :]
+    return detector_science_frame_transform(series[:, time], fastaxis, slowaxis)
 
 
 def _seed(*parts: object) -> int:

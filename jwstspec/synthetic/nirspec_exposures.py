@@ -421,10 +421,10 @@ def write_uncal(model: Any, path: str | Path, *, ngroups: int, seed: int = 0, in
     int_times : numpy.ndarray, optional
         The ``INT_TIMES`` table of a time series (:func:`int_times_table`).
     stripe_sigma : float
-        1/f stripes (DN/s) added to each integration's rate: per column an
-        offset plus a smooth drift along the column
-        (:func:`jwstspec.synthetic.nirspec.stripes`), new in every
-        integration; 0 (default) adds none.
+        1/f read-out noise (DN/s rms) added to each integration's rate, in
+        the detector's read order from the model's ``FASTAXIS``/``SLOWAXIS``
+        (:func:`jwstspec.synthetic.nirspec.readout_1f`; reference pixels
+        included), new in every integration; 0 (default) adds none.
 
     Returns
     -------
@@ -443,7 +443,9 @@ def write_uncal(model: Any, path: str | Path, *, ngroups: int, seed: int = 0, in
     t = GROUP_TIME * np.arange(1, ngroups + 1)
     increments = np.diff(rate[None] * t[:, None, None], axis=0, prepend=0.0)
     # drawn only when asked for: the noise of exposures without stripes stays what it was
-    stripe = nrs.stripes(rng, scale.size, rate.shape, stripe_sigma) if stripe_sigma > 0 else None
+    sub = model.meta.subarray
+    stripe = (nrs.readout_1f(rng, scale.size, rate.shape, stripe_sigma, fastaxis=sub.fastaxis or 2,
+                             slowaxis=sub.slowaxis or 1) if stripe_sigma > 0 else None)
     data = np.empty((scale.size, ngroups) + rate.shape, np.uint16)
     for i, s in enumerate(scale):
         inc = increments * s
