@@ -10,7 +10,7 @@ dithers and both detectors) -> jwstspec extraction -> combine.  The final
 spectrum must give the injected flux back (median within 2 %, on each
 detector's part), the emission lines at their injected wavelengths (to a
 tenth of a resolution element; 3.60 micron on NRS1, 4.70 on NRS2), and
-``demo_truth.json`` must say so.
+``demo_truth.json`` must say so (and that 90 % of the points are within 3 %).
 
 The flow's rule for the imprint (leakcal) exposure (issue 13, item 3) is
 checked on the same run: it goes through Detector1, is an ``imprint``
@@ -340,3 +340,6 @@ def test_demo_truth_file_says_within_2_percent(ifu_run: dict[str, Any]) -> None:
     assert finals
     for name, record in finals.items():
         assert abs(record["median_ratio"] - 1) < 0.02, (name, record)
+        # point by point too: with the 1/f noise in read order (refpix, then jwst's per-column fit) 0.968 of the
+        # points are within 3 % (99 % without any 1/f noise); the per-column drift model before it left 0.80-0.88
+        assert record["frac_within_3pct"] > 0.9, (name, record)
