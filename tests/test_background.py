@@ -175,3 +175,56 @@ def test_background_method_falls_back_to_pixel_on_tilt_mismatch(tmp_path: Path) 
     assert background_method("asn", "miri", [sci], [tilted]) == ("asn", None)
     assert background_method("pixel", "nirspec", [sci], [tilted]) == ("pixel", None)
     assert background_method("asn", "nirspec", [sci], [tilted], tol=1e-4) == ("asn", None)
+
+
+def _with_variances(path: Path, poisson_share: float = 0.3) -> Path:
+    """Give a synthetic rate VAR_POISSON and VAR_RNOISE that make up its ERR (as Detector1's rates have)."""
+    from stdatamodels.jwst import datamodels
+
+    with datamodels.open(str(path)) as m:
+        var = np.asarray(m.err, float) ** 2
+        m.var_poisson = (poisson_share * var).astype(np.float32)
+        m.var_rnoise = ((1 - poisson_share) * var).astype(np.float32)
+        m.save(str(path))
+    return path
+
+
+@pytest.mark.parametrize("n_backgrounds", [1, 2])
+def test_background_variance_is_added_to_err_and_variances(tmp_path: Path, n_backgrounds: int) -> None:
+    """jwst's background_sub leaves ERR as it was (jwst#8723): injected white noise of known sigma in the
+    science and each background, the subtracted image's residual over its ERR must have unit scatter."""
+    from stdatamodels.jwst import datamodels
+
+    sci = _with_variances(_rate(tmp_path, "s1", seed=1))
+    bkgs = [_with_variances(_rate(tmp_path, f"b{i}", kind="background", seed=10 + i)) for i in range(n_backgrounds)]
+    out = subtract_pixel_background(sci, bkgs, tmp_path / "s1_rate_bkgsub.fits")
+    src = syn.expected_rate("science") - syn.expected_rate("background")
+    with datamodels.open(str(out)) as m:
+        z = ((np.asarray(m.data, float) - src) / m.err)[syn.footprint()]
+        expected = NOISE**2 * (1 + 1 / n_backgrounds)  # the science's variance plus that of the mean background
+        assert np.allclose(m.err**2, expected, rtol=1e-5)
+        assert np.allclose(m.var_poisson, 0.3 * expected, rtol=1e-5)
+        assert np.allclose(m.var_rnoise, 0.7 * expected, rtol=1e-5)
+        assert "their variance added" in "".join(h["description"] for h in m.history)  # long entries come split
+    assert z.size > 10_000 and abs(z.std() - 1) < 0.02, z.std()  # was sqrt(1 + 1/n): 1.41 / 1.22
+
+
+def test_nod_subtraction_errors_match_the_scatter(tmp_path: Path) -> None:
+    from stdatamodels.jwst import datamodels
+
+    nods = [_rate(tmp_path, f"n{i}", nod=i, seed=20 + i) for i in (1, 2)]
+    sky = syn.expected_rate("background")
+    for nod, out in zip((1, 2), nod_subtract(nods, tmp_path / "out")):
+        truth = (syn.expected_rate("science", nod=nod) - sky) - (syn.expected_rate("science", nod=3 - nod) - sky)
+        with datamodels.open(str(out)) as m:
+            z = ((np.asarray(m.data, float) - truth) / m.err)[syn.footprint()]
+        assert abs(z.std() - 1) < 0.02, z.std()
+
+
+def test_rateints_background_variance_is_that_of_the_integrations_mean(tmp_path: Path) -> None:
+    from jwstspec.stages.background import mean_background_variance
+
+    bkg = _rate(tmp_path, "b", kind="background", seed=3, nints=4)
+    assert np.allclose(mean_background_variance([bkg])["err"], NOISE**2 / 4)
+    assert np.allclose(mean_background_variance([bkg, bkg])["err"], NOISE**2 / 8)
+    assert "var_poisson" not in mean_background_variance([bkg])  # a file without it: left out

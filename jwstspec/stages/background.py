@@ -3,7 +3,9 @@
 * :func:`subtract_pixel_background`: science minus the sigma-clipped mean of
   the background exposures, through ``jwst.background.background_sub``
   (the routine ``BackgroundStep`` runs: per-pixel clipped mean over the
-  background exposures, each first clipped over its integrations).
+  background exposures, each first clipped over its integrations).  Unlike
+  jwst, the variance of that mean is added to the science ``ERR``,
+  ``VAR_POISSON`` and ``VAR_RNOISE`` (:func:`add_background_variance`).
 * :func:`nod_subtract`: when the background observation is the science
   observation itself, each nod position minus the clipped mean of the other
   nod positions of its cycle (2-, 3-, 4-point nods or more; see
@@ -22,10 +24,12 @@ atomic, and every check runs before the first file is written.
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from astropy.io import fits
 
 from jwstspec.errors import InputFileError
@@ -108,13 +112,79 @@ def _subtract(science: Path, backgrounds: list[Path], output_path: Path, clip_si
         work = model.copy()
     _bkg, result = background_sub(work, [str(b) for b in backgrounds], clip_sigma, maxiters)
     _bkg.close()
+    add_background_variance(result, backgrounds)
     result.meta.cal_step.bkg_subtract = "COMPLETE"
     result.add_history_entry(f"jwstspec: subtracted the {clip_sigma}-sigma clipped mean of {len(backgrounds)} "
-                             f"{what}(s): " + ", ".join(b.name for b in backgrounds))
+                             f"{what}(s): " + ", ".join(b.name for b in backgrounds)
+                             + "; their variance added to VAR_POISSON, VAR_RNOISE and ERR")
     output_path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(output_path) as tmp:
         result.save(tmp)
     result.close()
+
+
+#: the variance arrays a rate file carries, as the ``ERR`` they make up (``ERR**2 = VAR_POISSON + VAR_RNOISE``)
+VARIANCES = ("var_poisson", "var_rnoise")
+
+
+def mean_background_variance(backgrounds: Sequence[Path]) -> dict[str, np.ndarray]:
+    """Variance of the mean background image that jwst's ``background_sub`` subtracts.
+
+    Per background file the mean over its integrations (a rateints file),
+    then the mean over the files, each over its finite values:
+    ``var(mean) = sum(var) / n**2``.  Sigma clipping is not followed (with
+    the 1-3 exposures of a nod cycle or a background observation it keeps
+    every value).
+
+    Parameters
+    ----------
+    backgrounds : sequence of Path
+        The background (or other nod) rate/rateints files.
+
+    Returns
+    -------
+    dict
+        ``{"err": ..., "var_poisson": ..., "var_rnoise": ...}`` (2-D
+        variances; ``err`` is the variance of ``ERR``; a variance array
+        missing from any file is left out).
+    """
+    per_file: dict[str, list[np.ndarray]] = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN pixels stay NaN
+        for path in backgrounds:
+            with fits.open(path) as hdul:
+                names = {h.name.lower(): h for h in hdul[1:]}
+                for key in ("err", *VARIANCES):
+                    if key not in names or names[key].data is None:
+                        continue
+                    var = np.asarray(names[key].data, float) ** (2 if key == "err" else 1)
+                    if var.ndim == 3:  # the mean over integrations
+                        var = np.nansum(var, axis=0) / np.sum(np.isfinite(var), axis=0) ** 2
+                    per_file.setdefault(key, []).append(var)
+        out = {}
+        for key, arrays in per_file.items():
+            if len(arrays) == len(backgrounds):
+                stack = np.stack(arrays)
+                out[key] = np.nansum(stack, axis=0) / np.sum(np.isfinite(stack), axis=0) ** 2
+    return out
+
+
+def add_background_variance(result: Any, backgrounds: Sequence[Path]) -> None:
+    """Add the subtracted background's variance to ``result``'s ``ERR`` and variance arrays (in place).
+
+    jwst's ``background_sub`` subtracts the mean background but leaves the
+    science ``ERR`` and ``VAR_*`` as they were (jwst issues #8723 and
+    #10566): a nod-subtracted image was then ~sqrt(2) noisier than its
+    ``ERR`` said.  ``VAR_POISSON`` and ``VAR_RNOISE`` carry it on through
+    Spec2 (``flat_field`` rebuilds ``ERR`` from them).
+    """
+    variance = mean_background_variance(backgrounds)
+    for key in VARIANCES:
+        current = getattr(result, key, None)
+        if key in variance and current is not None and np.size(current):
+            setattr(result, key, (np.asarray(current, float) + variance[key]).astype(np.float32))
+    if "err" in variance:
+        result.err = np.sqrt(np.asarray(result.err, float) ** 2 + variance["err"]).astype(np.float32)
 
 
 def _nod_info(item: Path | Mapping[str, Any], index: int) -> tuple[Any, int, float, str]:
