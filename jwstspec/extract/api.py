@@ -38,6 +38,9 @@ COVARIANCE_MODES: tuple[str, ...] = typing.get_args(ExtractionOptions.model_fiel
 SKY_MARGIN = 3.0
 #: Default background annulus of cubes (slits: the rows outside the extraction region, :mod:`.slitgeometry`).
 CUBE_BKG_ANNULUS = (Length.parse("10px"), Length.parse("12px"))
+#: Fewest sky pixel pairs per lag for a slit's noise-correlation estimate (its rho to ~1/sqrt(300) = 0.06): a
+#: slit has a few sky rows where a cube has a plane of sky (cubes: ``estimate_correlation``'s 2000)
+SLIT_MIN_PAIRS = 300
 
 
 @dataclasses.dataclass
@@ -620,7 +623,10 @@ def _extract_slit(slit: Slit, o: ExtractionOptions) -> SourceExtraction:
         far = np.abs(np.arange(ncross)[None, :] - yc[:, None]) > r + float(np.ptp(yc)) + SKY_MARGIN
         if exclude is not None:
             far &= ~exclude
-        corr = estimate_correlation(flux, err, valid, bkg_mask if bkg_mask is not None else far[:, :, None])
+        # every wavelength: a slit is one column, so its few sky rows need them all for enough pairs (a cube's
+        # slices are thinned for speed)
+        corr = estimate_correlation(flux, err, valid, bkg_mask if bkg_mask is not None else far[:, :, None],
+                                    max_slices=None, min_pairs=SLIT_MIN_PAIRS)
     out = _core(flux, err, valid, weights, bkg_mask, o, rho=corr.rho if corr.ok else None)
     meta = {**slit.meta, "METHOD": method, "RADIUS": r, "PIXSCALE": pixel_arcsec if np.isfinite(pixel_arcsec) else 0.0,
             "BKGIN": rin, "BKGOUT": rout, "BKGMODE": bkg.mode, "NODSUB": bool(nodsub), "NNODTRC": len(negatives),
