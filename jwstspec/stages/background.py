@@ -144,9 +144,9 @@ def mean_background_variance(backgrounds: Sequence[Path]) -> dict[str, np.ndarra
     Returns
     -------
     dict
-        ``{"err": ..., "var_poisson": ..., "var_rnoise": ...}`` (2-D
-        variances; ``err`` is the variance of ``ERR``; a variance array
-        missing from any file is left out).
+        ``{"err": ..., "var_poisson": ..., "var_rnoise": ...}``: 2-D
+        variances of the mean (``err``: from the files' ``ERR**2``); an
+        array missing from any file is left out.
     """
     per_file: dict[str, list[np.ndarray]] = {}
     with warnings.catch_warnings():
