@@ -126,13 +126,10 @@ def test_detector1_recovers_injected_rate(exposures: dict[str, Path], miri_cache
         assert np.median(rate.data[bright] / truth[bright]) == pytest.approx(1.0, abs=0.01)
 
 
-@pytest.mark.slow
-def test_spec2_with_background_gives_source_surface_brightness(exposures: dict[str, Path], miri_cache: Path,
-                                                               tmp_path: Path) -> None:
+def _background_association(exposures: dict[str, Path]) -> tuple[Path, str]:
+    """The science exposure's level-2 association with the background exposure as its background member."""
     from jwst.associations.asn_from_list import asn_from_list
     from jwst.associations.lib.rules_level2b import Asn_Lv2Spec
-    from jwst.pipeline import Spec2Pipeline
-    from stdatamodels.jwst import datamodels
 
     sci, bkg = exposures["sci_rate"], exposures["bkg_rate"]
     name = sci.name.replace("_rate.fits", "")
@@ -141,6 +138,16 @@ def test_spec2_with_background_gives_source_surface_brightness(exposures: dict[s
     asn.data["asn_type"] = "spec2"
     asn_file = sci.parent / f"{name}_spec2_asn.json"  # members are resolved relative to the asn file
     asn_file.write_text(asn.dump(format="json")[1])
+    return asn_file, name
+
+
+@pytest.mark.slow
+def test_spec2_with_background_gives_source_surface_brightness(exposures: dict[str, Path], miri_cache: Path,
+                                                               tmp_path: Path) -> None:
+    from jwst.pipeline import Spec2Pipeline
+    from stdatamodels.jwst import datamodels
+
+    asn_file, name = _background_association(exposures)
     # cube_build/extract_1d are covered by the demo; residual_fringe (2-D) takes minutes
     with frozen_heap():
         Spec2Pipeline.call(str(asn_file), output_dir=str(tmp_path), save_results=True,
@@ -162,3 +169,34 @@ def test_spec2_with_background_gives_source_surface_brightness(exposures: dict[s
         empty = good & (source_sb < 1)
         # the background (~300 MJy/sr) is gone: what is left is noise around zero
         assert abs(np.median(cal.data[empty])) < 0.01 * np.median(bkg_sb[good])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("hook", [True, False])
+def test_spec2_background_errors_match_the_noise_of_the_subtraction(exposures: dict[str, Path], miri_cache: Path,
+                                                                   tmp_path: Path, hook: bool) -> None:
+    """jwst's bkg_subtract leaves ERR as it was (jwst#8723); jwstspec's ``run_spec2`` adds the background's
+    variance by a post-hook: where no source is, the cal's residual over its ERR has unit scatter (jwst's
+    own: ~sqrt(2), science and background being equally noisy)."""
+    from stdatamodels.jwst import datamodels
+
+    from jwstspec.stages.pipelines import run_spec2
+
+    asn_file, name = _background_association(exposures)
+    steps = {"residual_fringe": {"skip": True}, "cube_build": {"skip": True}, "extract_1d": {"skip": True}}
+    if not hook:  # what jwst alone gives: the user's own post_hooks replace the hook
+        steps["bkg_subtract"] = {"post_hooks": []}
+    run_spec2(asn_file, tmp_path, steps=steps)
+    with datamodels.open(exposures["sci_uncal"]) as m:
+        refs = mm._wcs_ref_paths(miri_cache)
+        source_sb = (mm.scene_rate(m, refs, source=True) - mm.scene_rate(m, refs, source=False)) * mm.PHOTOM_SENS
+    with datamodels.open(tmp_path / f"{name}_cal.fits") as cal:
+        empty = np.isfinite(cal.data) & (mm.slice_map() > 0) & (source_sb < 1) & (cal.err > 0) & (cal.dq == 0)
+        z = cal.data[empty] / cal.err[empty]
+    scatter = 1.4826 * np.median(np.abs(z - np.median(z)))
+    print(f"hook {hook}: residual/ERR scatter {scatter:.3f} over {empty.sum()} pixels")
+    assert empty.sum() > 10_000
+    if hook:
+        assert scatter == pytest.approx(1.0, abs=0.05), scatter
+    else:
+        assert scatter > 1.3, scatter

@@ -215,6 +215,11 @@ def run_spec2(input_path: Path, output_dir: Path, *, steps: Mapping[str, Mapping
               log_file: Path | None = None) -> list[Path]:
     """Run ``calwebb_spec2`` on a rate file or a level-2 association.
 
+    An association with background members gets the post-hook that adds
+    the subtracted backgrounds' variance to ``ERR`` and ``VAR_*``
+    (:mod:`jwstspec.stages.background_hook`; jwst leaves them); ``steps``
+    come on top.
+
     Returns
     -------
     list of Path
@@ -222,7 +227,10 @@ def run_spec2(input_path: Path, output_dir: Path, *, steps: Mapping[str, Mapping
     """
     from jwst.pipeline import Spec2Pipeline
 
+    from jwstspec.stages.background_hook import spec2_background_steps
+
     root = spec2_product_root(input_path)
+    steps = merge_steps(spec2_background_steps(input_path), steps)
     return _run(Spec2Pipeline, input_path, output_dir, steps, log_file, "spec2", **({"output_file": root} if root else {}))
 
 
