@@ -66,7 +66,7 @@ def spec2_background_steps(input_path: str | Path) -> dict[str, dict[str, Any]]:
         Step parameters for ``calwebb_spec2``.
     """
     path = Path(input_path)
-    if not path.name.endswith(".json"):
+    if not path.name.endswith(".json") or not path.is_file():  # a missing input is run_spec2's to report
         return {}
     with open(path) as fh:
         asn = json.load(fh)
