@@ -29,6 +29,7 @@ import os
 import re
 import shutil
 import sys
+import tempfile
 from collections import defaultdict
 from pathlib import Path
 
@@ -99,7 +100,8 @@ def one_run(label: str, only: str | None, output: Path) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--output", type=Path, required=True)
+    parser.add_argument("--output", type=Path, default=Path(tempfile.gettempdir()) / "jwstspec-bench-modes",
+                        help="where the runs go (default: in the temporary directory)")
     parser.add_argument("--runs", default=",".join(RUNS), help=f"comma-separated, of {', '.join(RUNS)}")
     args = parser.parse_args()
     results = {label: one_run(label, RUNS[label], args.output) for label in args.runs.split(",")}

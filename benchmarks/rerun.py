@@ -25,6 +25,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -44,7 +45,8 @@ def timed(cmd: list[str], env: dict[str, str], log: Path) -> dict[str, float]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--output", required=True, type=Path, help="demo directory")
+    ap.add_argument("--output", type=Path, default=Path(tempfile.gettempdir()) / "jwstspec-bench-rerun",
+                    help="demo directory (default: in the temporary directory, kept for reruns)")
     ap.add_argument("--first", action="store_true", help="time a clean first demo (--clean) before the reruns")
     ap.add_argument("--reruns", type=int, default=1, help="cached `jwstspec demo` reruns to time")
     ap.add_argument("--run", action="append", default=[], help="also time a cached `jwstspec run <output>/<NAME>.toml`")
